@@ -1,0 +1,208 @@
+"""GenomicLM: the Python face of a trained model. Imports no Lightning.
+
+    lm = glm.load("runs/lambda_virus/model")
+    lm.log_likelihood("ACGTACGT...")          # total log-likelihood (nats) and bits per base
+    lm.embed(["ACGT...", "GGCA..."], layer=-1, pooling="mean")   # (2, width) array
+    lm.evaluate("genome.fa")                  # bits per base for each record and overall
+
+Every sequence is scored after a leading SEP token (the record separator the model saw before
+each record in training), so its first token is predicted too. Sequences longer than the
+model's context are processed in sliding windows that advance by half a context; every token
+is scored (or embedded) in the window that gives it the most preceding context, at least half a
+context once the sequence is that long.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from glm.checkpoint import load_model
+from glm.errors import InputError
+from glm.genome import read_fasta
+from glm.model import Transformer
+from glm.tokenizers import NOT_A_TARGET, PAD, SEP, Encoding, Tokenizer
+
+POOLINGS = ("mean", "max", "last")
+
+
+@dataclass
+class LogLikelihood:
+    """Log-likelihood of one sequence: `total` in nats over `bases` scored bases (N excluded)."""
+
+    total: float
+    bases: int
+
+    @property
+    def bits_per_base(self) -> float:
+        return -self.total / math.log(2) / self.bases if self.bases else math.nan
+
+
+@dataclass
+class _Window:
+    sequence: int  # which input sequence
+    start: int  # first token of the window in that sequence's token list
+    keep_from: int  # positions before this are covered by an earlier window
+
+
+def plan_windows(n_tokens: int, window: int) -> list[tuple[int, int]]:
+    """(start, keep_from) for sliding windows of `window` tokens advancing by half a window.
+
+    Each position p >= 0 of the token list is kept from exactly one window: the first window
+    keeps everything it holds, each later one only the positions no earlier window kept.
+    """
+    if n_tokens <= window:
+        return [(0, 0)]
+    step = max(window // 2, 1)
+    plan, covered, start = [(0, 0)], window, 0
+    while covered < n_tokens:
+        start = min(start + step, n_tokens - window)
+        plan.append((start, covered))
+        covered = start + window
+    return plan
+
+
+class GenomicLM:
+    """A trained causal DNA (or text) language model with its tokenizer."""
+
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None, batch_size: int = 16):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = info or {}
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | None = None) -> GenomicLM:
+        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, tokenizer, config = load_model(directory, device)
+        return cls(model, tokenizer, config.get("info", {}))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def context(self) -> int:
+        return self.model.config.context
+
+    def __repr__(self) -> str:
+        return f"GenomicLM({self.model.num_parameters():,} parameters, {self.tokenizer!r}, context {self.context})"
+
+    def encode(self, sequence: str) -> tuple[Encoding, np.ndarray]:
+        """The encoding of `sequence` and its token ids with the leading SEP."""
+        if not sequence:
+            raise InputError("sequence: empty input sequence")
+        try:
+            encoding = self.tokenizer.encode(sequence)
+        except InputError as error:
+            raise InputError(f"{error} (in an input sequence of length {len(sequence)})") from None
+        return encoding, np.concatenate([[SEP], encoding.ids])
+
+    def log_likelihood(self, sequences: str | Sequence[str], progress: bool = False) -> LogLikelihood | list[LogLikelihood]:
+        """log P(sequence) under the model, summed over every scored base (N and IUPAC excluded).
+
+        Returns one LogLikelihood for a string, a list for a list of strings.
+        """
+        single = isinstance(sequences, str)
+        items = [sequences] if single else list(sequences)
+        encodings = [self.encode(sequence) for sequence in items]
+        totals = [0.0] * len(items)
+        for index, start, keep_from, log_probs in self._windows([ids for _, ids in encodings], "log_probs", progress):
+            ids = encodings[index][1]
+            positions = np.arange(max(keep_from, 1), start + len(log_probs) + 1)  # target positions in ids
+            scored = ~np.isin(ids[positions], NOT_A_TARGET)
+            totals[index] += float(log_probs[positions - start - 1][scored].sum())
+        results = []
+        for (encoding, ids), total in zip(encodings, totals):
+            scored = ~np.isin(ids[1:], NOT_A_TARGET)
+            results.append(LogLikelihood(total=total, bases=int(encoding.new_bases()[scored].sum())))
+        return results[0] if single else results
+
+    def embed(
+        self, sequences: str | Sequence[str], layer: int = -1, pooling: str = "mean", progress: bool = False
+    ) -> np.ndarray:
+        """Pooled hidden states, shape (n_sequences, width) (or (width,) for one string).
+
+        layer: 0 is the token embedding, i the output of block i, -1 the final (normed) layer.
+        pooling: "mean" or "max" over the sequence's tokens, or "last" (the final token).
+        """
+        if pooling not in POOLINGS:
+            raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        n_states = self.model.config.n_layers + 1
+        if not -n_states <= layer < n_states:
+            raise InputError(f"layer must be in [{-n_states}, {n_states - 1}] for this model, got {layer}")
+        single = isinstance(sequences, str)
+        items = [sequences] if single else list(sequences)
+        token_lists = [self.encode(sequence)[1] for sequence in items]
+        width = self.model.config.width
+        pooled = np.zeros((len(items), width), dtype=np.float32)
+        if pooling == "max":
+            pooled[:] = -np.inf
+        for index, start, keep_from, states in self._windows(token_lists, layer, progress):
+            keep = states[max(keep_from, 1) - start :]  # position 0 is the leading SEP: not pooled
+            if pooling == "mean":
+                pooled[index] += keep.sum(axis=0)
+            elif pooling == "max":
+                pooled[index] = np.maximum(pooled[index], keep.max(axis=0, initial=-np.inf))
+            elif start + len(states) == len(token_lists[index]):
+                pooled[index] = states[-1]
+        if pooling == "mean":
+            pooled /= np.array([max(len(ids) - 1, 1) for ids in token_lists], dtype=np.float32)[:, None]
+        return pooled[0] if single else pooled
+
+    def evaluate(self, fasta: str | Path, progress: bool = True) -> list[tuple[str, int, float]]:
+        """(record name, scored bases, bits per base) for each record, then ("overall", ...)."""
+        rows, total, bases = [], 0.0, 0
+        for record in read_fasta(fasta):
+            result = self.log_likelihood(record.sequence, progress=progress)
+            rows.append((record.name, result.bases, result.bits_per_base))
+            total, bases = total + result.total, bases + result.bases
+        rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
+        return rows
+
+    @torch.inference_mode()
+    def _windows(
+        self, token_lists: list[np.ndarray], output: str | int, progress: bool
+    ) -> Iterator[tuple[int, int, int, np.ndarray]]:
+        """Run the model over sliding windows of every token list, in batches.
+
+        Yields (sequence index, window start, keep_from, values) where values are, for
+        output="log_probs", log P(token[t] | earlier tokens in the window) for t = start+1 ..
+        start+len, and for an integer output, that layer's hidden states of the window.
+        """
+        window = self.context + 1
+        jobs = [
+            _Window(index, start, keep_from)
+            for index, ids in enumerate(token_lists)
+            for start, keep_from in plan_windows(len(ids), window)
+        ]
+        batches = range(0, len(jobs), self.batch_size)
+        for first in tqdm(batches, desc="windows", unit="batch", disable=not progress or len(batches) < 2):
+            batch = jobs[first : first + self.batch_size]
+            pieces = [token_lists[job.sequence][job.start : job.start + window] for job in batch]
+            longest = max(len(piece) for piece in pieces)
+            ids = np.full((len(pieces), longest), PAD, dtype=np.int64)
+            for row, piece in enumerate(pieces):
+                ids[row, : len(piece)] = piece  # padding goes after: causal, so it changes nothing
+            ids_tensor = torch.from_numpy(ids).to(self.device)
+            if output == "log_probs":
+                values = self.model.token_log_probs(ids_tensor).cpu().numpy()
+                trim = [len(piece) - 1 for piece in pieces]
+            else:
+                values = self.model.hidden_states(ids_tensor)[int(output)].float().cpu().numpy()
+                trim = [len(piece) for piece in pieces]
+            for row, job in enumerate(batch):
+                yield job.sequence, job.start, job.keep_from, values[row, : trim[row]]
+
+
+def load(directory: str | Path, device: str | None = None) -> GenomicLM:
+    """Load an exported model directory. See GenomicLM."""
+    return GenomicLM.load(directory, device)

@@ -1,0 +1,86 @@
+"""The exported model directory: everything needed to use a trained model, and nothing unsafe.
+
+    model/
+      model.safetensors   weights (safetensors: loading never runs code)
+      config.json         the model's shape, the data settings it was trained with, training summary
+      tokenizer.json      the tokenizer
+
+The directory is written beside its destination and renamed into place, so a crash mid-export
+never leaves a directory that looks complete. Weights load strictly: a missing or unexpected
+tensor is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from glm.config import ModelConfig
+from glm.errors import InputError
+from glm.model import Transformer
+from glm.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
+
+WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
+FORMAT_VERSION = 1
+
+
+def export_model(
+    directory: str | Path, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None
+) -> Path:
+    """Write `model` and `tokenizer` to `directory` atomically (replacing an older export)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    # Tied weights share storage; safetensors stores each tensor once, so drop the alias.
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items() if name != "head.weight"}
+    save_file(state, partial / WEIGHTS)
+    config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
+    (partial / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    save_tokenizer(tokenizer, partial / TOKENIZER)
+    if directory.exists():
+        old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+        directory.rename(old)
+        partial.rename(directory)
+        shutil.rmtree(old)
+    else:
+        partial.rename(directory)
+    return directory
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, Tokenizer, dict[str, Any]]:
+    """Load an exported model directory: (model in eval mode, tokenizer, config.json contents)."""
+    directory = Path(directory)
+    for name in (WEIGHTS, CONFIG, TOKENIZER):
+        if not (directory / name).is_file():
+            raise InputError(f"not a glm model directory: {name} is missing", directory)
+    try:
+        config = json.loads((directory / CONFIG).read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"not valid JSON ({error.msg})", directory / CONFIG, error.lineno) from None
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = set(config.get("model", {})) - known
+    if unknown:
+        raise InputError(f"model: unknown keys {sorted(unknown)}", directory / CONFIG)
+    model_config = ModelConfig(**config["model"])
+    tokenizer = load_tokenizer(directory / TOKENIZER)
+    if tokenizer.vocab_size != model_config.vocab_size:
+        raise InputError(
+            f"vocab_size: model has {model_config.vocab_size}, tokenizer has {tokenizer.vocab_size}", directory / CONFIG
+        )
+    model = Transformer(model_config)
+    state = load_file(directory / WEIGHTS)
+    state["head.weight"] = state["embedding.weight"]
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise InputError(f"weights do not match config.json: {error}", directory / WEIGHTS) from None
+    return model.to(device).eval(), tokenizer, config

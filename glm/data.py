@@ -1,0 +1,285 @@
+"""From a FASTA file to training batches: a memory-mapped token store and window datasets.
+
+`prepare()` streams a FASTA file record by record into a token store on disk: `train.bin` and
+`val.bin` (token ids, each record's piece followed by SEP), `train.soft.bin` and `val.soft.bin`
+(lowercase bases per token) and `meta.json` (records, lengths, split). Memory use depends on the
+largest record, not on the genome. The store is cached under a key made of the file's content,
+the tokenizer and the split settings, so a second run with the same inputs starts at once.
+
+Train/validation split (never overlapping):
+  tail     the last `val_fraction` of every record is held out;
+  records  whole records are held out until about `val_fraction` of the bases are;
+  auto     records when the file has at least 20 records, else tail.
+
+`TrainWindows` yields random training batches; batch i on rank r is a pure function of
+(seed, r, i), so results do not depend on the number of DataLoader workers, each rank sees
+different windows, and a resumed run continues with exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+from tqdm.auto import tqdm
+
+from glm.errors import InputError
+from glm.genome import header_line, open_text, read_fasta
+from glm.tokenizers import PAD, SEP, UNK, Tokenizer
+
+STORE_VERSION = 1
+RECORDS_SPLIT_MIN_RECORDS = 20
+SPLITS = ("train", "val")
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.int32)
+
+
+def tail_split_point(length: int, val_fraction: float, stride: int) -> int:
+    """Where the held-out tail of a record starts (a multiple of the stride, keeping k-mer phase)."""
+    point = int(length * (1.0 - val_fraction)) // stride * stride
+    return max(point, 0)
+
+
+def file_digest(path: str | Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class TokenStore:
+    """A prepared token store: memory-mapped train and validation tokens plus the record index."""
+
+    directory: Path
+    meta: dict[str, Any]
+
+    @classmethod
+    def open(cls, directory: str | Path) -> TokenStore:
+        directory = Path(directory)
+        meta = json.loads((directory / "meta.json").read_text())
+        return cls(directory=directory, meta=meta)
+
+    def tokens(self, split: str) -> np.ndarray:
+        return self._array(f"{split}.bin", np.dtype(self.meta["dtype"]))
+
+    def soft_masked(self, split: str) -> np.ndarray:
+        return self._array(f"{split}.soft.bin", np.dtype(np.uint8))
+
+    def _array(self, name: str, dtype: np.dtype) -> np.ndarray:
+        path = self.directory / name
+        if path.stat().st_size == 0:
+            return np.zeros(0, dtype=dtype)
+        return np.memmap(path, dtype=dtype, mode="r")
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.meta["records"]
+
+    def n_tokens(self, split: str) -> int:
+        return int(self.meta[f"{split}_tokens"])
+
+
+def prepare(
+    fasta: str | Path,
+    tokenizer: Tokenizer,
+    cache_dir: str | Path,
+    split: str = "auto",
+    val_fraction: float = 0.05,
+    progress: bool = True,
+) -> TokenStore:
+    """Tokenize a FASTA file into a cached token store (see the module docstring)."""
+    fasta = Path(fasta)
+    settings = {"version": STORE_VERSION, "tokenizer": tokenizer.to_dict(), "split": split, "val_fraction": val_fraction}
+    if not fasta.exists():
+        raise InputError("no such file", fasta)
+    key = hashlib.blake2b((file_digest(fasta) + json.dumps(settings, sort_keys=True)).encode(), digest_size=12)
+    directory = Path(cache_dir) / f"{fasta.name}-{key.hexdigest()}"
+    if (directory / "meta.json").exists():
+        return TokenStore.open(directory)
+
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        partial = Path(cache_dir) / f".{directory.name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+    except OSError as error:
+        raise InputError(f"cannot write the token cache ({error.strerror})", cache_dir) from None
+    try:
+        meta = _write_store(fasta, tokenizer, partial, split, val_fraction, progress)
+        meta.update(settings, source=str(fasta.resolve()))
+        (partial / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            partial.rename(directory)
+        except OSError:  # another process finished the same store first
+            shutil.rmtree(partial, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return TokenStore.open(directory)
+
+
+def _count_records(fasta: Path) -> int:
+    with open_text(fasta) as handle:
+        return sum(1 for line in handle if line.startswith(">"))
+
+
+def _write_store(fasta: Path, tokenizer: Tokenizer, out: Path, split: str, val_fraction: float, progress: bool) -> dict:
+    if split == "auto":
+        split = "records" if _count_records(fasta) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
+    dtype = token_dtype(tokenizer.vocab_size)
+    stride = int(getattr(tokenizer, "stride", 1))
+    files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}
+    counts = {"train": 0, "val": 0}
+    bases = {"train": 0, "val": 0}
+    records, skipped = [], []
+    bar = tqdm(desc=f"prepare {fasta.name}", unit="bp", unit_scale=True, disable=not progress, file=sys.stderr)
+    try:
+        for record in read_fasta(fasta):
+            sequence = record.sequence
+            length = len(sequence)
+            bar.update(length)
+            if sequence.strip("NnXx") == "":
+                line = header_line(fasta, record.index)
+                warnings.warn(f"{fasta}:{line}: record {record.name!r} has only N; skipped", stacklevel=2)
+                skipped.append(record.name)
+                continue
+            if split == "tail":
+                point = tail_split_point(length, val_fraction, stride)
+                pieces = {"train": (0, point), "val": (point, length)}
+            else:
+                total = bases["train"] + bases["val"] + length
+                to_val = bases["val"] + length <= val_fraction * total
+                pieces = {"val" if to_val else "train": (0, length)}
+            entry: dict[str, Any] = {"name": record.name, "length": length}
+            for name, (start, end) in pieces.items():
+                if end <= start:
+                    continue
+                encoding = tokenizer.encode(sequence[start:end])
+                ids = np.append(encoding.ids, SEP).astype(dtype)
+                soft = np.append(encoding.soft_masked, 0).astype(np.uint8)
+                files[f"{name}.bin"].write(ids.tobytes())
+                files[f"{name}.soft.bin"].write(soft.tobytes())
+                entry[name] = {"bases": [start, end], "tokens": [counts[name], counts[name] + len(encoding.ids)]}
+                counts[name] += len(ids)
+                bases[name] += end - start
+            records.append(entry)
+    finally:
+        bar.close()
+        for handle in files.values():
+            handle.close()
+    if not records:
+        raise InputError("no usable records (every record is only N)", fasta)
+    return {
+        "dtype": dtype.name,
+        "split_used": split,
+        "records": records,
+        "skipped_records": skipped,
+        "train_tokens": counts["train"],
+        "val_tokens": counts["val"],
+        "train_bases": bases["train"],
+        "val_bases": bases["val"],
+    }
+
+
+class TrainWindows(IterableDataset):
+    """An endless stream of training batches of random windows, (batch_size, window) int64 ids.
+
+    Windows are drawn uniformly from the train tokens; a window whose fraction of UNK tokens is
+    above `max_unknown_fraction` is redrawn (up to 64 times). With `rc_table`, each window is
+    reverse-complemented with probability 1/2. Yields dicts with "ids" and "soft_masked".
+    """
+
+    def __init__(
+        self,
+        store: TokenStore,
+        window: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        start_batch: int = 0,
+        rc_table: np.ndarray | None = None,
+        max_unknown_fraction: float = 0.5,
+    ):
+        assert window <= store.n_tokens("train"), "window longer than the training tokens"
+        self.store, self.window, self.batch_size = store, window, batch_size
+        self.seed, self.rank, self.start_batch = seed, rank, start_batch
+        self.rc_table, self.max_unknown_fraction = rc_table, max_unknown_fraction
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        worker = get_worker_info()
+        worker_id, n_workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        # The DataLoader takes one item from each worker in turn, so worker w serving batches
+        # w, w + n, w + 2n, ... gives the same order for any number of workers.
+        index = self.start_batch + worker_id
+        while True:
+            yield self.batch(index)
+            index += n_workers
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        tokens, soft = self.store.tokens("train"), self.store.soft_masked("train")
+        rng = np.random.default_rng([self.seed, self.rank, index])
+        span = np.arange(self.window)
+        n_starts = len(tokens) - self.window + 1
+        starts = rng.integers(0, n_starts, size=self.batch_size)
+        ids = np.asarray(tokens[starts[:, None] + span], dtype=np.int64)  # (batch, window)
+        for _ in range(64):  # a window survives only if 64 draws in a row were mostly N
+            redraw = (ids == UNK).mean(axis=1) > self.max_unknown_fraction
+            if not redraw.any():
+                break
+            starts[redraw] = rng.integers(0, n_starts, size=int(redraw.sum()))
+            ids[redraw] = tokens[starts[redraw, None] + span]
+        masked = np.asarray(soft[starts[:, None] + span], dtype=np.uint8)
+        if self.rc_table is not None:
+            flip = rng.random(self.batch_size) < 0.5
+            ids[flip] = self.rc_table[ids[flip, ::-1]]
+            masked[flip] = masked[flip, ::-1]
+        return {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
+
+
+class ValidationWindows(IterableDataset):
+    """Fixed validation batches that tile the held-out tokens.
+
+    Consecutive windows overlap by one token, so every held-out token after the first is a
+    prediction target exactly once. At most `max_windows` windows are used, spread evenly; the
+    last window is padded with PAD (never a target). Rank r of `world_size` takes every
+    world_size-th window, so ranks share the work without repeating it.
+    """
+
+    def __init__(self, store: TokenStore, window: int, batch_size: int, max_windows: int, rank: int = 0, world_size: int = 1):
+        n_tokens = store.n_tokens("val")
+        window = min(window, n_tokens)  # short held-out data: one shorter window
+        self.store, self.window, self.batch_size = store, window, batch_size
+        starts = np.arange(0, max(n_tokens - 1, 1), window - 1)
+        if len(starts) > max_windows:
+            starts = starts[np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
+        self.starts = starts[rank::world_size]
+
+    def __len__(self) -> int:
+        return -(-len(self.starts) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        tokens, soft = self.store.tokens("val"), self.store.soft_masked("val")
+        for first in range(0, len(self.starts), self.batch_size):
+            starts = self.starts[first : first + self.batch_size]
+            ids = np.full((len(starts), self.window), PAD, dtype=np.int64)
+            masked = np.zeros((len(starts), self.window), dtype=np.uint8)
+            for row, start in enumerate(starts):
+                piece = tokens[start : start + self.window]
+                ids[row, : len(piece)] = piece
+                masked[row, : len(piece)] = soft[start : start + self.window]
+            yield {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}

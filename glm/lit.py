@@ -1,0 +1,166 @@
+"""The thin Lightning layer: one LightningModule with a shared train/val step, and the DataModule.
+
+Metrics are in bits per base: loss per token (nats) / ln 2 / bases per token, so models with
+different k (or a character model, in bits per character) compare directly. Validation sums
+log-losses and token counts on every rank and reduces the sums, so the reported bits/base is
+exactly the average over the held-out tokens, whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Timer
+import torch
+import torch.nn.functional as F
+
+from glm.config import Config, parse_duration
+from glm.data import TokenStore, TrainWindows, ValidationWindows
+from glm.model import Transformer
+from glm.tokenizers import NOT_A_TARGET, Tokenizer
+
+
+def target_weights(targets: torch.Tensor, soft_masked: torch.Tensor, soft_mask_weight: float, bases: float) -> torch.Tensor:
+    """Loss weight per target token: 0 for PAD/UNK/SEP, down-weighted by its soft-masked bases."""
+    weights = torch.ones_like(targets, dtype=torch.float32)
+    for special in NOT_A_TARGET:
+        weights[targets == special] = 0.0
+    if soft_mask_weight != 1.0:
+        lowercase = (soft_masked.float() / bases).clamp(max=1.0)
+        weights = weights * (1.0 - (1.0 - soft_mask_weight) * lowercase)
+    return weights
+
+
+class LitGLM(pl.LightningModule):
+    def __init__(self, config: dict[str, Any], bases_per_token: float):
+        super().__init__()
+        self.save_hyperparameters()  # plain dicts and floats: checkpoints load with weights_only=True
+        self.config = Config.from_dict(config)
+        self.bases_per_token = bases_per_token
+        self.model = Transformer(self.config.model)
+        self._val_sums: torch.Tensor | None = None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(ids)
+
+    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (mean loss used for gradients, summed nll of valid targets, number of valid targets)."""
+        ids = batch["ids"]
+        inputs, targets = ids[:, :-1], ids[:, 1:]
+        logits = self.model(inputs).float()
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (batch, time)
+        valid = target_weights(targets, batch["soft_masked"][:, 1:], 1.0, self.bases_per_token)
+        weight = valid
+        if stage == "train":
+            weight = target_weights(
+                targets, batch["soft_masked"][:, 1:], self.config.data.soft_mask_weight, self.bases_per_token
+            )
+        loss = (nll * weight).sum() / weight.sum().clamp(min=1.0)
+        return loss, (nll * valid).sum(), valid.sum()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss, nll_sum, count = self._shared_step(batch, "train")
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
+        mean_nll = (nll_sum / count.clamp(min=1.0)).detach()
+        self.log("train/loss", mean_nll, prog_bar=False)
+        self.log("train/bits_per_base", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        _, nll_sum, count = self._shared_step(batch, "val")
+        assert self._val_sums is not None
+        self._val_sums += torch.stack([nll_sum.double(), count.double()])
+
+    def on_validation_epoch_end(self) -> None:
+        assert self._val_sums is not None
+        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        mean_nll = (sums[0] / sums[1].clamp(min=1.0)).float()
+        # Already reduced across ranks: log without a second (averaging) sync.
+        self.log("val/loss", mean_nll, sync_dist=False, rank_zero_only=False)
+        self.log("val/bits_per_base", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True, sync_dist=False)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        train = self.config.train
+        decay, no_decay = [], []
+        for parameter in self.model.parameters():
+            (decay if parameter.dim() >= 2 else no_decay).append(parameter)  # matrices decay; norms don't
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=train.lr,
+            betas=(train.beta1, train.beta2),
+            fused=False,
+        )
+        multiplier = WarmupCosine(train.warmup_steps, train.min_lr_ratio)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: multiplier(step, self._progress(step)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _progress(self, step: int) -> float:
+        """Fraction of the training budget used: the larger of the step and wall-clock fractions."""
+        progress = step / self.config.train.max_steps
+        if self.config.train.max_time and self._trainer is not None:
+            budget = parse_duration(self.config.train.max_time).total_seconds()
+            timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+            if timer is not None:
+                progress = max(progress, timer.time_elapsed("train") / budget)
+        return progress
+
+
+class WarmupCosine:
+    """Learning-rate multiplier: linear warmup over `warmup` steps, then cosine decay to `min_ratio`.
+
+    `progress` (0 to 1) is how far training is through its budget: steps done / max_steps, or
+    the share of the wall-clock budget used when that is larger, so a run stopped by
+    --max-time still ends with a decayed learning rate.
+    """
+
+    def __init__(self, warmup: int, min_ratio: float):
+        self.warmup, self.min_ratio = warmup, min_ratio
+
+    def __call__(self, step: int, progress: float) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = min(max(progress, 0.0), 1.0)
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class GenomeDataModule(pl.LightningDataModule):
+    """Serves a prepared TokenStore: random training windows and fixed validation windows."""
+
+    def __init__(self, store: TokenStore, tokenizer: Tokenizer, config: Config, window: int):
+        super().__init__()
+        self.store, self.tokenizer, self.config, self.window = store, tokenizer, config, window
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        data, train = self.config.data, self.config.train
+        # After a resume, global_step is restored before this is called: continue the batch stream.
+        start_batch = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
+        rc_table = self.tokenizer.reverse_complement_table() if data.rc_augment and self.tokenizer.kind == "kmer" else None
+        dataset = TrainWindows(
+            self.store,
+            window=self.window,
+            batch_size=train.batch_size,
+            seed=train.seed,
+            rank=self.trainer.global_rank if self.trainer else 0,
+            start_batch=start_batch,
+            rc_table=rc_table,
+            max_unknown_fraction=data.max_unknown_fraction,
+        )
+        return self._loader(dataset, data.num_workers)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        train = self.config.train
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        dataset = ValidationWindows(self.store, self.window, train.batch_size, train.val_windows, rank, world)
+        return self._loader(dataset, 0)
+
+    @staticmethod
+    def _loader(dataset: torch.utils.data.IterableDataset, workers: int) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=None, num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
+        )

@@ -1,0 +1,153 @@
+"""The causal Transformer, in plain PyTorch: read it top to bottom.
+
+Decoder-only, pre-norm (RMSNorm), rotary position embeddings, SwiGLU MLP, attention through
+`F.scaled_dot_product_attention` (flash attention on GPUs), input and output embeddings tied,
+GPT-2 style initialisation. No I/O and no Lightning here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glm.config import ModelConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, width: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in float32 so bf16 activations do not lose the small-variance directions.
+        normed = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+
+def rotary_tables(head_dim: int, length: int, base: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables of shape (length, head_dim / 2) for rotary embeddings."""
+    inverse_frequency = 1.0 / base ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim)
+    angles = torch.outer(torch.arange(length, device=device).float(), inverse_frequency)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (first half, second half) of each head's channels by position-dependent angles."""
+    first, second = x.float().chunk(2, dim=-1)  # each (batch, heads, time, head_dim / 2)
+    rotated = torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+    return rotated.type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.head_dim = config.width // config.n_heads
+        self.qkv = nn.Linear(config.width, 3 * config.width, bias=False)
+        self.proj = nn.Linear(config.width, config.width, bias=False)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        batch, time, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=-1)
+        # (batch, time, width) -> (batch, heads, time, head_dim)
+        q, k, v = (t.view(batch, time, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(batch, time, width)  # heads back side by side
+        return self.proj(y)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_up = nn.Linear(config.width, 2 * config.mlp_hidden, bias=False)
+        self.down = nn.Linear(config.mlp_hidden, config.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.attention_norm = RMSNorm(config.width, config.norm_eps)
+        self.attention = CausalSelfAttention(config)
+        self.mlp_norm = RMSNorm(config.width, config.norm_eps)
+        self.mlp = SwiGLU(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin))
+        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+
+
+class Transformer(nn.Module):
+    """Token ids (batch, time) -> next-token logits (batch, time, vocab)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        assert config.vocab_size > 0, "vocab_size must be set from the tokenizer"
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.width)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.final_norm = RMSNorm(config.width, config.norm_eps)
+        self.head = nn.Linear(config.width, config.vocab_size, bias=False)
+        self.head.weight = self.embedding.weight  # tied input/output embeddings
+        self._rotary_length = 0
+        self.register_buffer("rotary_cos", torch.empty(0), persistent=False)
+        self.register_buffer("rotary_sin", torch.empty(0), persistent=False)
+        self.apply(self._init_weights)
+        # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * layers).
+        for name, parameter in self.named_parameters():
+            if name.endswith(("proj.weight", "down.weight")):
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _rotary(self, time: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        # Tables grow on demand, so inference can run past the training context.
+        if time > self._rotary_length or self.rotary_cos.device != device:
+            length = max(time, self.config.context)
+            cos, sin = rotary_tables(self.config.width // self.config.n_heads, length, self.config.rope_base, device)
+            self.rotary_cos, self.rotary_sin, self._rotary_length = cos, sin, length
+        return self.rotary_cos[:time], self.rotary_sin[:time]
+
+    def hidden_states(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """Residual stream after the embedding and after each block; the last entry is final-normed.
+
+        Returns n_layers + 1 tensors of shape (batch, time, width): index 0 is the embedding
+        output, index i the output of block i, and index -1 the final block's output after the
+        final norm (what the output head sees).
+        """
+        cos, sin = self._rotary(ids.shape[1], ids.device)
+        x = self.embedding(ids)
+        states = [x]
+        for block in self.blocks:
+            x = block(x, cos, sin)
+            states.append(x)
+        states[-1] = self.final_norm(x)
+        return states
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.hidden_states(ids)[-1])
+
+    def token_log_probs(self, ids: torch.Tensor) -> torch.Tensor:
+        """log P(ids[:, t] | ids[:, :t]) for t = 1 .. time-1, shape (batch, time - 1), in float32.
+
+        Every position of the sequence is scored (no last-token shortcut).
+        """
+        logits = self(ids[:, :-1]).float()
+        return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")

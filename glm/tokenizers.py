@@ -1,0 +1,299 @@
+"""Tokenizers: DNA k-mers for genomes, characters or bytes for text. numpy only.
+
+Every tokenizer shares one interface: `encode(text) -> Encoding` (ids plus, for each token, the
+offset of its first base or character in the input), `decode(ids) -> str`, `vocab_size`,
+`bases_per_token` (how many new input symbols one token adds, for bits-per-base metrics) and
+`to_dict()` / `tokenizer_from_dict()` for the JSON stored beside a model.
+
+Three special tokens come first in every vocabulary:
+  PAD (0)  padding; never a training target
+  UNK (1)  a k-mer containing N or another IUPAC ambiguity code (or an unknown character);
+           never a training target
+  SEP (2)  a record separator, written after each FASTA record or text document
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from glm.errors import InputError
+
+PAD, UNK, SEP = 0, 1, 2
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[SEP]")
+N_SPECIAL = len(SPECIAL_TOKENS)
+NOT_A_TARGET = (PAD, UNK, SEP)
+
+BASES = "ACGT"
+IUPAC_AMBIGUOUS = "NRYKMSWBDHV"
+_INVALID, _UNKNOWN = 255, 4
+
+# Byte -> base code: A/C/G/T (either case, U as T) -> 0..3, IUPAC ambiguity -> 4, else invalid.
+_BASE_CODE = np.full(256, _INVALID, dtype=np.uint8)
+for _code, _base in enumerate(BASES):
+    _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _code
+_BASE_CODE[ord("U")] = _BASE_CODE[ord("u")] = 3
+for _base in IUPAC_AMBIGUOUS:
+    _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _UNKNOWN
+
+
+@dataclass
+class Encoding:
+    """Token ids and where each token starts in the input.
+
+    `offsets[i]` is the index of the first base (or character) of token i, so a genome position
+    p inside an encoded window starting at w maps to the token whose span holds p - w.
+    `ends[i]` is one past its last base (offsets[i] + k, or less for a tail token), and
+    `soft_masked[i]` counts the lowercase (soft-masked) bases inside token i.
+    """
+
+    ids: np.ndarray  # (n_tokens,) int64
+    offsets: np.ndarray  # (n_tokens,) int64
+    ends: np.ndarray  # (n_tokens,) int64
+    soft_masked: np.ndarray  # (n_tokens,) uint8
+
+    def new_bases(self) -> np.ndarray:
+        """Bases each token adds beyond those of the tokens before it (stride, or k for the first)."""
+        covered = np.maximum.accumulate(np.concatenate([[0], self.ends[:-1]])) if len(self.ends) else self.ends
+        return self.ends - np.maximum(self.offsets, covered)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Tokenizer(Protocol):
+    kind: str
+    vocab_size: int
+    bases_per_token: float
+
+    def encode(self, text: str | bytes) -> Encoding: ...
+    def decode(self, ids: np.ndarray | list[int]) -> str: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def find_invalid_base(sequence: str | bytes) -> int | None:
+    """Index of the first character that is not a nucleotide or IUPAC code, or None."""
+    codes = _BASE_CODE[np.frombuffer(_as_bytes(sequence), dtype=np.uint8)]
+    bad = np.flatnonzero(codes == _INVALID)
+    return int(bad[0]) if len(bad) else None
+
+
+def _as_bytes(text: str | bytes) -> bytes:
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError as error:
+        raise InputError(f"sequence: non-ASCII character {text[error.start]!r} at position {error.start}") from None
+
+
+class KmerTokenizer:
+    """DNA k-mers of length k taken every `stride` bases (stride = k: non-overlapping).
+
+    Vocabulary: the 3 special tokens, then every k-mer, then every shorter l-mer (l = k-1 .. 1)
+    for the tail of a sequence whose length is not a multiple of the stride, so no base is
+    dropped. Upper and lower case give the same ids; lowercase is reported in `soft_masked`.
+    A k-mer with any N or IUPAC ambiguity code becomes UNK.
+    """
+
+    kind = "kmer"
+
+    def __init__(self, k: int = 1, stride: int | None = None):
+        if not 1 <= k <= 8:
+            raise InputError(f"k must be between 1 and 8, got {k}")
+        stride = k if stride is None else stride
+        if not 1 <= stride <= k:
+            raise InputError(f"stride must be between 1 and k={k}, got {stride}")
+        self.k, self.stride = k, stride
+        # First id of the l-mers, for l = k, k-1, ..., 1.
+        self._first_id = {}
+        next_id = N_SPECIAL
+        for length in range(k, 0, -1):
+            self._first_id[length] = next_id
+            next_id += 4**length
+        self.vocab_size = next_id
+        self.bases_per_token = float(stride)
+        self._strings: list[str] | None = None
+        self._rc_table: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"KmerTokenizer(k={self.k}, stride={self.stride})"
+
+    def token_starts(self, length: int) -> np.ndarray:
+        """Offsets of the tokens of a sequence of `length` bases (the last may be shorter than k)."""
+        if length == 0:
+            return np.zeros(0, dtype=np.int64)
+        n_tokens = 1 + -(-max(length - self.k, 0) // self.stride)
+        return np.arange(n_tokens, dtype=np.int64) * self.stride
+
+    def encode(self, sequence: str | bytes) -> Encoding:
+        raw = np.frombuffer(_as_bytes(sequence), dtype=np.uint8)
+        codes = _BASE_CODE[raw]
+        bad = np.flatnonzero(codes == _INVALID)
+        if len(bad):
+            position = int(bad[0])
+            raise InputError(f"sequence: invalid base {chr(raw[position])!r} at position {position}")
+        length = len(codes)
+        starts = self.token_starts(length)
+        ends = np.minimum(starts + self.k, length)
+        lowercase = np.concatenate([[0], np.cumsum(raw >= ord("a"))])
+        soft_masked = (lowercase[ends] - lowercase[starts]).astype(np.uint8)
+
+        ids = np.empty(len(starts), dtype=np.int64)
+        full = ends - starts == self.k
+        ids[full] = self._kmer_ids(codes, starts[full], self.k)
+        for i in np.flatnonzero(~full):  # at most k / stride tail tokens
+            ids[i] = self._kmer_ids(codes, starts[i : i + 1], int(ends[i] - starts[i]))[0]
+        return Encoding(ids=ids, offsets=starts, ends=ends, soft_masked=soft_masked)
+
+    def _kmer_ids(self, codes: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+        value = np.zeros(len(starts), dtype=np.int64)
+        unknown = np.zeros(len(starts), dtype=bool)
+        for j in range(length):
+            base = codes[starts + j].astype(np.int64)
+            unknown |= base == _UNKNOWN
+            value = value * 4 + np.where(base == _UNKNOWN, 0, base)
+        return np.where(unknown, UNK, self._first_id[length] + value)
+
+    def token_string(self, token_id: int) -> str:
+        """The bases of one token ('N' * k for UNK, '' for PAD and SEP)."""
+        if self._strings is None:
+            self._strings = self._all_strings()
+        return self._strings[token_id]
+
+    def _all_strings(self) -> list[str]:
+        strings = ["", "N" * self.k, ""]
+        for length in range(self.k, 0, -1):
+            codes = np.arange(4**length)
+            digits = [(codes // 4 ** (length - 1 - j)) % 4 for j in range(length)]
+            strings += ["".join(BASES[d[i]] for d in digits) for i in range(4**length)]
+        return strings
+
+    def decode(self, ids: np.ndarray | list[int]) -> str:
+        """Bases of a token sequence, merging overlaps when stride < k. UNK decodes as N."""
+        pieces, covered = [], 0  # covered: bases written so far, relative to the first token
+        position = 0
+        for token_id in (int(i) for i in ids):
+            if token_id in (PAD, SEP):
+                continue
+            bases = self.token_string(token_id)
+            pieces.append(bases[covered - position :])
+            covered = max(covered, position + len(bases))
+            position += self.stride
+        return "".join(pieces)
+
+    def reverse_complement_table(self) -> np.ndarray:
+        """`table[id]` is the id of the reverse complement of token `id` (specials map to themselves).
+
+        Reverse-complementing a non-overlapping tokenized window is `table[ids[::-1]]`.
+        """
+        if self._rc_table is None:
+            table = np.arange(self.vocab_size, dtype=np.int64)
+            for length in range(self.k, 0, -1):
+                codes = np.arange(4**length)
+                reverse = np.zeros_like(codes)
+                for j in range(length):  # digit j of the k-mer becomes digit length-1-j, complemented
+                    digit = (codes // 4 ** (length - 1 - j)) % 4
+                    reverse += (3 - digit) * 4**j
+                first = self._first_id[length]
+                table[first : first + 4**length] = first + reverse
+            self._rc_table = table
+        return self._rc_table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "k": self.k, "stride": self.stride, "vocab_size": self.vocab_size}
+
+
+class ByteTokenizer:
+    """UTF-8 bytes: any text round-trips exactly."""
+
+    kind = "byte"
+    bases_per_token = 1.0
+
+    def __init__(self) -> None:
+        self.vocab_size = N_SPECIAL + 256
+
+    def encode(self, text: str | bytes) -> Encoding:
+        raw = np.frombuffer(text.encode("utf-8") if isinstance(text, str) else text, dtype=np.uint8)
+        ids = raw.astype(np.int64) + N_SPECIAL
+        return _one_per_symbol(ids)
+
+    def decode(self, ids: np.ndarray | list[int]) -> str:
+        data = bytes(int(i) - N_SPECIAL for i in ids if int(i) >= N_SPECIAL)
+        return data.decode("utf-8", errors="replace")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "vocab_size": self.vocab_size}
+
+
+class CharTokenizer:
+    """Characters of a fixed alphabet (built from training text); other characters become UNK."""
+
+    kind = "char"
+    bases_per_token = 1.0
+
+    def __init__(self, alphabet: str):
+        if len(set(alphabet)) != len(alphabet):
+            raise InputError("char tokenizer: alphabet has repeated characters")
+        self.alphabet = alphabet
+        self._index = {char: N_SPECIAL + i for i, char in enumerate(alphabet)}
+        self.vocab_size = N_SPECIAL + len(alphabet)
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        return cls("".join(sorted(set(text))))
+
+    def encode(self, text: str | bytes) -> Encoding:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        ids = np.array([self._index.get(char, UNK) for char in text], dtype=np.int64)
+        return _one_per_symbol(ids)
+
+    def decode(self, ids: np.ndarray | list[int]) -> str:
+        out = []
+        for token_id in (int(i) for i in ids):
+            if token_id == UNK:
+                out.append("\ufffd")
+            elif token_id >= N_SPECIAL:
+                out.append(self.alphabet[token_id - N_SPECIAL])
+        return "".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "alphabet": self.alphabet, "vocab_size": self.vocab_size}
+
+
+def _one_per_symbol(ids: np.ndarray) -> Encoding:
+    offsets = np.arange(len(ids), dtype=np.int64)
+    return Encoding(ids=ids, offsets=offsets, ends=offsets + 1, soft_masked=np.zeros(len(ids), np.uint8))
+
+
+def tokenizer_from_dict(values: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
+    """Rebuild a tokenizer from `to_dict()` output, checking the stored vocabulary size."""
+    kind = values.get("kind")
+    if kind == "kmer":
+        tokenizer: Tokenizer = KmerTokenizer(int(values["k"]), int(values["stride"]))
+    elif kind == "byte":
+        tokenizer = ByteTokenizer()
+    elif kind == "char":
+        tokenizer = CharTokenizer(values["alphabet"])
+    else:
+        raise InputError(f"kind: unknown tokenizer kind {kind!r}", source)
+    if "vocab_size" in values and values["vocab_size"] != tokenizer.vocab_size:
+        raise InputError(f"vocab_size: {values['vocab_size']} does not match {kind} tokenizer ({tokenizer.vocab_size})", source)
+    return tokenizer
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(tokenizer.to_dict(), indent=2) + "\n")
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    try:
+        values = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"not valid JSON ({error.msg})", path, error.lineno) from None
+    return tokenizer_from_dict(values, source=str(path))

@@ -1,0 +1,287 @@
+"""Pretraining: config -> token store -> Lightning Trainer -> exported model directory.
+
+The run directory holds everything about one run:
+
+    runs/NAME/
+      config.yaml           the resolved configuration (a resume reads it back)
+      checkpoints/          last.ckpt (resume from here) and best.ckpt (lowest val bits/base)
+      logs/version_N/       metrics.csv (and TensorBoard events when tensorboard is installed)
+      model/                the exported model: glm.load("runs/NAME/model")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+from glm.checkpoint import export_model
+from glm.config import Config, load_config, parse_duration
+from glm.data import TokenStore, prepare
+from glm.errors import InputError
+from glm.lit import GenomeDataModule, LitGLM
+from glm.model import Transformer
+from glm.tokenizers import KmerTokenizer, Tokenizer
+
+MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
+
+# Lightning notices that do not apply to how glm uses it.
+for _message in (
+    ".*LeafSpec.*is deprecated.*",
+    ".*IterableDataset.*has `__len__` defined.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
+):
+    warnings.filterwarnings("ignore", message=_message)
+
+
+def hardware_preset() -> tuple[str, str]:
+    """(preset name, description of the hardware found) for runs started without --config."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return "small", f"{torch.cuda.device_count()} x {name}"
+    return "tiny", f"CPU, {os.cpu_count()} cores, no GPU"
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def make_tokenizer(config: Config) -> Tokenizer:
+    if config.data.tokenizer != "kmer":
+        raise InputError(f"data.tokenizer: {config.data.tokenizer!r} needs text input; FASTA pretraining uses kmer")
+    return KmerTokenizer(config.data.k, config.data.stride)
+
+
+def _check_writable(directory: Path) -> None:
+    """Fail early (before preparing data) if the run directory cannot be created or written."""
+    existing = directory.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"output directory: {existing} is a file", directory)
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise InputError(f"output directory is not writable ({error.strerror} in {existing})", directory) from None
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Progress in optimizer steps out of max_steps (the training stream itself is endless)."""
+
+    @property
+    def total_train_batches(self) -> int:
+        return self.trainer.max_steps * self.trainer.accumulate_grad_batches
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description("train")
+
+
+@dataclass
+class PretrainResult:
+    model: Transformer  # the trained model, in memory
+    model_dir: Path
+    run_dir: Path
+    parameters: int
+    steps: int
+    tokens_seen: int
+    bases_seen: int
+    seconds: float
+    val_bits_per_base: float
+    train_bits_per_base: float
+
+    def summary(self) -> str:
+        return "\n".join(
+            [
+                f"parameters        {self.parameters:,}",
+                f"steps             {self.steps:,}",
+                f"tokens seen       {self.tokens_seen:,} ({self.bases_seen:,} bases)",
+                f"time              {self.seconds:.0f} s",
+                f"train bits/base   {self.train_bits_per_base:.4f}",
+                f"val bits/base     {self.val_bits_per_base:.4f}",
+                f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
+            ]
+        )
+
+
+def resolve_config(
+    config_name: str | None, overrides: dict[str, Any], run_dir: Path, resume: bool, say: Callable[[str], Any] = print
+) -> Config:
+    """The run's config: the saved one when resuming, else a preset (chosen by hardware if none given)."""
+    saved = run_dir / "config.yaml"
+    if resume:
+        if not saved.exists():
+            raise InputError("--resume: no earlier run here (config.yaml missing)", run_dir)
+        base = load_config(saved)
+        say(f"resuming the run in {run_dir}")
+    elif config_name is None:
+        preset, hardware = hardware_preset()
+        say(f"hardware: {hardware} -> preset {preset!r} (choose another with --config)")
+        base = load_config(preset)
+    else:
+        base = load_config(config_name)
+    return base.with_overrides(overrides)
+
+
+def pretrain(
+    fasta: str | Path,
+    config: Config,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+    callbacks: list[pl.Callback] | None = None,
+) -> PretrainResult:
+    """Pretrain a causal DNA language model on `fasta` and export it to `run_dir/model`.
+
+    `say` receives the progress notes (print by default); `callbacks` are extra Lightning
+    callbacks added to the Trainer's own.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.exists():
+        raise InputError("--resume: no checkpoints/last.ckpt to resume from", run_dir)
+    if not resume and last.exists():
+        raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
+    _check_writable(run_dir)
+
+    tokenizer = make_tokenizer(config)
+    store = prepare(  # validates the FASTA before anything is written to the run directory
+        fasta,
+        tokenizer,
+        config.data.resolved_cache_dir(),
+        split=config.data.split,
+        val_fraction=config.data.val_fraction,
+        progress=progress,
+    )
+    window = _window_length(store, config, fasta, say)
+    config.model.vocab_size = tokenizer.vocab_size
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.yaml")
+
+    pl.seed_everything(config.train.seed, verbose=False)
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token)
+    datamodule = GenomeDataModule(store, tokenizer, config, window)
+    trainer = build_trainer(config, run_dir, progress, callbacks or [])
+    say(
+        f"model: {lit.model.num_parameters():,} parameters; data: {store.meta['train_bases']:,} train bases, "
+        f"{store.meta['val_bases']:,} val bases ({store.meta['split_used']} split); window {window - 1} tokens"
+    )
+
+    started = time.perf_counter()
+    trainer.fit(lit, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
+    seconds = time.perf_counter() - started
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    train_bpb = float(trainer.callback_metrics.get("train/bits_per_base", math.nan))
+    val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
+    trainer.save_checkpoint(last, weights_only=False)
+
+    steps = trainer.global_step
+    tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * config.train.accumulate
+    info = {
+        "trained_on": str(Path(fasta).resolve()),
+        "steps": steps,
+        "tokens_seen": tokens,
+        "val_bits_per_base": val["val/bits_per_base"],
+        "data": config.to_dict()["data"],
+    }
+    model_dir = export_model(run_dir / "model", lit.model, tokenizer, info)
+    return PretrainResult(
+        model=lit.model.eval(),
+        model_dir=model_dir,
+        run_dir=run_dir,
+        parameters=lit.model.num_parameters(),
+        steps=steps,
+        tokens_seen=tokens,
+        bases_seen=int(tokens * tokenizer.bases_per_token),
+        seconds=seconds,
+        val_bits_per_base=val["val/bits_per_base"],
+        train_bits_per_base=train_bpb,
+    )
+
+
+def _window_length(store: TokenStore, config: Config, fasta: str | Path, say: Callable[[str], Any]) -> int:
+    """Tokens per training window (context + 1), shrunk with a note for genomes shorter than that.
+
+    Validation windows are cut to the held-out data by ValidationWindows itself.
+    """
+    window = config.model.context + 1
+    available = store.n_tokens("train")
+    if min(available, store.n_tokens("val")) < MIN_WINDOW:
+        raise InputError(
+            f"too short to train: {store.meta['train_bases']} train and {store.meta['val_bases']} val bases "
+            f"give fewer than {MIN_WINDOW} tokens on one side of the split",
+            fasta,
+        )
+    if available < window:
+        say(f"note: genome is shorter than one window; training on windows of {available - 1} tokens")
+        window = available
+    return window
+
+
+def build_trainer(config: Config, run_dir: Path, progress: bool, extra_callbacks: list[pl.Callback]) -> pl.Trainer:
+    train = config.train
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val/bits_per_base",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks: list[pl.Callback] = [best, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    if progress:
+        callbacks.append(StepProgressBar())
+    devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
+    return pl.Trainer(
+        accelerator=train.accelerator,
+        devices=devices,
+        num_nodes=train.num_nodes,
+        precision=resolve_precision(train.precision, train.accelerator),
+        max_steps=train.max_steps,
+        max_epochs=-1,
+        max_time=parse_duration(train.max_time) if train.max_time else None,
+        val_check_interval=train.val_every * train.accumulate,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        gradient_clip_val=train.grad_clip,
+        accumulate_grad_batches=train.accumulate,
+        callbacks=callbacks,
+        logger=_loggers(run_dir),
+        log_every_n_steps=train.log_every,
+        use_distributed_sampler=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=run_dir,
+    )
+
+
+def _loggers(run_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
+    try:
+        from pytorch_lightning.loggers import TensorBoardLogger  # noqa: PLC0415
+
+        import tensorboard  # noqa: F401, PLC0415 - optional; TensorBoardLogger needs it
+
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
+    except ImportError:
+        pass
+    return loggers

@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny configs, the shipped genomes, and a private token cache per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glm.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Token stores go to a temporary cache, never to the user's ~/.cache/glm."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GLM_CACHE", str(tmp_path_factory.mktemp("glm-cache")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def tiny_config() -> Config:
+    """2 layers, width 32: trains in seconds on a CPU."""
+    return Config.from_dict(
+        {
+            "model": {"n_layers": 2, "n_heads": 2, "width": 32, "context": 64},
+            "data": {"k": 1},
+            "train": {"batch_size": 8, "max_steps": 20, "warmup_steps": 5, "val_every": 10, "val_windows": 8},
+        }
+    )
+
+
+def write_fasta(path: Path, records: dict[str, str], width: int = 60, newline: str = "\n") -> Path:
+    lines = []
+    for name, sequence in records.items():
+        lines.append(f">{name}")
+        lines += [sequence[i : i + width] for i in range(0, len(sequence), width)]
+    path.write_bytes((newline.join(lines) + newline).encode())
+    return path
