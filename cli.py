@@ -59,7 +59,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     overrides = {key: getattr(args, option) for option, key in PRETRAIN_OVERRIDES.items()}
     config = resolve_config(args.config, overrides, run_dir, args.resume)
     result = pretrain(fasta, config, run_dir, resume=args.resume, progress=not args.quiet)
-    print("\n" + result.summary())
+    if result.is_global_zero:
+        print("\n" + result.summary())
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -72,7 +72,9 @@ def plan_windows(n_tokens: int, window: int) -> list[tuple[int, int]]:
 class GenomicLM:
     """A trained causal DNA (or text) language model with its tokenizer."""
 
-    def __init__(self, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None, batch_size: int = 16):
+    def __init__(
+        self, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None, batch_size: int = 16
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.info = info or {}
@@ -106,7 +108,9 @@ class GenomicLM:
             raise InputError(f"{error} (in an input sequence of length {len(sequence)})") from None
         return encoding, np.concatenate([[SEP], encoding.ids])
 
-    def log_likelihood(self, sequences: str | Sequence[str], progress: bool = False) -> LogLikelihood | list[LogLikelihood]:
+    def log_likelihood(
+        self, sequences: str | Sequence[str], progress: bool = False
+    ) -> LogLikelihood | list[LogLikelihood]:
         """log P(sequence) under the model, summed over every scored base (N and IUPAC excluded).
 
         Returns one LogLikelihood for a string, a list for a list of strings.

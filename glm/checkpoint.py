@@ -41,7 +41,9 @@ def export_model(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias.
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items() if name != "head.weight"}
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items() if name != "head.weight"
+    }
     save_file(state, partial / WEIGHTS)
     config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
     (partial / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
@@ -56,7 +58,9 @@ def export_model(
     return directory
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Transformer, Tokenizer, dict[str, Any]]:
+def load_model(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Transformer, Tokenizer, dict[str, Any]]:
     """Load an exported model directory: (model in eval mode, tokenizer, config.json contents)."""
     directory = Path(directory)
     for name in (WEIGHTS, CONFIG, TOKENIZER):

@@ -161,7 +161,9 @@ class Config:
 
 def _update(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:
     if not isinstance(values, dict):
-        raise InputError(f"{prefix.rstrip('.') or 'top level'}: expected a mapping, got {type(values).__name__}", source)
+        raise InputError(
+            f"{prefix.rstrip('.') or 'top level'}: expected a mapping, got {type(values).__name__}", source
+        )
     known = {f.name: f for f in fields(obj)}
     for key, value in values.items():
         if key not in known:

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from glm.errors import InputError
 from glm.genome import header_line, open_text, read_fasta
-from glm.tokenizers import PAD, SEP, UNK, Tokenizer
+from glm.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
 RECORDS_SPLIT_MIN_RECORDS = 20
@@ -104,7 +104,12 @@ def prepare(
 ) -> TokenStore:
     """Tokenize a FASTA file into a cached token store (see the module docstring)."""
     fasta = Path(fasta)
-    settings = {"version": STORE_VERSION, "tokenizer": tokenizer.to_dict(), "split": split, "val_fraction": val_fraction}
+    settings = {
+        "version": STORE_VERSION,
+        "tokenizer": tokenizer.to_dict(),
+        "split": split,
+        "val_fraction": val_fraction,
+    }
     if not fasta.exists():
         raise InputError("no such file", fasta)
     key = hashlib.blake2b((file_digest(fasta) + json.dumps(settings, sort_keys=True)).encode(), digest_size=12)
@@ -169,13 +174,15 @@ def _write_store(fasta: Path, tokenizer: Tokenizer, out: Path, split: str, val_f
             for name, (start, end) in pieces.items():
                 if end <= start:
                     continue
-                encoding = tokenizer.encode(sequence[start:end])
-                ids = np.append(encoding.ids, SEP).astype(dtype)
-                soft = np.append(encoding.soft_masked, 0).astype(np.uint8)
-                files[f"{name}.bin"].write(ids.tobytes())
-                files[f"{name}.soft.bin"].write(soft.tobytes())
-                entry[name] = {"bases": [start, end], "tokens": [counts[name], counts[name] + len(encoding.ids)]}
-                counts[name] += len(ids)
+                first = counts[name]
+                for encoding in encode_in_chunks(tokenizer, sequence[start:end]):
+                    files[f"{name}.bin"].write(encoding.ids.astype(dtype).tobytes())
+                    files[f"{name}.soft.bin"].write(encoding.soft_masked.tobytes())
+                    counts[name] += len(encoding.ids)
+                entry[name] = {"bases": [start, end], "tokens": [first, counts[name]]}
+                files[f"{name}.bin"].write(np.array([SEP], dtype=dtype).tobytes())
+                files[f"{name}.soft.bin"].write(b"\0")
+                counts[name] += 1
                 bases[name] += end - start
             records.append(entry)
     finally:
@@ -257,10 +264,13 @@ class ValidationWindows(IterableDataset):
     Consecutive windows overlap by one token, so every held-out token after the first is a
     prediction target exactly once. At most `max_windows` windows are used, spread evenly; the
     last window is padded with PAD (never a target). Rank r of `world_size` takes every
-    world_size-th window, so ranks share the work without repeating it.
+    world_size-th window, so ranks share the work without repeating it; a rank left without a
+    window (tiny held-out data) yields one all-PAD batch, which adds nothing to the metrics.
     """
 
-    def __init__(self, store: TokenStore, window: int, batch_size: int, max_windows: int, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self, store: TokenStore, window: int, batch_size: int, max_windows: int, rank: int = 0, world_size: int = 1
+    ):
         n_tokens = store.n_tokens("val")
         window = min(window, n_tokens)  # short held-out data: one shorter window
         self.store, self.window, self.batch_size = store, window, batch_size
@@ -270,10 +280,13 @@ class ValidationWindows(IterableDataset):
         self.starts = starts[rank::world_size]
 
     def __len__(self) -> int:
-        return -(-len(self.starts) // self.batch_size)
+        return max(-(-len(self.starts) // self.batch_size), 1)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         tokens, soft = self.store.tokens("val"), self.store.soft_masked("val")
+        if len(self.starts) == 0:
+            empty = torch.full((1, self.window), PAD, dtype=torch.int64)
+            yield {"ids": empty, "soft_masked": torch.zeros_like(empty, dtype=torch.uint8)}
         for first in range(0, len(self.starts), self.batch_size):
             starts = self.starts[first : first + self.batch_size]
             ids = np.full((len(starts), self.window), PAD, dtype=np.int64)
@@ -283,3 +296,8 @@ class ValidationWindows(IterableDataset):
                 ids[row, : len(piece)] = piece
                 masked[row, : len(piece)] = soft[start : start + self.window]
             yield {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
+
+
+def heldout_regions(store: TokenStore) -> list[tuple[str, int, int]]:
+    """(record, start, end) of every held-out (validation) piece, 0-based half-open."""
+    return [(entry["name"], *entry["val"]["bases"]) for entry in store.records if "val" in entry]

@@ -78,7 +78,9 @@ def read_fasta(path: str | Path) -> Iterator[Record]:
             if bad is not None:
                 bad_line, column = _locate_base(path, header_line(path, index), bad)
                 raise InputError(
-                    f"sequence: invalid character {sequence[bad]!r} in record {name!r} (column {column})", path, bad_line
+                    f"sequence: invalid character {sequence[bad]!r} in record {name!r} (column {column})",
+                    path,
+                    bad_line,
                 )
             yield Record(name=name, sequence=sequence, index=index)
 

@@ -12,9 +12,9 @@ import math
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Timer
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import Timer
 
 from glm.config import Config, parse_duration
 from glm.data import TokenStore, TrainWindows, ValidationWindows
@@ -22,7 +22,9 @@ from glm.model import Transformer
 from glm.tokenizers import NOT_A_TARGET, Tokenizer
 
 
-def target_weights(targets: torch.Tensor, soft_masked: torch.Tensor, soft_mask_weight: float, bases: float) -> torch.Tensor:
+def target_weights(
+    targets: torch.Tensor, soft_masked: torch.Tensor, soft_mask_weight: float, bases: float
+) -> torch.Tensor:
     """Loss weight per target token: 0 for PAD/UNK/SEP, down-weighted by its soft-masked bases."""
     weights = torch.ones_like(targets, dtype=torch.float32)
     for special in NOT_A_TARGET:
@@ -45,7 +47,9 @@ class LitGLM(pl.LightningModule):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids)
 
-    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _shared_step(
+        self, batch: dict[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (mean loss used for gradients, summed nll of valid targets, number of valid targets)."""
         ids = batch["ids"]
         inputs, targets = ids[:, :-1], ids[:, 1:]
@@ -140,7 +144,9 @@ class GenomeDataModule(pl.LightningDataModule):
         data, train = self.config.data, self.config.train
         # After a resume, global_step is restored before this is called: continue the batch stream.
         start_batch = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
-        rc_table = self.tokenizer.reverse_complement_table() if data.rc_augment and self.tokenizer.kind == "kmer" else None
+        rc_table = (
+            self.tokenizer.reverse_complement_table() if data.rc_augment and self.tokenizer.kind == "kmer" else None
+        )
         dataset = TrainWindows(
             self.store,
             window=self.window,
@@ -162,5 +168,9 @@ class GenomeDataModule(pl.LightningDataModule):
     @staticmethod
     def _loader(dataset: torch.utils.data.IterableDataset, workers: int) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            dataset, batch_size=None, num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
+            dataset,
+            batch_size=None,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
         )

@@ -100,9 +100,8 @@ class Transformer(nn.Module):
         self.final_norm = RMSNorm(config.width, config.norm_eps)
         self.head = nn.Linear(config.width, config.vocab_size, bias=False)
         self.head.weight = self.embedding.weight  # tied input/output embeddings
-        self._rotary_length = 0
-        self.register_buffer("rotary_cos", torch.empty(0), persistent=False)
-        self.register_buffer("rotary_sin", torch.empty(0), persistent=False)
+        # Rotary tables are a cache, not state: plain attributes, so DDP does not broadcast them.
+        self._rotary: tuple[torch.Tensor, torch.Tensor] | None = None
         self.apply(self._init_weights)
         # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * layers).
         for name, parameter in self.named_parameters():
@@ -117,13 +116,13 @@ class Transformer(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def _rotary(self, time: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        # Tables grow on demand, so inference can run past the training context.
-        if time > self._rotary_length or self.rotary_cos.device != device:
+    def rotary(self, time: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables for `time` positions; they grow on demand past the training context."""
+        if self._rotary is None or len(self._rotary[0]) < time or self._rotary[0].device != device:
             length = max(time, self.config.context)
-            cos, sin = rotary_tables(self.config.width // self.config.n_heads, length, self.config.rope_base, device)
-            self.rotary_cos, self.rotary_sin, self._rotary_length = cos, sin, length
-        return self.rotary_cos[:time], self.rotary_sin[:time]
+            self._rotary = rotary_tables(self.config.width // self.config.n_heads, length, self.config.rope_base, device)
+        cos, sin = self._rotary
+        return cos[:time], sin[:time]
 
     def hidden_states(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """Residual stream after the embedding and after each block; the last entry is final-normed.
@@ -132,7 +131,7 @@ class Transformer(nn.Module):
         output, index i the output of block i, and index -1 the final block's output after the
         final norm (what the output head sees).
         """
-        cos, sin = self._rotary(ids.shape[1], ids.device)
+        cos, sin = self.rotary(ids.shape[1], ids.device)
         x = self.embedding(ids)
         states = [x]
         for block in self.blocks:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -75,11 +76,32 @@ class Tokenizer(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-def find_invalid_base(sequence: str | bytes) -> int | None:
+def find_invalid_base(sequence: str | bytes, chunk: int = 1 << 22) -> int | None:
     """Index of the first character that is not a nucleotide or IUPAC code, or None."""
-    codes = _BASE_CODE[np.frombuffer(_as_bytes(sequence), dtype=np.uint8)]
-    bad = np.flatnonzero(codes == _INVALID)
-    return int(bad[0]) if len(bad) else None
+    for start in range(0, len(sequence), chunk):
+        codes = _BASE_CODE[np.frombuffer(_as_bytes(sequence[start : start + chunk]), dtype=np.uint8)]
+        bad = np.flatnonzero(codes == _INVALID)
+        if len(bad):
+            return start + int(bad[0])
+    return None
+
+
+def encode_in_chunks(tokenizer: Tokenizer, sequence: str, chunk: int = 1 << 20) -> Iterator[Encoding]:
+    """Encode a long sequence piece by piece, giving exactly the tokens of `tokenizer.encode(sequence)`.
+
+    Keeps the temporary arrays of encoding small (a few times `chunk`) however long the input.
+    Offsets in each piece are relative to that piece's first base.
+    """
+    k, stride = getattr(tokenizer, "k", 1), getattr(tokenizer, "stride", 1)
+    chunk = max(chunk // stride, 1) * stride  # pieces start on a token boundary
+    start = 0
+    while True:
+        overhang = start + chunk + k - stride  # the last token starting in this piece ends here
+        if overhang >= len(sequence):
+            yield tokenizer.encode(sequence[start:])
+            return
+        yield tokenizer.encode(sequence[start:overhang])
+        start += chunk
 
 
 def _as_bytes(text: str | bytes) -> bytes:
@@ -283,7 +305,9 @@ def tokenizer_from_dict(values: dict[str, Any], source: str = "tokenizer") -> To
     else:
         raise InputError(f"kind: unknown tokenizer kind {kind!r}", source)
     if "vocab_size" in values and values["vocab_size"] != tokenizer.vocab_size:
-        raise InputError(f"vocab_size: {values['vocab_size']} does not match {kind} tokenizer ({tokenizer.vocab_size})", source)
+        raise InputError(
+            f"vocab_size: {values['vocab_size']} does not match {kind} tokenizer ({tokenizer.vocab_size})", source
+        )
     return tokenizer
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import DATA, write_fasta
+
 from glm.data import TrainWindows, ValidationWindows, prepare
 from glm.errors import InputError
 from glm.genome import read_fasta, reverse_complement

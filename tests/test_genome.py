@@ -3,8 +3,8 @@ from __future__ import annotations
 import gzip
 
 import pytest
-
 from conftest import DATA, write_fasta
+
 from glm.errors import InputError
 from glm.genome import Genome, read_fasta, reverse_complement
 

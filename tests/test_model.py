@@ -125,9 +125,13 @@ def test_embed_pooling_and_layers() -> None:
     ids = torch.tensor([[SEP] + list(tokenizer.encode(sequences[1]).ids)])
     with torch.no_grad():
         states = lm.model.hidden_states(ids)
-    np.testing.assert_allclose(lm.embed(sequences[1], layer=1, pooling="mean"), states[1][0, 1:].mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        lm.embed(sequences[1], layer=1, pooling="mean"), states[1][0, 1:].mean(0).numpy(), atol=1e-5
+    )
     np.testing.assert_allclose(lm.embed(sequences[1], pooling="last"), states[-1][0, -1].numpy(), atol=1e-5)
-    np.testing.assert_allclose(lm.embed(sequences[1], pooling="max"), states[-1][0, 1:].max(0).values.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        lm.embed(sequences[1], pooling="max"), states[-1][0, 1:].max(0).values.numpy(), atol=1e-5
+    )
     with pytest.raises(InputError, match="layer must be in"):
         lm.embed("ACGT", layer=5)
 

@@ -12,6 +12,7 @@ from glm.tokenizers import (
     ByteTokenizer,
     CharTokenizer,
     KmerTokenizer,
+    encode_in_chunks,
     load_tokenizer,
     save_tokenizer,
 )
@@ -120,3 +121,15 @@ def test_char_tokenizer_round_trip_and_unknown(tmp_path) -> None:
     assert tokenizer.encode("Z").ids[0] == UNK
     save_tokenizer(tokenizer, tmp_path / "t.json")
     assert load_tokenizer(tmp_path / "t.json").alphabet == tokenizer.alphabet
+
+
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 3), (4, 2), (6, 1), (5, 3)])
+@pytest.mark.parametrize("length", [1, 29, 30, 31, 100, 257])
+def test_chunked_encoding_equals_whole_encoding(k: int, stride: int, length: int) -> None:
+    tokenizer = KmerTokenizer(k, stride)
+    sequence = random_dna(length).lower()[: length // 2] + random_dna(length)[length // 2 :]
+    whole = tokenizer.encode(sequence)
+    pieces = list(encode_in_chunks(tokenizer, sequence, chunk=30))
+    assert np.array_equal(np.concatenate([p.ids for p in pieces]), whole.ids)
+    assert np.array_equal(np.concatenate([p.soft_masked for p in pieces]), whole.soft_masked)
+    assert len(pieces) == max(1, -(-(length - (k - stride)) // (30 // stride * stride)))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import DATA, ROOT, write_fasta
 from safetensors.torch import load_file
 
 import cli
 import glm
-from conftest import DATA, ROOT, write_fasta
 from glm.api import GenomicLM
 from glm.config import Config
 from glm.genome import Genome
@@ -61,7 +61,12 @@ class StopAt(pl.Callback):
 def test_resume_continues_the_same_trajectory(tmp_path, tiny_config) -> None:
     straight = quiet_pretrain(DATA / "phiX174.fa", tiny_config, tmp_path / "straight")
     interrupted = pretrain(
-        DATA / "phiX174.fa", tiny_config, tmp_path / "resumed", progress=False, say=lambda *_: None, callbacks=[StopAt(10)]
+        DATA / "phiX174.fa",
+        tiny_config,
+        tmp_path / "resumed",
+        progress=False,
+        say=lambda *_: None,
+        callbacks=[StopAt(10)],
     )
     assert interrupted.steps == 10
     resumed = quiet_pretrain(DATA / "phiX174.fa", tiny_config, tmp_path / "resumed", resume=True)
@@ -88,7 +93,9 @@ def test_cli_pretrain_and_eval_end_to_end(tmp_path) -> None:
 
     evaluated = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "eval", str(out / "model"), str(DATA / "phiX174.fa"), "--quiet"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert evaluated.returncode == 0, evaluated.stderr
     lines = evaluated.stdout.strip().splitlines()
@@ -139,7 +146,9 @@ def test_missing_fasta_and_unknown_config_key(tmp_path, capsys) -> None:
     assert code == 2 and "absent.fa: no such file" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  widht: 64\n")
-    code, err = run_cli(["pretrain", str(DATA / "phiX174.fa"), "--config", str(bad), "--out", str(tmp_path / "r")], capsys)
+    code, err = run_cli(
+        ["pretrain", str(DATA / "phiX174.fa"), "--config", str(bad), "--out", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and "bad.yaml: unknown key model.widht (did you mean model.width?)" in err
 
 
