@@ -165,3 +165,15 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path, capsys, tiny
     assert code == 2 and "a run already exists here; pass --resume" in err
     code, err = run_cli(["pretrain", str(DATA / "phiX174.fa"), "--out", str(tmp_path / "new"), "--resume"], capsys)
     assert code == 2 and "--resume: no earlier run here" in err
+
+
+def test_inference_does_not_import_lightning(tmp_path, tiny_config) -> None:
+    result = quiet_pretrain(DATA / "phiX174.fa", tiny_config.with_overrides({"train.max_steps": 2}), tmp_path / "run")
+    script = (
+        "import sys, glm\n"
+        f"lm = glm.load({str(result.model_dir)!r})\n"
+        "lm.log_likelihood('ACGTACGTTTGA'); lm.embed(['ACGT', 'GGGCCA'])\n"
+        "assert not any(m.startswith(('pytorch_lightning', 'lightning')) for m in sys.modules), 'Lightning imported'\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert finished.returncode == 0, finished.stderr
