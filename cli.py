@@ -2,6 +2,8 @@
 
     python cli.py pretrain data/lambda_virus.fa
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
+    python cli.py pretrain data/tinyshakespeare.txt --config text
+    python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
 
 Bad input prints one line (`error: file:line: field: problem`) and exits with status 2.
 """
@@ -16,6 +18,8 @@ from glm.errors import InputError
 
 # CLI option -> config key (section.field)
 PRETRAIN_OVERRIDES = {
+    "format": "data.format",
+    "tokenizer": "data.tokenizer",
     "k": "data.k",
     "stride": "data.stride",
     "split": "data.split",
@@ -74,6 +78,29 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"{name:<{width}}  {bases:>12,}  {bits:.4f}")
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    import glm  # noqa: PLC0415
+
+    lm = glm.load(args.model, device=args.device)
+    for sample in range(args.num_samples):
+        if sample:
+            print("---")
+        print(args.prompt, end="", flush=True)
+        seed = None if args.seed is None else args.seed + sample
+        for piece in lm.generate_stream(
+            args.prompt,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=seed,
+            max_bases=args.max_bases,
+            use_cache=not args.no_cache,
+        ):
+            print(piece, end="", flush=True)
+        print()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cli.py", description="glm: genomic language models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -96,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--width", type=int, help="hidden width (a multiple of --heads)")
     model.add_argument("--context", type=int, help="tokens per training window")
     data = pre.add_argument_group("data")
+    data.add_argument("--format", choices=["auto", "fasta", "text"], help="input kind (auto: from the file's content)")
+    data.add_argument("--tokenizer", choices=["kmer", "char", "byte"], help="kmer for DNA; char or byte for text")
     data.add_argument("--k", type=int, help="k-mer length, 1 to 8")
     data.add_argument("--stride", type=int, help="bases between k-mer starts (default k: non-overlapping)")
     data.add_argument("--split", choices=["auto", "tail", "records"], help="how validation data is held out")
@@ -131,6 +160,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(handler=cmd_eval)
+
+    gen = commands.add_parser(
+        "generate",
+        help="sample sequences (or text) from a model",
+        description="Continue a prompt by sampling from an exported model, printing as it goes. DNA prompts are "
+        "bases; the output is the prompt followed by the sampled bases.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    gen.add_argument("model", help="exported model directory (runs/NAME/model)")
+    gen.add_argument("--prompt", required=True, help="bases (DNA models) or text to continue")
+    gen.add_argument("--num-samples", type=int, default=1, help="independent samples (seeds seed, seed+1, ...)")
+    gen.add_argument("--max-new-tokens", type=int, default=200, help="tokens to sample (k bases each for k-mers)")
+    gen.add_argument("--max-bases", type=int, help="stop after this many new bases (or characters)")
+    gen.add_argument("--temperature", type=float, default=1.0, help="0 is greedy; higher is more random")
+    gen.add_argument("--top-k", type=int, help="sample only among the k most likely tokens")
+    gen.add_argument("--top-p", type=float, help="sample only among the most likely tokens holding this mass")
+    gen.add_argument("--seed", type=int, help="fixes the samples")
+    gen.add_argument("--no-cache", action="store_true", help="recompute the whole window for every token (slow)")
+    gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    gen.set_defaults(handler=cmd_generate)
     return parser
 
 

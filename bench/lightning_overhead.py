@@ -1,6 +1,7 @@
 """Training throughput: glm's Lightning trainer against a plain PyTorch loop of the same model.
 
     python bench/lightning_overhead.py data/ecoli_K12_MG1655.fa.gz --steps 150 --rounds 2
+    python bench/lightning_overhead.py data/tinyshakespeare.txt --config text --steps 300 --rounds 2
 
 Both sides use the same LitGLM loss, optimizer, schedule, gradient clipping, batches and
 precision; the plain loop is `loss.backward(); clip; step; schedule` over the same TrainWindows
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import load_config  # noqa: E402
 from glm.data import TrainWindows, prepare  # noqa: E402
 from glm.lit import GenomeDataModule, LitGLM  # noqa: E402
-from glm.train import build_trainer, make_tokenizer, resolve_precision  # noqa: E402
+from glm.train import build_trainer, input_format, make_tokenizer, resolve_precision  # noqa: E402
 
 
 class StepTimer(pl.Callback):
@@ -43,20 +44,20 @@ class StepTimer(pl.Callback):
 
 def lightning_seconds(config, store, tokenizer, window, warmup, steps, run_dir) -> float:
     pl.seed_everything(0, verbose=False)
-    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token)
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
     timer = StepTimer(warmup)
     config = config.with_overrides({"train.max_steps": warmup + steps, "train.val_every": 10**9})
-    trainer = build_trainer(config, Path(run_dir), progress=False, extra_callbacks=[timer])
+    trainer = build_trainer(config, Path(run_dir), progress=False, extra_callbacks=[timer], unit=tokenizer.unit)
     trainer.fit(lit, datamodule=GenomeDataModule(store, tokenizer, config, window))
     return timer.ended - timer.started
 
 
 def plain_seconds(config, store, tokenizer, window, warmup, steps, precision) -> float:
     pl.seed_everything(0, verbose=False)
-    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token)
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
     optimizers = lit.configure_optimizers()
     optimizer, schedule = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
-    rc_table = tokenizer.reverse_complement_table()
+    rc_table = tokenizer.reverse_complement_table() if tokenizer.kind == "kmer" and config.data.rc_augment else None
     stream = iter(TrainWindows(store, window, config.train.batch_size, seed=0, rc_table=rc_table))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-mixed" else contextlib.nullcontext()
     lit.train()
@@ -90,11 +91,11 @@ def main() -> None:
         config = config.with_overrides({"train.precision": args.precision})
     precision = resolve_precision(config.train.precision, config.train.accelerator)
     config = config.with_overrides({"train.precision": precision})
-    tokenizer = make_tokenizer(config)
+    fmt = input_format(args.fasta, config)
+    tokenizer = make_tokenizer(config, args.fasta)
     config.model.vocab_size = tokenizer.vocab_size
-    store = prepare(
-        args.fasta, tokenizer, config.data.resolved_cache_dir(), config.data.split, config.data.val_fraction
-    )
+    cache = config.data.resolved_cache_dir()
+    store = prepare(args.fasta, tokenizer, cache, config.data.split, config.data.val_fraction, input_format=fmt)
     window = config.model.context + 1
     tokens_per_step = config.train.batch_size * (window - 1)
     timings = {"plain": [], "lightning": []}
@@ -116,6 +117,8 @@ def main() -> None:
         "tokens_per_step": tokens_per_step,
         "plain_tokens_per_s": round(rates["plain"]),
         "lightning_tokens_per_s": round(rates["lightning"]),
+        "plain_ms_per_step": round(1000 * min(timings["plain"]) / args.steps, 2),
+        "lightning_ms_per_step": round(1000 * min(timings["lightning"]) / args.steps, 2),
         "bases_per_token": tokenizer.bases_per_token,
         "lightning_over_plain": round(rates["lightning"] / rates["plain"], 4),
         "seconds": timings,

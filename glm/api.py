@@ -4,6 +4,7 @@
     lm.log_likelihood("ACGTACGT...")          # total log-likelihood (nats) and bits per base
     lm.embed(["ACGT...", "GGCA..."], layer=-1, pooling="mean")   # (2, width) array
     lm.evaluate("genome.fa")                  # bits per base for each record and overall
+    lm.generate("ATGAAACGC", max_bases=300, seed=1)   # a sampled continuation
 
 Every sequence is scored after a leading SEP token (the record separator the model saw before
 each record in training), so its first token is predicted too. Sequences longer than the
@@ -14,6 +15,7 @@ context once the sequence is that long.
 
 from __future__ import annotations
 
+import codecs
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,9 +28,10 @@ from tqdm.auto import tqdm
 
 from glm.checkpoint import load_model
 from glm.errors import InputError
+from glm.generation import sample_tokens
 from glm.genome import read_fasta
 from glm.model import Transformer
-from glm.tokenizers import NOT_A_TARGET, PAD, SEP, Encoding, Tokenizer
+from glm.tokenizers import N_SPECIAL, NOT_A_TARGET, PAD, SEP, Encoding, Tokenizer
 
 POOLINGS = ("mean", "max", "last")
 
@@ -171,6 +174,73 @@ class GenomicLM:
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_bases: int | None = None,
+        use_cache: bool = True,
+    ) -> str:
+        """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.
+
+        max_new_tokens counts tokens (a 3-mer model adds 3 bases per token); max_bases stops at
+        exactly that many new bases (or characters). temperature 0 is greedy; top_k and top_p
+        restrict sampling to the most likely tokens. A fixed seed gives the same output with and
+        without the key/value cache. See `generate_stream` to receive the text as it is made.
+        """
+        return "".join(
+            self.generate_stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, max_bases, use_cache)
+        )
+
+    def generate_stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_bases: int | None = None,
+        use_cache: bool = True,
+    ) -> Iterator[str]:
+        """Like `generate`, yielding each new piece of text as soon as it is sampled.
+
+        A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading
+        bases are left out of the conditioning, so the continuation starts right after the prompt.
+        """
+        tokenizer = self.tokenizer
+        if not prompt:
+            raise InputError("prompt: empty; give at least one base (or character) to continue from")
+        allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+        if tokenizer.kind == "kmer":
+            if tokenizer.stride != tokenizer.k:
+                raise InputError("generation needs non-overlapping k-mers (a model trained with stride = k)")
+            prompt = prompt[len(prompt) % tokenizer.k :]
+            if not prompt:
+                raise InputError(f"prompt: at least k={tokenizer.k} bases are needed to continue from")
+            allowed[list(tokenizer.kmer_ids())] = True  # whole k-mers only: no specials, no tails
+        else:
+            allowed[N_SPECIAL:] = True
+        try:
+            prompt_ids = np.concatenate([[SEP], tokenizer.encode(prompt).ids])
+        except InputError as error:
+            raise InputError(f"prompt: {error}") from None
+        decoder = codecs.getincrementaldecoder("utf-8")("replace") if tokenizer.kind == "byte" else None
+        produced = 0
+        for token in sample_tokens(
+            self.model, prompt_ids.tolist(), max_new_tokens, allowed, temperature, top_k, top_p, seed, use_cache
+        ):
+            piece = decoder.decode(bytes([token - N_SPECIAL])) if decoder else tokenizer.decode([token])
+            if max_bases is not None and produced + len(piece) >= max_bases:
+                yield piece[: max_bases - produced]
+                return
+            produced += len(piece)
+            yield piece
 
     @torch.inference_mode()
     def _windows(

@@ -56,6 +56,7 @@ class ModelConfig:
 class DataConfig:
     """How sequences become training windows."""
 
+    format: str = "auto"  # auto (from the file's content) | fasta | text
     tokenizer: str = "kmer"  # kmer | char | byte
     k: int = 1
     stride: int | None = None  # None: equal to k (non-overlapping k-mers)
@@ -73,6 +74,8 @@ class DataConfig:
         return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()
 
     def validate(self) -> None:
+        if self.format not in ("auto", "fasta", "text"):
+            raise InputError(f"data.format must be auto, fasta or text, got {self.format!r}")
         if self.tokenizer not in ("kmer", "char", "byte"):
             raise InputError(f"data.tokenizer must be kmer, char or byte, got {self.tokenizer!r}")
         if self.split not in ("auto", "tail", "records"):

@@ -18,13 +18,14 @@ different windows, and a resumed run continues with exactly the batches it would
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.genome import header_line, open_text, read_fasta
+from glm.genome import Record, header_line, open_text, read_fasta
 from glm.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
@@ -101,11 +102,18 @@ def prepare(
     split: str = "auto",
     val_fraction: float = 0.05,
     progress: bool = True,
+    input_format: str = "fasta",
 ) -> TokenStore:
-    """Tokenize a FASTA file into a cached token store (see the module docstring)."""
+    """Tokenize a FASTA file (or, with input_format="text", a text file) into a cached token store.
+
+    A text file is one record: its first 1 - val_fraction of characters train, the rest validate.
+    See the module docstring for the store and the split.
+    """
     fasta = Path(fasta)
+    assert input_format in ("fasta", "text"), input_format
     settings = {
         "version": STORE_VERSION,
+        "format": input_format,
         "tokenizer": tokenizer.to_dict(),
         "split": split,
         "val_fraction": val_fraction,
@@ -125,7 +133,10 @@ def prepare(
     except OSError as error:
         raise InputError(f"cannot write the token cache ({error.strerror})", cache_dir) from None
     try:
-        meta = _write_store(fasta, tokenizer, partial, split, val_fraction, progress)
+        records = read_fasta(fasta) if input_format == "fasta" else [Record(fasta.name, read_text(fasta), 0)]
+        if input_format == "text":
+            split = "tail"
+        meta = _write_store(fasta, records, tokenizer, partial, split, val_fraction, progress)
         meta.update(settings, source=str(fasta.resolve()))
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
@@ -143,7 +154,34 @@ def _count_records(fasta: Path) -> int:
         return sum(1 for line in handle if line.startswith(">"))
 
 
-def _write_store(fasta: Path, tokenizer: Tokenizer, out: Path, split: str, val_fraction: float, progress: bool) -> dict:
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file (plain or gzipped); invalid UTF-8 is an error naming the line."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        message = f"text: not valid UTF-8 (byte {error.start}); use --tokenizer byte for raw bytes"
+        raise InputError(message, path, line) from None
+    if not text:
+        raise InputError("empty file", path)
+    return text
+
+
+def _write_store(
+    fasta: Path,
+    records: Iterable[Record],
+    tokenizer: Tokenizer,
+    out: Path,
+    split: str,
+    val_fraction: float,
+    progress: bool,
+) -> dict:
     if split == "auto":
         split = "records" if _count_records(fasta) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
     dtype = token_dtype(tokenizer.vocab_size)
@@ -151,14 +189,14 @@ def _write_store(fasta: Path, tokenizer: Tokenizer, out: Path, split: str, val_f
     files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}
     counts = {"train": 0, "val": 0}
     bases = {"train": 0, "val": 0}
-    records, skipped = [], []
-    bar = tqdm(desc=f"prepare {fasta.name}", unit="bp", unit_scale=True, disable=not progress, file=sys.stderr)
+    entries, skipped = [], []
+    bar = tqdm(desc=f"prepare {fasta.name}", unit=tokenizer.unit, unit_scale=True, disable=not progress, file=sys.stderr)
     try:
-        for record in read_fasta(fasta):
+        for record in records:
             sequence = record.sequence
             length = len(sequence)
             bar.update(length)
-            if sequence.strip("NnXx") == "":
+            if tokenizer.kind == "kmer" and sequence.strip("Nn") == "":
                 line = header_line(fasta, record.index)
                 warnings.warn(f"{fasta}:{line}: record {record.name!r} has only N; skipped", stacklevel=2)
                 skipped.append(record.name)
@@ -184,17 +222,17 @@ def _write_store(fasta: Path, tokenizer: Tokenizer, out: Path, split: str, val_f
                 files[f"{name}.soft.bin"].write(b"\0")
                 counts[name] += 1
                 bases[name] += end - start
-            records.append(entry)
+            entries.append(entry)
     finally:
         bar.close()
         for handle in files.values():
             handle.close()
-    if not records:
+    if not entries:
         raise InputError("no usable records (every record is only N)", fasta)
     return {
         "dtype": dtype.name,
         "split_used": split,
-        "records": records,
+        "records": entries,
         "skipped_records": skipped,
         "train_tokens": counts["train"],
         "val_tokens": counts["val"],

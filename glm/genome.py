@@ -43,6 +43,20 @@ def open_text(path: str | Path) -> IO[str]:
     return open(path, encoding="ascii", errors="replace")
 
 
+def first_line(path: str | Path) -> tuple[int, str]:
+    """(1-based number, text) of the first non-blank line; an all-blank file is an InputError."""
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                return number, line
+    raise InputError("empty file", path)
+
+
+def is_fasta(path: str | Path) -> bool:
+    """True when the file's first non-blank line is a FASTA header ('>'), whatever its name."""
+    return first_line(path)[1].startswith(">")
+
+
 @dataclass
 class Record:
     name: str

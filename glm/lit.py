@@ -1,7 +1,8 @@
 """The thin Lightning layer: one LightningModule with a shared train/val step, and the DataModule.
 
 Metrics are in bits per base: loss per token (nats) / ln 2 / bases per token, so models with
-different k (or a character model, in bits per character) compare directly. Validation sums
+different k compare directly (text models report bits per character or per byte the same way;
+`val/loss` stays in nats per token, as nanoGPT reports it). Validation sums
 log-losses and token counts on every rank and reduces the sums, so the reported bits/base is
 exactly the average over the held-out tokens, whatever the number of processes.
 """
@@ -36,11 +37,12 @@ def target_weights(
 
 
 class LitGLM(pl.LightningModule):
-    def __init__(self, config: dict[str, Any], bases_per_token: float):
+    def __init__(self, config: dict[str, Any], bases_per_token: float, unit: str = "base"):
         super().__init__()
         self.save_hyperparameters()  # plain dicts and floats: checkpoints load with weights_only=True
         self.config = Config.from_dict(config)
         self.bases_per_token = bases_per_token
+        self.metric = f"bits_per_{unit}"  # bits per base for DNA, per char or byte for text
         self.model = Transformer(self.config.model)
         self._val_sums: torch.Tensor | None = None
 
@@ -70,7 +72,7 @@ class LitGLM(pl.LightningModule):
             raise FloatingPointError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
         mean_nll = (nll_sum / count.clamp(min=1.0)).detach()
         self.log("train/loss", mean_nll, prog_bar=False)
-        self.log("train/bits_per_base", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True)
+        self.log(f"train/{self.metric}", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True)
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -87,7 +89,7 @@ class LitGLM(pl.LightningModule):
         mean_nll = (sums[0] / sums[1].clamp(min=1.0)).float()
         # Already reduced across ranks: log without a second (averaging) sync.
         self.log("val/loss", mean_nll, sync_dist=False, rank_zero_only=False)
-        self.log("val/bits_per_base", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True, sync_dist=False)
+        self.log(f"val/{self.metric}", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True, sync_dist=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.config.train

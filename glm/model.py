@@ -42,6 +42,35 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.type_as(x)
 
 
+class KVCache:
+    """Keys and values of the positions already processed, one (keys, values) pair per layer.
+
+    Passing the same cache to successive `Transformer` calls processes a sequence in pieces: each
+    call attends to everything cached before it and appends its own keys and values, so
+    generating a token costs one position, not a re-run of the whole sequence.
+    """
+
+    def __init__(self, n_layers: int):
+        self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
+
+    @property
+    def length(self) -> int:
+        """Positions cached (read before a call: each layer extends its own entry during it)."""
+        return self.layer_length(0)
+
+    def layer_length(self, layer: int) -> int:
+        cached = self.layers[layer]
+        return 0 if cached is None else cached[0].shape[2]
+
+    def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this call's (batch, heads, time, head_dim) keys/values; return all of them."""
+        cached = self.layers[layer]
+        if cached is not None:
+            keys, values = torch.cat([cached[0], keys], dim=2), torch.cat([cached[1], values], dim=2)
+        self.layers[layer] = (keys, values)
+        return keys, values
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -51,13 +80,29 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.width, config.width, bias=False)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
         batch, time, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=-1)
         # (batch, time, width) -> (batch, heads, time, head_dim)
         q, k, v = (t.view(batch, time, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        past = 0 if cache is None else cache.layer_length(layer)
+        if past == 0:
+            if cache is not None:
+                cache.extend(layer, k, v)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        else:
+            k, v = cache.extend(layer, k, v)
+            # Query i sits at position past + i and may see keys 0 .. past + i (is_causal would
+            # align the mask to the top-left corner, which is wrong once keys outnumber queries).
+            visible = (
+                torch.arange(past + time, device=x.device)[None, :]
+                <= past + torch.arange(time, device=x.device)[:, None]
+            )
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(batch, time, width)  # heads back side by side
         return self.proj(y)
 
@@ -82,8 +127,10 @@ class Block(nn.Module):
         self.mlp = SwiGLU(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin))
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin, cache, layer))
         return x + self.dropout(self.mlp(self.mlp_norm(x)))
 
 
@@ -120,28 +167,35 @@ class Transformer(nn.Module):
         """cos/sin tables for `time` positions; they grow on demand past the training context."""
         if self._rotary is None or len(self._rotary[0]) < time or self._rotary[0].device != device:
             length = max(time, self.config.context)
-            self._rotary = rotary_tables(self.config.width // self.config.n_heads, length, self.config.rope_base, device)
+            self._rotary = rotary_tables(
+                self.config.width // self.config.n_heads, length, self.config.rope_base, device
+            )
         cos, sin = self._rotary
         return cos[:time], sin[:time]
 
-    def hidden_states(self, ids: torch.Tensor) -> list[torch.Tensor]:
+    def hidden_states(self, ids: torch.Tensor, cache: KVCache | None = None) -> list[torch.Tensor]:
         """Residual stream after the embedding and after each block; the last entry is final-normed.
 
         Returns n_layers + 1 tensors of shape (batch, time, width): index 0 is the embedding
         output, index i the output of block i, and index -1 the final block's output after the
-        final norm (what the output head sees).
+        final norm (what the output head sees). With a cache, `ids` continue the cached positions.
         """
-        cos, sin = self.rotary(ids.shape[1], ids.device)
+        start = 0 if cache is None else cache.length
+        cos, sin = self.rotary(start + ids.shape[1], ids.device)
+        cos, sin = cos[start:], sin[start:]
         x = self.embedding(ids)
         states = [x]
-        for block in self.blocks:
-            x = block(x, cos, sin)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, cache, layer)
             states.append(x)
         states[-1] = self.final_norm(x)
         return states
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.hidden_states(ids)[-1])
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return self.head(self.hidden_states(ids, cache)[-1])
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layers)
 
     def token_log_probs(self, ids: torch.Tensor) -> torch.Tensor:
         """log P(ids[:, t] | ids[:, :t]) for t = 1 .. time-1, shape (batch, time - 1), in float32.

@@ -68,6 +68,7 @@ class Encoding:
 
 class Tokenizer(Protocol):
     kind: str
+    unit: str  # what one input symbol is called in metrics: base, char or byte
     vocab_size: int
     bases_per_token: float
 
@@ -123,6 +124,7 @@ class KmerTokenizer:
     """
 
     kind = "kmer"
+    unit = "base"  # metrics are bits per base
 
     def __init__(self, k: int = 1, stride: int | None = None):
         if not 1 <= k <= 8:
@@ -181,6 +183,11 @@ class KmerTokenizer:
             value = value * 4 + np.where(base == _UNKNOWN, 0, base)
         return np.where(unknown, UNK, self._first_id[length] + value)
 
+    def kmer_ids(self, length: int | None = None) -> range:
+        """The ids of all l-mers of one length (default: the full k-mers)."""
+        length = self.k if length is None else length
+        return range(self._first_id[length], self._first_id[length] + 4**length)
+
     def token_string(self, token_id: int) -> str:
         """The bases of one token ('N' * k for UNK, '' for PAD and SEP)."""
         if self._strings is None:
@@ -234,6 +241,7 @@ class ByteTokenizer:
     """UTF-8 bytes: any text round-trips exactly."""
 
     kind = "byte"
+    unit = "byte"
     bases_per_token = 1.0
 
     def __init__(self) -> None:
@@ -256,6 +264,7 @@ class CharTokenizer:
     """Characters of a fixed alphabet (built from training text); other characters become UNK."""
 
     kind = "char"
+    unit = "char"
     bases_per_token = 1.0
 
     def __init__(self, alphabet: str):
@@ -272,6 +281,7 @@ class CharTokenizer:
     def encode(self, text: str | bytes) -> Encoding:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
+        # Characters outside the training alphabet become UNK (never a target, decoded as U+FFFD).
         ids = np.array([self._index.get(char, UNK) for char in text], dtype=np.int64)
         return _one_per_symbol(ids)
 

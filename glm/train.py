@@ -29,11 +29,12 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from glm.checkpoint import export_model
 from glm.config import Config, load_config, parse_duration
-from glm.data import TokenStore, prepare
+from glm.data import TokenStore, prepare, read_text
 from glm.errors import InputError
 from glm.lit import GenomeDataModule, LitGLM
 from glm.model import Transformer
-from glm.tokenizers import KmerTokenizer, Tokenizer
+from glm.genome import first_line, is_fasta
+from glm.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer, Tokenizer
 
 MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
 
@@ -77,10 +78,32 @@ def cpu_has_native_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def make_tokenizer(config: Config) -> Tokenizer:
-    if config.data.tokenizer != "kmer":
-        raise InputError(f"data.tokenizer: {config.data.tokenizer!r} needs text input; FASTA pretraining uses kmer")
-    return KmerTokenizer(config.data.k, config.data.stride)
+def input_format(path: str | Path, config: Config) -> str:
+    """'fasta' or 'text': data.format, or (auto) from the file's content, never from its name."""
+    found = config.data.format
+    if found == "auto":
+        found = "fasta" if is_fasta(path) else "text"
+    tokenizer = config.data.tokenizer
+    if found == "text" and tokenizer == "kmer":
+        raise InputError(
+            "expected a FASTA header line starting with '>' (to train on text instead, use --tokenizer char "
+            "or byte, or --config text)",
+            path,
+            first_line(path)[0],
+        )
+    if found == "fasta" and tokenizer != "kmer" and config.data.format == "auto":
+        raise InputError(f"this is FASTA; --tokenizer {tokenizer} trains on text (add --format text to force)", path)
+    return found
+
+
+def make_tokenizer(config: Config, path: str | Path | None = None) -> Tokenizer:
+    """The run's tokenizer; a char vocabulary is built from the whole input text (nanoGPT's way)."""
+    if config.data.tokenizer == "kmer":
+        return KmerTokenizer(config.data.k, config.data.stride)
+    if config.data.tokenizer == "byte":
+        return ByteTokenizer()
+    assert path is not None, "a char tokenizer is built from its text"
+    return CharTokenizer.from_text(read_text(path))
 
 
 def _check_writable(directory: Path) -> None:
@@ -124,8 +147,9 @@ class PretrainResult:
     tokens_seen: int
     bases_seen: int
     seconds: float
-    val_bits_per_base: float
-    train_bits_per_base: float
+    val_bits: float  # bits per unit (base, char or byte) on the validation windows
+    train_bits: float  # the same on the last training batch
+    unit: str
 
     def summary(self) -> str:
         return "\n".join(
@@ -134,8 +158,8 @@ class PretrainResult:
                 f"steps             {self.steps:,}",
                 f"tokens seen       {self.tokens_seen:,} ({self.bases_seen:,} bases)",
                 f"time              {self.seconds:.0f} s",
-                f"train bits/base   {self.train_bits_per_base:.4f}",
-                f"val bits/base     {self.val_bits_per_base:.4f}",
+                f"train bits/{self.unit:<6}{self.train_bits:.4f}",
+                f"val bits/{self.unit:<8}{self.val_bits:.4f}",
                 f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
             ]
         )
@@ -170,7 +194,7 @@ def pretrain(
     say: Callable[[str], Any] = print,
     callbacks: list[pl.Callback] | None = None,
 ) -> PretrainResult:
-    """Pretrain a causal DNA language model on `fasta` and export it to `run_dir/model`.
+    """Pretrain a causal language model on `fasta` (or a text file) and export it to `run_dir/model`.
 
     `say` receives the progress notes (print by default); `callbacks` are extra Lightning
     callbacks added to the Trainer's own.
@@ -184,14 +208,16 @@ def pretrain(
         raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
     _check_writable(run_dir)
 
-    tokenizer = make_tokenizer(config)
-    store = prepare(  # validates the FASTA before anything is written to the run directory
+    fmt = input_format(fasta, config)
+    tokenizer = make_tokenizer(config, fasta)
+    store = prepare(  # validates the input before anything is written to the run directory
         fasta,
         tokenizer,
         config.data.resolved_cache_dir(),
         split=config.data.split,
         val_fraction=config.data.val_fraction,
         progress=progress,
+        input_format=fmt,
     )
     window = _window_length(store, config, fasta, say)
     config.model.vocab_size = tokenizer.vocab_size
@@ -199,9 +225,9 @@ def pretrain(
     config.save(run_dir / "config.yaml")
 
     pl.seed_everything(config.train.seed, verbose=False)
-    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token)
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
     datamodule = GenomeDataModule(store, tokenizer, config, window)
-    trainer = build_trainer(config, run_dir, progress, callbacks or [])
+    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
     say(
         f"model: {lit.model.num_parameters():,} parameters; data: {store.meta['train_bases']:,} train bases, "
         f"{store.meta['val_bases']:,} val bases ({store.meta['split_used']} split); window {window - 1} tokens; "
@@ -213,7 +239,8 @@ def pretrain(
     seconds = time.perf_counter() - started
     if trainer.interrupted:
         raise KeyboardInterrupt
-    train_bpb = float(trainer.callback_metrics.get("train/bits_per_base", math.nan))
+    metric = f"bits_per_{tokenizer.unit}"
+    train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
     val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
     trainer.save_checkpoint(last, weights_only=False)
 
@@ -223,7 +250,7 @@ def pretrain(
         "trained_on": str(Path(fasta).resolve()),
         "steps": steps,
         "tokens_seen": tokens,
-        "val_bits_per_base": val["val/bits_per_base"],
+        f"val_{metric}": val[f"val/{metric}"],
         "data": config.to_dict()["data"],
     }
     model_dir = run_dir / "model"
@@ -239,8 +266,9 @@ def pretrain(
         tokens_seen=tokens,
         bases_seen=int(tokens * tokenizer.bases_per_token),
         seconds=seconds,
-        val_bits_per_base=val["val/bits_per_base"],
-        train_bits_per_base=train_bpb,
+        val_bits=val[f"val/{metric}"],
+        train_bits=train_bits,
+        unit=tokenizer.unit,
     )
 
 
@@ -263,12 +291,14 @@ def _window_length(store: TokenStore, config: Config, fasta: str | Path, say: Ca
     return window
 
 
-def build_trainer(config: Config, run_dir: Path, progress: bool, extra_callbacks: list[pl.Callback]) -> pl.Trainer:
+def build_trainer(
+    config: Config, run_dir: Path, progress: bool, extra_callbacks: list[pl.Callback], unit: str = "base"
+) -> pl.Trainer:
     train = config.train
     best = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
-        monitor="val/bits_per_base",
+        monitor=f"val/bits_per_{unit}",
         mode="min",
         save_top_k=1,
         save_last=True,

@@ -32,7 +32,7 @@ def test_tiny_model_overfits_phix(tmp_path, tiny_config) -> None:
     result = quiet_pretrain(DATA / "phiX174.fa", config, tmp_path / "run")
     # 2 bits/base is chance; memorising 5 kb of phage (both strands) must go far below it
     # (measured: 0.62 after these 150 steps; an untrained model scores 2.0 or more).
-    assert result.train_bits_per_base < 1.0
+    assert result.train_bits < 1.0
     assert result.steps == 150
 
 
@@ -44,7 +44,7 @@ def test_export_load_gives_identical_log_likelihoods(tmp_path, tiny_config) -> N
     for a, b in zip(loaded.log_likelihood(sequences), in_memory.log_likelihood(sequences)):
         assert a.total == b.total and a.bases == b.bases
     assert loaded.info["steps"] == 20
-    assert loaded.info["val_bits_per_base"] == pytest.approx(result.val_bits_per_base)
+    assert loaded.info["val_bits_per_base"] == pytest.approx(result.val_bits)
 
 
 class StopAt(pl.Callback):
@@ -75,7 +75,7 @@ def test_resume_continues_the_same_trajectory(tmp_path, tiny_config) -> None:
     b = load_file(resumed.model_dir / "model.safetensors")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-7)
-    assert resumed.val_bits_per_base == pytest.approx(straight.val_bits_per_base, abs=1e-6)
+    assert resumed.val_bits == pytest.approx(straight.val_bits, abs=1e-6)
 
 
 def test_cli_pretrain_and_eval_end_to_end(tmp_path) -> None:
@@ -112,7 +112,7 @@ def test_short_genome_trains_on_a_smaller_window(tmp_path, tiny_config) -> None:
     result = pretrain(fasta, config, tmp_path / "run", progress=False, say=notes.append)
     # 40 train bases + SEP = 41 tokens (context 64 asked); 10 val bases + SEP = one 11-token window
     assert any("shorter than one window; training on windows of 40 tokens" in n for n in notes)
-    assert result.steps == 2 and 1.0 < result.val_bits_per_base < 3.0
+    assert result.steps == 2 and 1.0 < result.val_bits < 3.0
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:

@@ -1,0 +1,81 @@
+"""Sampling tokens from a causal model, with or without a key/value cache.
+
+The model never attends to more than its training context. When a sequence outgrows it, the
+visible window restarts at the last half-context of tokens (positions counted from there), and
+the cache is refilled from that window: one full pass every half-context of new tokens instead
+of one per token. The uncached path uses exactly the same windows, so both give the same tokens
+for the same seed (the cache only saves work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from glm.model import Transformer
+
+
+def sample_tokens(
+    model: Transformer,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int,
+    allowed: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> Iterator[int]:
+    """Yield up to `max_new_tokens` sampled token ids that continue `prompt_ids`.
+
+    allowed: boolean mask over the vocabulary of the tokens that may be sampled.
+    temperature 0 takes the most likely token; top_k keeps the k most likely; top_p keeps the
+    smallest set whose probability reaches p (nucleus sampling).
+    """
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(torch.seed() if seed is None else seed)
+    context = model.config.context
+    tokens = list(prompt_ids)
+    window_start = max(len(tokens) - context, 0)
+    cache, fed = None, window_start
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            if len(tokens) - window_start > context:  # outgrew the context: keep the last half
+                window_start, cache, fed = len(tokens) - context // 2, None, len(tokens) - context // 2
+            if use_cache:
+                if cache is None:
+                    cache, fed = model.new_cache(), window_start
+                logits = model(torch.tensor([tokens[fed:]], device=device), cache)[0, -1]
+                fed = len(tokens)
+            else:
+                logits = model(torch.tensor([tokens[window_start:]], device=device))[0, -1]
+            token = _sample(logits.float(), allowed.to(device), temperature, top_k, top_p, generator)
+            tokens.append(token)
+            yield token
+
+
+def _sample(
+    logits: torch.Tensor,
+    allowed: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator,
+) -> int:
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    if temperature <= 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k is not None and top_k < int(allowed.sum()):
+        threshold = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # keep each token whose preceding cumulative mass is below p (the first is always kept)
+        drop = sorted_probs.cumsum(0) - sorted_probs >= top_p
+        probs = probs.scatter(0, order[drop], 0.0)
+        probs = probs / probs.sum()
+    return int(torch.multinomial(probs, 1, generator=generator))
