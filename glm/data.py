@@ -190,7 +190,9 @@ def _write_store(
     counts = {"train": 0, "val": 0}
     bases = {"train": 0, "val": 0}
     entries, skipped = [], []
-    bar = tqdm(desc=f"prepare {fasta.name}", unit=tokenizer.unit, unit_scale=True, disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        desc=f"prepare {fasta.name}", unit=tokenizer.unit, unit_scale=True, disable=not progress, file=sys.stderr
+    )
     try:
         for record in records:
             sequence = record.sequence

@@ -15,9 +15,9 @@ Three special tokens come first in every vocabulary:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np

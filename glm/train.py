@@ -31,9 +31,9 @@ from glm.checkpoint import export_model
 from glm.config import Config, load_config, parse_duration
 from glm.data import TokenStore, prepare, read_text
 from glm.errors import InputError
+from glm.genome import first_line, is_fasta
 from glm.lit import GenomeDataModule, LitGLM
 from glm.model import Transformer
-from glm.genome import first_line, is_fasta
 from glm.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer, Tokenizer
 
 MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything

@@ -41,7 +41,7 @@ def test_bad_config_values_name_the_key(values: dict, pattern: str) -> None:
 
 
 def test_unknown_preset_lists_the_available_ones() -> None:
-    with pytest.raises(InputError, match=r"no preset named 'huge' \(available: base, small, tiny\)"):
+    with pytest.raises(InputError, match=r"no preset named 'huge' \(available: base, small, text, tiny\)"):
         load_config("huge")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import write_fasta
 
 import cli
-from conftest import DATA, write_fasta
 from glm.api import GenomicLM
 from glm.config import Config
 from glm.errors import InputError
