@@ -175,27 +175,15 @@ class GenomicLM:
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 
-    def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 200,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        max_bases: int | None = None,
-        use_cache: bool = True,
-    ) -> str:
+    def generate(self, prompt: str, **options: Any) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.
 
-        max_new_tokens counts tokens (a 3-mer model adds 3 bases per token); max_bases stops at
-        exactly that many new bases (or characters). temperature 0 is greedy; top_k and top_p
-        restrict sampling to the most likely tokens. A fixed seed gives the same output with and
-        without the key/value cache. See `generate_stream` to receive the text as it is made.
+        Options (see `generate_stream`): max_new_tokens (tokens; a 3-mer model adds 3 bases per
+        token), temperature (0 is greedy), top_k, top_p, seed, max_bases (stop at exactly that
+        many new bases or characters), use_cache. A fixed seed gives the same output with and
+        without the key/value cache.
         """
-        return "".join(
-            self.generate_stream(prompt, max_new_tokens, temperature, top_k, top_p, seed, max_bases, use_cache)
-        )
+        return "".join(self.generate_stream(prompt, **options))
 
     def generate_stream(
         self,
@@ -208,9 +196,11 @@ class GenomicLM:
         max_bases: int | None = None,
         use_cache: bool = True,
     ) -> Iterator[str]:
-        """Like `generate`, yielding each new piece of text as soon as it is sampled.
+        """Sample a continuation of `prompt`, yielding each new piece of text as soon as it is sampled.
 
-        A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading
+        max_new_tokens counts tokens; max_bases stops at exactly that many new bases (or
+        characters). temperature 0 is greedy; top_k and top_p restrict sampling to the most likely
+        tokens; a fixed seed gives the same output with and without the key/value cache. A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading
         bases are left out of the conditioning, so the continuation starts right after the prompt.
         """
         tokenizer = self.tokenizer

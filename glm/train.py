@@ -156,7 +156,7 @@ class PretrainResult:
             [
                 f"parameters        {self.parameters:,}",
                 f"steps             {self.steps:,}",
-                f"tokens seen       {self.tokens_seen:,} ({self.bases_seen:,} bases)",
+                f"tokens seen       {self.tokens_seen:,} ({self.bases_seen:,} {self.unit}s)",
                 f"time              {self.seconds:.0f} s",
                 f"train bits/{self.unit:<6}{self.train_bits:.4f}",
                 f"val bits/{self.unit:<8}{self.val_bits:.4f}",
