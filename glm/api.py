@@ -200,8 +200,9 @@ class GenomicLM:
 
         max_new_tokens counts tokens; max_bases stops at exactly that many new bases (or
         characters). temperature 0 is greedy; top_k and top_p restrict sampling to the most likely
-        tokens; a fixed seed gives the same output with and without the key/value cache. A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading
-        bases are left out of the conditioning, so the continuation starts right after the prompt.
+        tokens; a fixed seed gives the same output with and without the key/value cache.
+        A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading bases
+        are left out of the conditioning, so the continuation starts right after the prompt.
         """
         tokenizer = self.tokenizer
         if not prompt:
