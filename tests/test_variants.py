@@ -11,7 +11,7 @@ from glm.errors import InputError
 from glm.genome import Genome
 from glm.variants import Variant, read_variants, reference_windows, vcf_info_name, window_fraction_n, write_variants
 
-MITOMAP_CONFIRMED = ROOT.parent / "shared" / "data" / "variants" / "mitomap" / "mitomap_confirmed_mutations.vcf.gz"
+MITOMAP_CONFIRMED = ROOT / "data" / "mitomap_confirmed_mutations.vcf.gz"
 VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 random.seed(7)
 SEQUENCE = "".join(random.choice("ACGT") for _ in range(200))
