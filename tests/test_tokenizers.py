@@ -133,3 +133,12 @@ def test_chunked_encoding_equals_whole_encoding(k: int, stride: int, length: int
     assert np.array_equal(np.concatenate([p.ids for p in pieces]), whole.ids)
     assert np.array_equal(np.concatenate([p.soft_masked for p in pieces]), whole.soft_masked)
     assert len(pieces) == max(1, -(-(length - (k - stride)) // (30 // stride * stride)))
+
+
+def test_char_tokenizer_round_trips_its_training_text() -> None:
+    from conftest import DATA
+
+    text = (DATA / "tinyshakespeare.txt").read_text()
+    tokenizer = CharTokenizer.from_text(text)
+    assert tokenizer.vocab_size == 3 + 65  # nanoGPT's shakespeare_char vocabulary
+    assert tokenizer.decode(tokenizer.encode(text).ids) == text
