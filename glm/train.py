@@ -11,6 +11,7 @@ The run directory holds everything about one run:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import tempfile
@@ -24,7 +25,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
-from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from glm.checkpoint import export_model
@@ -242,7 +243,7 @@ def pretrain(
     metric = f"bits_per_{tokenizer.unit}"
     train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
     val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
-    trainer.save_checkpoint(last, weights_only=False)
+    trainer.save_checkpoint(last, weights_only=False)  # a full checkpoint (optimizer too), for --resume
 
     steps = trainer.global_step
     tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * config.train.accumulate
@@ -333,12 +334,8 @@ def build_trainer(
 
 
 def _loggers(run_dir: Path) -> list[Logger]:
+    """CSV always; TensorBoard too when the optional tensorboard package is installed."""
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
-    try:
-        import tensorboard  # noqa: F401, PLC0415 - optional; TensorBoardLogger needs it
-        from pytorch_lightning.loggers import TensorBoardLogger  # noqa: PLC0415
-
+    if importlib.util.find_spec("tensorboard") is not None:
         loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
-    except ImportError:
-        pass
     return loggers
