@@ -221,7 +221,7 @@ def pretrain(
         input_format=fmt,
     )
     window = _window_length(store, config, fasta, say)
-    config.model.vocab_size = tokenizer.vocab_size
+    config = config.with_overrides({"model.vocab_size": tokenizer.vocab_size})  # the caller's config stays as given
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.yaml")
 
