@@ -1,0 +1,73 @@
+"""Figures as PNG files, drawn with matplotlib's object API (no pyplot: no global figure state).
+
+Every function writes one file atomically and returns nothing; `Figure.savefig` picks the Agg
+renderer from the file's suffix, so no backend has to be selected and no window ever opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import auc, confusion_matrix, roc_curve
+
+from glm.files import atomic_file
+from glm.heads import label_indices
+
+
+def _save(figure: Figure, path: str | Path) -> None:
+    with atomic_file(path) as partial:
+        figure.savefig(partial, dpi=120, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
+
+
+def plot_roc(
+    labels: Sequence[Any] | np.ndarray, probabilities: np.ndarray, classes: list[str], path: str | Path, title: str = ""
+) -> None:
+    """ROC curve: one curve (binary, positive = classes[1]) or one-vs-rest per class; AUC in the legend."""
+    truth = label_indices(labels, classes)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    figure = Figure(figsize=(4.8, 4.4))
+    axes = figure.subplots()
+    shown = [1] if len(classes) == 2 else range(len(classes))
+    for column in shown:
+        positive = truth == column
+        if positive.all() or not positive.any():
+            continue  # a class absent from (or alone in) the labels has no ROC curve
+        false_positive, true_positive, _ = roc_curve(positive, probabilities[:, column])
+        name = classes[column] if len(classes) > 2 else f"{classes[1]} vs {classes[0]}"
+        axes.plot(false_positive, true_positive, label=f"{name} (AUC {auc(false_positive, true_positive):.3f})")
+    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01), title=title)
+    axes.legend(loc="lower right", fontsize="small")
+    _save(figure, path)
+
+
+def plot_confusion(
+    labels: Sequence[Any] | np.ndarray,
+    predicted: Sequence[Any] | np.ndarray,
+    classes: list[str],
+    path: str | Path,
+    title: str = "",
+) -> None:
+    """Confusion matrix: rows are true classes, columns predicted classes, cells counts."""
+    matrix = confusion_matrix(
+        label_indices(labels, classes), label_indices(predicted, classes), labels=range(len(classes))
+    )
+    size = 1.2 + 0.7 * len(classes)
+    figure = Figure(figsize=(size + 1.0, size))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    for row in range(len(classes)):
+        for column in range(len(classes)):
+            dark = matrix[row, column] > matrix.max() / 2
+            axes.text(
+                column, row, str(matrix[row, column]), ha="center", va="center", color="white" if dark else "black"
+            )
+    ticks = range(len(classes))
+    axes.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes, title=title)
+    axes.set(xlabel="predicted", ylabel="true")
+    _save(figure, path)
