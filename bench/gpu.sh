@@ -100,6 +100,6 @@ for row in rows:
     print(f"| {row['preset']} | {row['context']} | {row['batch_size']} | {compile} | {row['tokens_per_s']:,.0f} "
           f"| {row['bases_per_s']:,.0f} | {row['tflops']:.1f} | {mfu} | {memory} |")
 peaks = {row["peak"] for row in rows if "peak" in row}
-print("\npeak: " + "; ".join(sorted(peaks)))
+print("\npeak (MFU is against it): " + "; ".join(sorted(peaks)))
 EOF
 echo "total: $((SECONDS - started)) s; results in $OUT_DIR"

@@ -162,7 +162,7 @@ def print_table(rows: list[dict]) -> None:
             f"| {'on' if row['compile'] else 'off'} | {row['tokens_per_s']:,.0f} | {row['bases_per_s']:,.0f} "
             f"| {row['tflops']:.3f} | {mfu} | {memory} |"
         )
-    print(f"\npeak: {rows[0]['peak']}" if rows else "")
+    print("\npeak (MFU is against it): " + "; ".join(f"{row['preset']}: {row['peak']}" for row in rows))
 
 
 def main() -> None:

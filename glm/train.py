@@ -33,6 +33,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
+from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 from pytorch_lightning.utilities.rank_zero import rank_zero_only, rank_zero_warn
@@ -403,6 +404,7 @@ def build_trainer(
         callbacks.append(StepProgressBar())
     devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
     world_size = processes(train)
+    check_launcher(world_size)
     accumulate = accumulation(train, config.model.context, world_size)
     trainer = pl.Trainer(
         accelerator=train.accelerator,
@@ -456,6 +458,25 @@ def processes(train: TrainConfig) -> int:
     else:
         per_node = len([index for index in devices.strip("[]").split(",") if index.strip()])
     return per_node * train.num_nodes
+
+
+def check_launcher(world_size: int) -> None:
+    """A launcher outside glm (torchrun, SLURM's srun) must start --devices x --num-nodes processes.
+
+    Lightning would otherwise run each of them as a separate one-device run, all writing to the
+    same run directory.
+    """
+    if TorchElasticEnvironment.detect():
+        launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
+    elif SLURMEnvironment.detect():
+        launcher, started = "SLURM", int(os.environ["SLURM_NTASKS"])
+    else:
+        return
+    if started != world_size:
+        raise InputError(
+            f"{launcher} started {started} processes, but --devices x --num-nodes is {world_size}: give --devices "
+            "(processes per node) and --num-nodes to match"
+        )
 
 
 def accumulation(train: TrainConfig, context: int, world_size: int) -> int:

@@ -28,7 +28,7 @@ from glm.errors import InputError
 from glm.lit import LitGLM
 from glm.model import Transformer
 from glm.tokenizers import KmerTokenizer
-from glm.train import AtomicCheckpointIO, accumulation, pretrain, processes
+from glm.train import AtomicCheckpointIO, accumulation, check_launcher, pretrain, processes
 
 
 def _prepare_in_a_process(fasta: Path, cache: Path, log: Path, start: multiprocessing.synchronize.Barrier) -> None:
@@ -90,6 +90,19 @@ def test_global_batch_tokens_sets_accumulate_and_must_divide(tmp_path, capsys) -
     err = capsys.readouterr().err
     assert code == 2 and "= 256 tokens (try 768 or 1,024)" in err and err.count("\n") == 1
     assert not out.exists()  # checked before anything is written
+
+
+def test_processes_started_by_torchrun_or_srun_must_match_devices_x_nodes(monkeypatch) -> None:
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    check_launcher(2)
+    with pytest.raises(InputError, match=r"torchrun started 2 processes, but --devices x --num-nodes is 1"):
+        check_launcher(1)  # else each process would train alone, all into one run directory
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
+    for name, value in {"SLURM_NTASKS": "8", "SLURM_JOB_NAME": "glm"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(InputError, match=r"SLURM started 8 processes, but --devices x --num-nodes is 4"):
+        check_launcher(4)
 
 
 def test_fsdp_on_cpu_is_a_clear_error(tmp_path, capsys) -> None:
