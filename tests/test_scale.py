@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from conftest import DATA, ROOT, write_fasta
+from prepare_worker import prepare_in_a_process
 from safetensors.torch import load_file
 
 import cli
@@ -31,22 +32,6 @@ from glm.tokenizers import KmerTokenizer
 from glm.train import AtomicCheckpointIO, accumulation, check_launcher, pretrain, processes
 
 
-def _prepare_in_a_process(fasta: Path, cache: Path, log: Path, start: multiprocessing.synchronize.Barrier) -> None:
-    """Worker: note (in `log`) when it writes the store itself, then prepare after the others are ready."""
-    write_store = glm.data._write_store
-
-    def slow_write_store(*args, **kwargs):
-        with open(log, "a") as handle:
-            handle.write("wrote\n")
-        time.sleep(1.0)  # long enough for every other worker to arrive while this one writes
-        return write_store(*args, **kwargs)
-
-    glm.data._write_store = slow_write_store
-    start.wait()
-    store = glm.data.prepare(fasta, KmerTokenizer(2), cache, progress=False)
-    assert store.n_tokens("train") > 0
-
-
 def test_concurrent_prepares_write_the_store_once(tmp_path) -> None:
     """Every rank of a distributed run calls prepare at once: one writes, the others wait and read."""
     fasta = write_fasta(tmp_path / "g.fa", {"a": "ACGTTGCA" * 5000})
@@ -54,7 +39,7 @@ def test_concurrent_prepares_write_the_store_once(tmp_path) -> None:
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(3)
     workers = [
-        context.Process(target=_prepare_in_a_process, args=(fasta, tmp_path / "cache", log, start)) for _ in range(3)
+        context.Process(target=prepare_in_a_process, args=(fasta, tmp_path / "cache", log, start)) for _ in range(3)
     ]
     for worker in workers:
         worker.start()
@@ -199,9 +184,15 @@ TINY_CLI = ["--layers", "2", "--width", "32", "--heads", "2", "--context", "64",
 TINY_CLI += ["--warmup-steps", "5", "--precision", "32-true", "--accelerator", "cpu"]
 
 
+# One thread per process: tiny models gain nothing from more, and two ranks with two threads each
+# on a busy machine spend their time waiting for each other's threads (torchrun sets the same).
+SUBPROCESS_ENV = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+
+
 def run_cli_subprocess(script: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, env=SUBPROCESS_ENV, cwd=cwd
+    )
 
 
 def validation_bits(model_dir: Path, run_config: Config) -> float:
@@ -270,7 +261,7 @@ def test_a_run_killed_with_sigkill_resumes_onto_the_same_trajectory(tmp_path) ->
     victim = subprocess.Popen(
         command,
         cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        env=SUBPROCESS_ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
