@@ -50,10 +50,14 @@ PRETRAIN_OVERRIDES = {
     "lr": "train.lr",
     "warmup_steps": "train.warmup_steps",
     "accumulate": "train.accumulate",
+    "global_batch_tokens": "train.global_batch_tokens",
     "precision": "train.precision",
     "accelerator": "train.accelerator",
     "devices": "train.devices",
     "num_nodes": "train.num_nodes",
+    "strategy": "train.strategy",
+    "compile": "train.compile",
+    "activation_checkpointing": "train.activation_checkpointing",
     "val_every": "train.val_every",
     "seed": "train.seed",
 }
@@ -74,7 +78,10 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     run_dir = Path(args.out) if args.out else Path("runs") / run_name(fasta)
     overrides = {key: getattr(args, option) for option, key in PRETRAIN_OVERRIDES.items()}
     config = resolve_config(args.config, overrides, run_dir, args.resume)
-    result = pretrain(fasta, config, run_dir, resume=args.resume, progress=not args.quiet)
+    try:
+        result = pretrain(fasta, config, run_dir, resume=args.resume, progress=not args.quiet)
+    except FloatingPointError as error:  # the run diverged: say at which step, without a traceback
+        raise SystemExit(f"error: {error}") from None
     if result.is_global_zero:
         print("\n" + result.summary())
 
@@ -270,10 +277,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="peak learning rate")
     train.add_argument("--warmup-steps", type=int, help="linear warmup steps")
     train.add_argument("--accumulate", type=int, help="batches per optimizer step (gradient accumulation)")
+    train.add_argument(
+        "--global-batch-tokens",
+        type=int,
+        help="tokens per optimizer step over all processes; sets accumulate = this / (batch size x context x "
+        "processes), so a run makes the same steps on 1 or 64 GPUs",
+    )
     train.add_argument("--precision", help="auto, 32-true, bf16-mixed, 16-mixed (auto: bf16-mixed on GPUs, else 32)")
     train.add_argument("--accelerator", help="auto, cpu, gpu")
-    train.add_argument("--devices", help="devices per node: auto, a count, or a list such as 0,1")
+    train.add_argument("--devices", help="processes per node: auto, a count, or a list of GPU indices such as 0,1")
     train.add_argument("--num-nodes", type=int, help="machines (for multi-node runs under SLURM or torchrun)")
+    train.add_argument(
+        "--strategy", choices=["auto", "ddp", "fsdp"], help="auto: DDP when several processes; fsdp shards the model"
+    )
+    train.add_argument("--compile", action="store_const", const=True, help="torch.compile each Transformer block")
+    train.add_argument(
+        "--activation-checkpointing",
+        action="store_const",
+        const=True,
+        help="recompute activations in the backward pass: less memory for long contexts, about 1/3 more compute",
+    )
     train.add_argument("--val-every", type=int, help="optimizer steps between validations (and checkpoints)")
     train.add_argument("--seed", type=int, help="seed for initialisation and data order")
     pre.set_defaults(handler=cmd_pretrain)
