@@ -115,3 +115,16 @@ def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None
     assert cli.main(["score", *common, "--head", str(tmp_path / "h"), "--out", str(tmp_path / "s.tsv")]) == 0
     header = (tmp_path / "s.tsv").read_text().splitlines()[0].split("\t")
     assert "head_probability" in header and "llr" in header
+
+
+def test_scores_only_head(lm, labelled, tmp_path) -> None:
+    table, genome = labelled
+    report = fit_variant_head(
+        lm.model, lm.tokenizer, table, genome, label="label", features="scores", out=tmp_path / "h"
+    )
+    assert report.head.feature_names == list(FEATURE_SCORES) and report.head.info["features"] == "scores"
+    features, _, _ = variant_features(lm.model, lm.tokenizer, table, genome)
+    scores = lm.score_variants(table, genome, head=tmp_path / "h")
+    np.testing.assert_allclose(scores["head_probability"], report.head.predict_proba(features[:, :5])[:, 1], atol=1e-6)
+    with pytest.raises(InputError, match="features must be one of all, scores"):
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", features="deltas")
