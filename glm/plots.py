@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 
 from glm.files import atomic_file
@@ -92,13 +93,16 @@ def plot_mutagenesis(
         scores.T, aspect="auto", cmap="RdBu", vmin=-limit, vmax=limit, extent=extent, interpolation="nearest"
     )
     figure.colorbar(image, ax=[top, bottom], fraction=0.03, pad=0.01, label=label)
-    top.set(yticks=range(4), yticklabels=list("ACGT"), ylabel="alternative", title=title)
+    top.set(yticks=range(4), yticklabels=list("ACGT"), ylabel="alternative")
+    top.set_title(title, pad=14)
     minimum = np.nanmin(np.where(np.isfinite(scores), scores, np.inf), axis=1)
     minimum[~np.isfinite(minimum)] = np.nan
     bottom.plot(positions, minimum, color="black", linewidth=0.8)
     bottom.axhline(0, color="grey", linewidth=0.5, linestyle=":")
     bottom.set(xlabel="position", ylabel=f"min {label}")
-    if len(positions) <= 80:  # few enough to label each position with its reference base
-        bottom.set_xticks(positions, [f"{base}\n{position}" for base, position in zip(reference, positions)])
-        bottom.tick_params(axis="x", labelsize=6)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(positions) <= 150:  # few enough to write each reference base above its column
+        bases = top.secondary_xaxis("top")
+        bases.set_xticks(positions, list(reference))
+        bases.tick_params(labelsize=5 if len(positions) > 80 else 7, length=0)
     _save(figure, path)
