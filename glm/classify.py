@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
 from torch import nn
+from tqdm.auto import tqdm
 
 from glm.api import POOLINGS, STRANDS, GenomicLM
 from glm.checkpoint import export_model, load_model
 from glm.errors import InputError
 from glm.files import atomic_directory, atomic_file
 from glm.genome import reverse_complement
-from glm.heads import HEAD_JSON, Head, classification_metrics
+from glm.heads import HEAD_JSON, Head, classification_metrics, encode_labels, fit_head, fold_splits, label_indices
 from glm.model import Transformer
 from glm.plots import plot_confusion, plot_roc
 from glm.sequences import SequenceSet, kmer_features
@@ -193,8 +196,6 @@ class FinetunedClassifier:
 
     @torch.inference_mode()
     def predict_proba(self, sequences: Sequence[str], progress: bool = False) -> np.ndarray:
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
         strands = [list(sequences)]
         if self.strands == "both" and self.tokenizer.kind == "kmer":
             strands.append([reverse_complement(s) for s in sequences])
@@ -306,8 +307,6 @@ class FinetuneOptions:
 
 def split_off(sequences: SequenceSet, fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:
     """(the rest, a stratified held-out `fraction`) of a labelled set; the same for the same seed."""
-    from sklearn.model_selection import train_test_split  # noqa: PLC0415
-
     rows = np.arange(len(sequences))
     rest, held = train_test_split(rows, test_size=fraction, stratify=sequences.labels, random_state=seed)
     return sequences.subset(np.sort(rest)), sequences.subset(np.sort(held))
@@ -335,8 +334,6 @@ def fit_classifier(
     cross-validation on train, and the saved classifier is then fitted on all of train.
     Returns the metrics written to OUT/metrics.json.
     """
-    from glm.heads import encode_labels, fold_splits  # noqa: PLC0415
-
     out = Path(out)
     spec = (spec or FeatureSpec()).validate()
     assert train.labels is not None, "training sequences need labels"
@@ -376,8 +373,6 @@ def fit_classifier(
 
 def _probe_fitter(spec: FeatureSpec, probe: str, seed: int, progress: bool, say: Any) -> Any:
     """fit(train, dev, name) -> ProbeClassifier, all sharing one FeatureCache."""
-    from glm.heads import fit_head  # noqa: PLC0415
-
     features = FeatureCache(spec)
 
     def fit(train: SequenceSet, dev: SequenceSet | None, name: str) -> ProbeClassifier:
@@ -397,10 +392,6 @@ def _pick_c(
     features: np.ndarray, labels: list[str], dev_features: np.ndarray, dev_labels: list[str], seed: int
 ) -> float:
     """The C of C_GRID whose logistic probe has the lowest log-loss on the dev split."""
-    from sklearn.metrics import log_loss  # noqa: PLC0415
-
-    from glm.heads import fit_head, label_indices  # noqa: PLC0415
-
     losses = {}
     for c in C_GRID:
         head = fit_head(features, labels, kind="logistic", seed=seed, C=c)

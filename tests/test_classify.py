@@ -263,9 +263,11 @@ def test_unknown_test_labels_and_empty_classes_are_clear_errors(tmp_path, capsys
         read_sequences(write_fasta(tmp_path / "x.fa", {"a": "ACGT"}), labelled=True)
 
 
-def test_shipped_example_task_reads(tmp_path) -> None:
-    example = ROOT / "data" / "classification"
-    if not example.exists():
-        pytest.skip("no shipped classification example")
-    sequences = read_sequences(sorted(str(p) for p in example.glob("*.csv*"))[:1], labelled=True)
-    assert len(sequences) > 0
+@pytest.mark.parametrize(
+    ("name", "rows", "classes"),
+    [("prom_300_tata/train.csv.gz", 4904, ["0", "1"]), ("uci_splice_junctions.tsv.gz", 3190, ["EI", "IE", "N"])],
+)
+def test_shipped_classification_sets_read(name: str, rows: int, classes: list[str]) -> None:
+    sequences = read_sequences(ROOT / "data" / name, labelled=True)
+    assert len(sequences) == rows and sorted(set(sequences.labels)) == classes
+    assert len(set(map(len, sequences.sequences))) == 1  # one length per set: 300 and 60
