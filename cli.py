@@ -174,13 +174,13 @@ def cmd_fit_classifier(args: argparse.Namespace) -> None:
     train = read_sequences(args.train, labelled=True)
     dev = read_sequences(args.dev, labelled=True) if args.dev else None
     test = read_sequences(args.test, labelled=True) if args.test else None
-    spec = FeatureSpec(args.features, args.model, args.layer, args.pooling, args.strands, args.kmer_k)
+    spec = FeatureSpec(args.features, args.model, args.layer, args.pooling or "mean", args.strands, args.kmer_k)
     finetune = None
     if args.finetune:
         finetune = FinetuneOptions(
             **{name: getattr(args, name) for name in FINETUNE_OPTIONS if getattr(args, name) is not None},
             layer=args.layer,
-            pooling=args.pooling,
+            pooling=args.pooling or "last",
             strands=args.strands,
             seed=args.seed,
         )
@@ -308,9 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
             "repeat for several files)",
         )
 
-    def add_embedding(command: argparse.ArgumentParser) -> None:
+    def add_embedding(command: argparse.ArgumentParser, pooling: str = "mean") -> None:
         command.add_argument("--layer", type=int, default=-1, help="0 = token embeddings, i = block i, -1 = final")
-        command.add_argument("--pooling", choices=["mean", "max", "last"], default="mean", help="over tokens")
+        command.add_argument(
+            "--pooling",
+            choices=["mean", "max", "last"],
+            default=pooling,
+            help="over tokens (fit-classifier: mean for probes, last for --finetune)",
+        )
         command.add_argument(
             "--strands", choices=["forward", "both"], default="both", help="both: average with the reverse complement"
         )
@@ -368,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--features", choices=["embedding", "kmer"], default="embedding", help="probe features")
     fit.add_argument("--kmer-k", type=int, default=4, help="k-mer features: frequencies of every length 1..k")
     fit.add_argument("--probe", choices=["logistic", "boosting"], default="logistic", help="probe classifier")
-    add_embedding(fit)
+    add_embedding(fit, pooling=None)
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds when no --test is given")
     fit.add_argument("--seed", type=int, default=0, help="fixes folds, splits, initialisation and batches")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")

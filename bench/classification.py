@@ -15,7 +15,8 @@ probe are also 5-fold cross-validated on the remaining 90%.
 Stages: pretrain (a small model on unlabelled sequences: the task's training split, or a genome),
 kmer (k-mer frequencies 1..k + logistic regression, k picked on dev), probe (logistic regression
 on the pretrained model's mean-pooled, strand-averaged final-layer embeddings) and finetune (the
-whole model plus a linear head, early stopping on dev). Results go to RESULTS/TASK/STAGE/metrics.json.
+whole model plus a linear head on the last token's state, early stopping on dev). Results go to
+RESULTS/TASK/STAGE/metrics.json and summary.json.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--stage", choices=["pretrain", "kmer", "probe", "finetune"], action="append")
     parser.add_argument("--results", default="runs/bench-classification", help="where runs and results go")
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
-    parser.add_argument("--finetune-minutes", type=float, default=8.0)
+    parser.add_argument("--finetune-minutes", type=float, default=10.0)
     parser.add_argument("--table", action="store_true", help="print the results table and exit")
     args = parser.parse_args()
     results_dir = Path(args.results)

