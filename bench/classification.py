@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--results", default="runs/bench-classification", help="where runs and results go")
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
     parser.add_argument("--finetune-minutes", type=float, default=10.0)
+    parser.add_argument("--finetune-pooling", choices=["last", "mean"], default="last")
     parser.add_argument("--table", action="store_true", help="print the results table and exit")
     args = parser.parse_args()
     results_dir = Path(args.results)
@@ -165,7 +166,12 @@ def main() -> None:
             results = probe_stage(splits, out / "probe", FeatureSpec("embedding", model))
         else:
             options = FinetuneOptions(
-                lr=1e-3, max_steps=5000, max_time=f"{args.finetune_minutes}m", val_every=100, patience=5
+                pooling=args.finetune_pooling,
+                lr=1e-3,
+                max_steps=5000,
+                max_time=f"{args.finetune_minutes}m",
+                val_every=100,
+                patience=5,
             )
             spec = FeatureSpec("embedding", model)
             results = fit_classifier(
