@@ -4,6 +4,11 @@
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
     python cli.py pretrain data/tinyshakespeare.txt --config text
     python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
+    python cli.py score runs/MT-human/model --genome data/MT-human.fa \
+        --variants data/mitomap_confirmed_mutations.vcf.gz --alias MT=MT_human --out scores.vcf.gz
+    python cli.py mutagenesis runs/MT-human/model --genome data/MT-human.fa --region MT_human:3230-3304 --out mt_tl1
+    python cli.py fit-head runs/MT-human/model --genome data/MT-human.fa --variants data/mitomap_labelled.tsv \
+        --alias MT=MT_human --label label --group block --out heads/mitomap
     python cli.py embed runs/lambda_virus/model --input seqs.fa --out emb.npy
     python cli.py fit-classifier runs/x/model --train train.csv --dev dev.csv --test test.csv --out heads/x
     python cli.py classify heads/x --input new.fa --out preds.tsv
@@ -15,9 +20,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from glm.errors import InputError
+
+if TYPE_CHECKING:
+    from glm.scoring import VariantScores
 
 # CLI option -> config key (section.field)
 PRETRAIN_OVERRIDES = {
@@ -41,10 +53,14 @@ PRETRAIN_OVERRIDES = {
     "lr": "train.lr",
     "warmup_steps": "train.warmup_steps",
     "accumulate": "train.accumulate",
+    "global_batch_tokens": "train.global_batch_tokens",
     "precision": "train.precision",
     "accelerator": "train.accelerator",
     "devices": "train.devices",
     "num_nodes": "train.num_nodes",
+    "strategy": "train.strategy",
+    "compile": "train.compile",
+    "activation_checkpointing": "train.activation_checkpointing",
     "val_every": "train.val_every",
     "seed": "train.seed",
 }
@@ -65,7 +81,10 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     run_dir = Path(args.out) if args.out else Path("runs") / run_name(fasta)
     overrides = {key: getattr(args, option) for option, key in PRETRAIN_OVERRIDES.items()}
     config = resolve_config(args.config, overrides, run_dir, args.resume)
-    result = pretrain(fasta, config, run_dir, resume=args.resume, progress=not args.quiet)
+    try:
+        result = pretrain(fasta, config, run_dir, resume=args.resume, progress=not args.quiet)
+    except FloatingPointError as error:  # the run diverged: say at which step, without a traceback
+        raise SystemExit(f"error: {error}") from None
     if result.is_global_zero:
         print("\n" + result.summary())
 
@@ -102,6 +121,122 @@ def cmd_generate(args: argparse.Namespace) -> None:
         ):
             print(piece, end="", flush=True)
         print()
+
+
+def parse_aliases(pairs: list[str] | None) -> dict[str, str]:
+    """["MT=MT_human", ...] -> {"MT": "MT_human", ...}."""
+    aliases = {}
+    for pair in pairs or []:
+        name, equals, target = pair.partition("=")
+        if not (equals and name and target):
+            raise InputError(f"--alias: expected NAME=CONTIG (e.g. MT=chrM), got {pair!r}")
+        aliases[name] = target
+    return aliases
+
+
+def report_scores(scores: VariantScores, out: Path) -> None:
+    """Print how many variants were scored, why the others were not, and where the table went."""
+    statuses = Counter(variant.status for variant in scores.variants if variant.status)
+    print(f"{len(scores) - sum(statuses.values()):,} of {len(scores):,} variants scored -> {out}")
+    for status, count in statuses.most_common():
+        print(f"  not scored ({count:,}): {status}")
+    mostly_n = int(np.sum(scores["window_n"] > 0.5))
+    if mostly_n:
+        print(f"  warning: {mostly_n:,} scored variants have windows more than half N (column window_n)")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    import glm  # noqa: PLC0415
+
+    lm = glm.load(args.model, device=args.device)
+    scores = lm.score_variants(
+        args.variants,
+        args.genome,
+        method=args.method or ["llr"],
+        window=args.window,
+        strands=args.strands,
+        batch_size=args.batch_size,
+        aliases=parse_aliases(args.alias),
+        on_ref_mismatch="skip" if args.skip_ref_mismatch else "error",
+        head=args.head,
+        progress=not args.quiet,
+    )
+    report_scores(scores, scores.write(args.out))
+
+
+def cmd_mutagenesis(args: argparse.Namespace) -> None:
+    import glm  # noqa: PLC0415
+    from glm.plots import plot_mutagenesis  # noqa: PLC0415
+    from glm.scoring import mutagenesis_matrix  # noqa: PLC0415
+
+    lm = glm.load(args.model, device=args.device)
+    methods = args.method or ["llr"]
+    scores = lm.mutagenesis(
+        args.genome,
+        args.region,
+        method=methods,
+        window=args.window,
+        strands=args.strands,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    prefix = Path(args.out)
+    table = scores.write(prefix.with_name(prefix.name + ".tsv"))
+    report_scores(scores, table)
+    column = "llr" if "llr" in methods else "embedding_cosine"
+    positions, reference, matrix = mutagenesis_matrix(scores, column)
+    picture = prefix.with_name(prefix.name + ".png")
+    plot_mutagenesis(positions, reference, matrix, picture, title=f"{args.region}: {column}", label=column)
+    print(f"heatmap -> {picture}")
+
+
+def cmd_fit_head(args: argparse.Namespace) -> None:
+    import glm  # noqa: PLC0415
+    from glm.variant_heads import fit_variant_head  # noqa: PLC0415
+
+    lm = glm.load(args.model, device=args.device)
+    report = fit_variant_head(
+        lm.model,
+        lm.tokenizer,
+        args.variants,
+        args.genome,
+        label=args.label,
+        group=args.group,
+        kind=args.kind,
+        folds=args.folds,
+        seed=args.seed,
+        window=args.window,
+        batch_size=args.batch_size or lm.batch_size,
+        aliases=parse_aliases(args.alias),
+        out=args.out,
+        progress=not args.quiet,
+    )
+    print(report.summary())
+
+
+def add_scoring_options(command: argparse.ArgumentParser) -> None:
+    """The options shared by score, mutagenesis and fit-head."""
+    command.add_argument("model", help="exported model directory (runs/NAME/model)")
+    command.add_argument("--genome", required=True, help="reference FASTA the variants refer to (.gz allowed)")
+    command.add_argument("--window", type=int, help="bases per scoring window (default: the model's context)")
+    command.add_argument("--batch-size", type=int, help="windows per forward pass (default 16)")
+    command.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_method_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--method",
+        action="append",
+        choices=["llr", "embedding"],
+        help="score to compute; repeat for several (default llr)",
+    )
+    command.add_argument(
+        "--strands",
+        choices=["both", "forward"],
+        default="both",
+        help="both: average the forward and reverse-complement scores",
+    )
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
@@ -256,10 +391,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="peak learning rate")
     train.add_argument("--warmup-steps", type=int, help="linear warmup steps")
     train.add_argument("--accumulate", type=int, help="batches per optimizer step (gradient accumulation)")
+    train.add_argument(
+        "--global-batch-tokens",
+        type=int,
+        help="tokens per optimizer step over all processes; sets accumulate = this / (batch size x context x "
+        "processes), so a run makes the same steps on 1 or 64 GPUs",
+    )
     train.add_argument("--precision", help="auto, 32-true, bf16-mixed, 16-mixed (auto: bf16-mixed on GPUs, else 32)")
     train.add_argument("--accelerator", help="auto, cpu, gpu")
-    train.add_argument("--devices", help="devices per node: auto, a count, or a list such as 0,1")
+    train.add_argument("--devices", help="processes per node: auto, a count, or a list of GPU indices such as 0,1")
     train.add_argument("--num-nodes", type=int, help="machines (for multi-node runs under SLURM or torchrun)")
+    train.add_argument(
+        "--strategy", choices=["auto", "ddp", "fsdp"], help="auto: DDP when several processes; fsdp shards the model"
+    )
+    train.add_argument("--compile", action="store_const", const=True, help="torch.compile each Transformer block")
+    train.add_argument(
+        "--activation-checkpointing",
+        action="store_const",
+        const=True,
+        help="recompute activations in the backward pass: less memory for long contexts, about 1/3 more compute",
+    )
     train.add_argument("--val-every", type=int, help="optimizer steps between validations (and checkpoints)")
     train.add_argument("--seed", type=int, help="seed for initialisation and data order")
     pre.set_defaults(handler=cmd_pretrain)
@@ -294,6 +445,56 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-cache", action="store_true", help="recompute the whole window for every token (slow)")
     gen.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     gen.set_defaults(handler=cmd_generate)
+
+    score = commands.add_parser(
+        "score",
+        help="score variants (VCF or TSV) against a genome",
+        description="Zero-shot variant effect scores. llr = log P(alt window) - log P(ref window) in nats, averaged "
+        "over both strands: negative means the model finds the alternative less likely (predicted more damaging). "
+        "Output is TSV or VCF (scores as INFO fields), chosen by the --out suffix.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_scoring_options(score)
+    score.add_argument("--variants", required=True, help="VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")
+    score.add_argument("--out", required=True, help="output file: .tsv, .vcf or .vcf.gz")
+    add_method_options(score)
+    score.add_argument("--alias", action="append", help="contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")
+    score.add_argument(
+        "--skip-ref-mismatch", action="store_true", help="report variants whose REF disagrees with the genome, not stop"
+    )
+    score.add_argument("--head", help="variant head directory from fit-head: adds a head_probability column")
+    score.set_defaults(handler=cmd_score)
+
+    mutagenesis = commands.add_parser(
+        "mutagenesis",
+        help="score every SNV of a region; TSV and heatmap",
+        description="Saturation mutagenesis: score all three alternatives at every base of a region and write "
+        "OUT.tsv and OUT.png (heatmap of positions x alternative bases, with the per-position minimum).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_scoring_options(mutagenesis)
+    mutagenesis.add_argument("--region", required=True, help="CONTIG:START-END, 1-based inclusive")
+    mutagenesis.add_argument("--out", required=True, help="output prefix: writes PREFIX.tsv and PREFIX.png")
+    add_method_options(mutagenesis)
+    mutagenesis.set_defaults(handler=cmd_mutagenesis)
+
+    fit = commands.add_parser(
+        "fit-head",
+        help="fit a supervised variant head with (grouped) cross-validation",
+        description="Fit a probe on model features of labelled variants, report out-of-fold AUROC/AUPRC, draw the "
+        "ROC curve and save the head (JSON + safetensors) to OUT for `score --head`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_scoring_options(fit)
+    fit.add_argument("--variants", required=True, help="labelled variants: TSV/CSV (or VCF with the label in INFO)")
+    fit.add_argument("--label", required=True, help="column holding each variant's class")
+    fit.add_argument("--group", help="column of groups (gene, exon, block) kept whole within a test fold")
+    fit.add_argument("--out", required=True, help="output directory for the head, roc.png and predictions")
+    fit.add_argument("--kind", choices=["logistic", "boosting"], default="logistic", help="probe")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    fit.add_argument("--seed", type=int, default=0, help="fold assignment and probe seed")
+    fit.add_argument("--alias", action="append", help="contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")
+    fit.set_defaults(handler=cmd_fit_head)
 
     def add_input(command: argparse.ArgumentParser, what: str) -> None:
         command.add_argument(

@@ -5,6 +5,8 @@
     lm.embed(["ACGT...", "GGCA..."], layer=-1, pooling="mean")   # (2, width) array
     lm.evaluate("genome.fa")                  # bits per base for each record and overall
     lm.generate("ATGAAACGC", max_bases=300, seed=1)   # a sampled continuation
+    lm.score_variants("variants.vcf.gz", "genome.fa")    # zero-shot variant scores (glm.scoring)
+    lm.mutagenesis("genome.fa", "chr1:1000-1100")       # every SNV of a region
 
 Every sequence is scored after a leading SEP token (the record separator the model saw before
 each record in training), so its first token is predicted too. Sequences longer than the
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import codecs
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,9 @@ from tqdm.auto import tqdm
 from glm.checkpoint import load_model
 from glm.errors import InputError
 from glm.generation import sample_tokens
-from glm.genome import read_fasta, reverse_complement
+from glm.genome import Genome, parse_region, read_fasta, reverse_complement
 from glm.model import Transformer
+from glm.scoring import VariantScores, mutagenesis_variants, score_variants
 from glm.tokenizers import N_SPECIAL, NOT_A_TARGET, PAD, SEP, Encoding, Tokenizer
 
 POOLINGS = ("mean", "max", "last")
@@ -200,6 +204,59 @@ class GenomicLM:
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
+
+    def score_variants(
+        self,
+        variants: str | os.PathLike[str] | Iterable[Any],
+        genome: str | os.PathLike[str] | Genome,
+        method: str | Sequence[str] = "llr",
+        window: int | None = None,
+        strands: str = "both",
+        layer: int = -1,
+        batch_size: int | None = None,
+        aliases: dict[str, str] | None = None,
+        on_ref_mismatch: str = "error",
+        head: str | os.PathLike[str] | Any = None,
+        progress: bool = False,
+    ) -> VariantScores:
+        """Zero-shot scores of variants (a VCF/TSV/CSV path or Python rows) against a genome FASTA.
+
+        method: "llr" (log P(alt) - log P(ref) in nats; negative = alt less likely, predicted more
+        damaging), "embedding" (cosine and L2 distances) or both as a list. strands="both" averages
+        the forward and reverse-complement scores. head: a variant head directory (or Head) from
+        `fit-head`, adding a head_probability column. Returns a VariantScores table in input
+        order (`.to_pandas()`, `.write("out.vcf.gz")`). See glm.scoring for the windows.
+        """
+        if isinstance(head, (str, os.PathLike)):
+            from glm.variant_heads import load_head  # noqa: PLC0415 - scikit-learn only when a head is used
+
+            head = load_head(head)
+        return score_variants(
+            self.model,
+            self.tokenizer,
+            variants,
+            genome,
+            method=method,
+            window=window,
+            strands=strands,
+            layer=layer,
+            batch_size=batch_size or self.batch_size,
+            aliases=aliases,
+            on_ref_mismatch=on_ref_mismatch,
+            head=head,
+            progress=progress,
+        )
+
+    def mutagenesis(
+        self, genome: str | os.PathLike[str] | Genome, region: str, progress: bool = False, **options: Any
+    ) -> VariantScores:
+        """Score every SNV of `region` ("chr:start-end", 1-based inclusive): three per base, none at N.
+
+        Options are those of `score_variants` (method, window, strands, batch_size, ...).
+        """
+        genome = genome if isinstance(genome, Genome) else Genome(genome)
+        variants = mutagenesis_variants(genome, *parse_region(region, genome))
+        return self.score_variants(variants, genome, progress=progress, **options)
 
     def generate(self, prompt: str, **options: Any) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.

@@ -12,6 +12,7 @@ tensor is an error, never silently ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -88,3 +89,12 @@ def load_model(
     except RuntimeError as error:
         raise InputError(f"weights do not match config.json: {error}", directory / WEIGHTS) from None
     return model.to(device).eval(), tokenizer, config
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of a model's weights: ties a fitted head to the model whose features it learned."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -86,6 +86,10 @@ class DataConfig:
             raise InputError(f"data.soft_mask_weight must be between 0 and 1, got {self.soft_mask_weight}")
 
 
+PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
+STRATEGIES = ("auto", "ddp", "fsdp")
+
+
 @dataclass
 class TrainConfig:
     """Optimisation, hardware and bookkeeping."""
@@ -100,11 +104,15 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    accumulate: int = 1
+    accumulate: int = 1  # batches per optimizer step; derived from global_batch_tokens when that is set
+    global_batch_tokens: int | None = None  # tokens per optimizer step over all processes (sets accumulate)
     precision: str = "auto"  # auto | 32-true | bf16-mixed | 16-mixed | bf16-true
     accelerator: str = "auto"
     devices: str = "auto"
     num_nodes: int = 1
+    strategy: str = "auto"  # auto (DDP when several processes) | ddp | fsdp (shards each Transformer block)
+    compile: bool = False  # torch.compile each Transformer block
+    activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
     val_every: int = 200  # steps between validations
     val_windows: int = 256  # cap on validation windows (spread evenly over the held-out data)
     log_every: int = 10
@@ -116,6 +124,15 @@ class TrainConfig:
                 raise InputError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise InputError(f"train.lr must be positive, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.global_batch_tokens is not None:
+            if not isinstance(self.global_batch_tokens, int) or self.global_batch_tokens < 1:
+                raise InputError(f"train.global_batch_tokens must be at least 1, got {self.global_batch_tokens}")
+            if self.accumulate != 1:
+                raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
         if self.max_time:
             parse_duration(self.max_time)
 
@@ -136,7 +153,11 @@ class Config:
         return asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write YAML atomically (every rank of a distributed run may save while another reads)."""
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        partial.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        os.replace(partial, path)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> Config:

@@ -11,13 +11,22 @@ Train/validation split (never overlapping):
   records  whole records are held out until about `val_fraction` of the bases are;
   auto     records when the file has at least 20 records, else tail.
 
-`TrainWindows` yields random training batches; batch i on rank r is a pure function of
-(seed, r, i), so results do not depend on the number of DataLoader workers, each rank sees
-different windows, and a resumed run continues with exactly the batches it would have seen.
+`TrainWindows` yields random training batches. Window k of optimizer step s is a pure function
+of (seed, s, k); a step's accumulate x world_size x batch_size windows are dealt out to the
+micro-batches and ranks in a fixed order. So every rank sees different windows, results do not
+depend on the number of DataLoader workers, a resumed run continues with exactly the batches it
+would have seen, and a run sees the same windows in each step on 1 or 64 processes as long as
+the global batch (accumulate x world_size x batch_size) is the same.
+
+Several processes may call `prepare()` at once (every rank of a distributed run does): the first
+to take a lock file beside the store writes it, the others wait and then read it. Without a
+working lock (some cluster filesystems) each process writes a private copy and renames it into
+place, so the result is still one complete store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -124,29 +133,65 @@ def prepare(
     directory = Path(cache_dir) / f"{fasta.name}-{key.hexdigest()}"
     if (directory / "meta.json").exists():
         return TokenStore.open(directory)
-
     try:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        partial = Path(cache_dir) / f".{directory.name}.partial-{os.getpid()}"
+    except OSError as error:
+        raise InputError(f"cannot write the token cache ({error.strerror})", cache_dir) from None
+    with _exclusive(Path(cache_dir) / f".{directory.name}.lock"):
+        if not (directory / "meta.json").exists():  # else another process wrote it while this one waited
+            _write_store_atomically(fasta, tokenizer, directory, settings, progress)
+    return TokenStore.open(directory)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (flock; released by the kernel if the process dies).
+
+    Where the filesystem has no working lock, warn and go on unlocked: `prepare` stays correct
+    (private copies, atomic rename), it only repeats the work in every process.
+    """
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:
+        yield
+        return
+    try:
+        handle = open(lock_path, "a")
+    except OSError as error:
+        raise InputError(f"cannot write the token cache ({error.strerror})", lock_path.parent) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:
+            warnings.warn(f"{lock_path}: no file lock ({error.strerror}); every process prepares its own copy")
+        yield  # closing the handle releases the lock
+
+
+def _write_store_atomically(
+    fasta: Path, tokenizer: Tokenizer, directory: Path, settings: dict[str, Any], progress: bool
+) -> None:
+    """Write the store into a private directory and rename it to `directory` when complete."""
+    partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
+    try:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
     except OSError as error:
-        raise InputError(f"cannot write the token cache ({error.strerror})", cache_dir) from None
+        raise InputError(f"cannot write the token cache ({error.strerror})", directory.parent) from None
     try:
-        records = read_fasta(fasta) if input_format == "fasta" else [Record(fasta.name, read_text(fasta), 0)]
-        if input_format == "text":
-            split = "tail"
-        meta = _write_store(fasta, records, tokenizer, partial, split, val_fraction, progress)
+        if settings["format"] == "fasta":
+            records, split = read_fasta(fasta), settings["split"]
+        else:
+            records, split = [Record(fasta.name, read_text(fasta), 0)], "tail"
+        meta = _write_store(fasta, records, tokenizer, partial, split, settings["val_fraction"], progress)
         meta.update(settings, source=str(fasta.resolve()))
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             partial.rename(directory)
-        except OSError:  # another process finished the same store first
+        except OSError:  # another process (one without a working lock) finished the same store first
             shutil.rmtree(partial, ignore_errors=True)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return TokenStore.open(directory)
 
 
 def _count_records(fasta: Path) -> int:
@@ -244,11 +289,15 @@ def _write_store(
 
 
 class TrainWindows(IterableDataset):
-    """An endless stream of training batches of random windows, (batch_size, window) int64 ids.
+    """An endless stream of training micro-batches of random windows, (batch_size, window) int64 ids.
 
-    Windows are drawn uniformly from the train tokens; a window whose fraction of UNK tokens is
-    above `max_unknown_fraction` is redrawn (up to 64 times). With `rc_table`, each window is
-    reverse-complemented with probability 1/2. Yields dicts with "ids" and "soft_masked".
+    Micro-batch i of this rank belongs to optimizer step s = i // accumulate. Window k of step s
+    is drawn from its own generator seeded with (seed, s, k), and the step's accumulate x
+    world_size x batch_size windows are dealt in order: micro-batch j of rank r takes windows
+    (j * world_size + r) * batch_size onwards. Windows are uniform over the train tokens; one
+    whose fraction of UNK tokens is above `max_unknown_fraction` is redrawn (up to 64 times).
+    With `rc_table`, each window is reverse-complemented with probability 1/2. Yields dicts with
+    "ids" and "soft_masked".
     """
 
     def __init__(
@@ -261,10 +310,14 @@ class TrainWindows(IterableDataset):
         start_batch: int = 0,
         rc_table: np.ndarray | None = None,
         max_unknown_fraction: float = 0.5,
+        world_size: int = 1,
+        accumulate: int = 1,
     ):
         assert window <= store.n_tokens("train"), "window longer than the training tokens"
+        assert 0 <= rank < world_size, (rank, world_size)
         self.store, self.window, self.batch_size = store, window, batch_size
         self.seed, self.rank, self.start_batch = seed, rank, start_batch
+        self.world_size, self.accumulate = world_size, accumulate
         self.rc_table, self.max_unknown_fraction = rc_table, max_unknown_fraction
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
@@ -278,24 +331,29 @@ class TrainWindows(IterableDataset):
             index += n_workers
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
+        """This rank's micro-batch number `index` (counted from the start of training)."""
+        step, micro = divmod(index, self.accumulate)
+        first = (micro * self.world_size + self.rank) * self.batch_size
         tokens, soft = self.store.tokens("train"), self.store.soft_masked("train")
-        rng = np.random.default_rng([self.seed, self.rank, index])
-        span = np.arange(self.window)
-        n_starts = len(tokens) - self.window + 1
-        starts = rng.integers(0, n_starts, size=self.batch_size)
-        ids = np.asarray(tokens[starts[:, None] + span], dtype=np.int64)  # (batch, window)
-        for _ in range(64):  # a window survives only if 64 draws in a row were mostly N
-            redraw = (ids == UNK).mean(axis=1) > self.max_unknown_fraction
-            if not redraw.any():
-                break
-            starts[redraw] = rng.integers(0, n_starts, size=int(redraw.sum()))
-            ids[redraw] = tokens[starts[redraw, None] + span]
-        masked = np.asarray(soft[starts[:, None] + span], dtype=np.uint8)
-        if self.rc_table is not None:
-            flip = rng.random(self.batch_size) < 0.5
-            ids[flip] = self.rc_table[ids[flip, ::-1]]
-            masked[flip] = masked[flip, ::-1]
+        ids = np.empty((self.batch_size, self.window), dtype=np.int64)
+        masked = np.empty((self.batch_size, self.window), dtype=np.uint8)
+        for row in range(self.batch_size):
+            ids[row], masked[row] = self._window(tokens, soft, step, first + row)
         return {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
+
+    def _window(self, tokens: np.ndarray, soft: np.ndarray, step: int, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """Window `slot` of optimizer step `step`: (ids, soft-masked counts), each of length window."""
+        rng = np.random.default_rng([self.seed, step, slot])
+        n_starts = len(tokens) - self.window + 1
+        for _ in range(64):  # a window survives only if 64 draws in a row were mostly N
+            start = int(rng.integers(0, n_starts))
+            ids = np.asarray(tokens[start : start + self.window], dtype=np.int64)
+            if (ids == UNK).mean() <= self.max_unknown_fraction:
+                break
+        masked = np.asarray(soft[start : start + self.window], dtype=np.uint8)
+        if self.rc_table is not None and rng.random() < 0.5:
+            ids, masked = self.rc_table[ids[::-1]], masked[::-1]
+        return ids, masked
 
 
 class ValidationWindows(IterableDataset):

@@ -14,6 +14,7 @@ class InputError(ValueError):
     """Bad user input, with a message that says where: `file:line: field: problem`."""
 
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        self.message = message
         self.path = None if path is None else str(path)
         self.line = line
         where = ""

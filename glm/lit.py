@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,14 @@ class LitGLM(pl.LightningModule):
         self.bases_per_token = bases_per_token
         self.metric = f"bits_per_{unit}"  # bits per base for DNA, per char or byte for text
         self.model = Transformer(self.config.model)
+        train = self.config.train
+        # Under FSDP the strategy wraps each block for activation checkpointing itself (train.build_strategy).
+        self.model.activation_checkpointing = train.activation_checkpointing and train.strategy != "fsdp"
+        if train.compile:
+            for block in self.model.blocks:  # block by block: one small graph, reused for every layer
+                block.compile()
         self._val_sums: torch.Tensor | None = None
+        self._losses_finite: torch.Tensor | None = None  # over the micro-batches of the current step
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model(ids)
@@ -66,14 +74,40 @@ class LitGLM(pl.LightningModule):
         loss = (nll * weight).sum() / weight.sum().clamp(min=1.0)
         return loss, (nll * valid).sum(), valid.sum()
 
+    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        """Seed the random state (dropout) from (seed, rank, micro-batch), as the data are seeded.
+
+        A resumed run then draws exactly the random numbers the uninterrupted run would have.
+        """
+        accumulate = self.trainer.accumulate_grad_batches
+        micro_batch = self.global_step * accumulate + batch_index % accumulate
+        sequence = np.random.SeedSequence([self.config.train.seed, self.global_rank, micro_batch])
+        torch.manual_seed(int(sequence.generate_state(1)[0]))
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss, nll_sum, count = self._shared_step(batch, "train")
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
+        finite = torch.isfinite(loss.detach())  # checked once per optimizer step, without a sync here
+        self._losses_finite = finite if self._losses_finite is None else self._losses_finite & finite
         mean_nll = (nll_sum / count.clamp(min=1.0)).detach()
         self.log("train/loss", mean_nll, prog_bar=False)
         self.log(f"train/{self.metric}", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True)
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Stop at the first non-finite loss, on every rank at the same step.
+
+        The flags are summed across ranks first: a rank that stopped alone would leave the others
+        waiting for it in their next all-reduce.
+        """
+        assert self._losses_finite is not None
+        ranks_with_bad_loss = self.trainer.strategy.reduce((~self._losses_finite).float(), reduce_op="sum")
+        self._losses_finite = None
+        if ranks_with_bad_loss.item() > 0:
+            raise FloatingPointError(
+                f"non-finite training loss (nan or inf) at step {self.global_step} on "
+                f"{int(ranks_with_bad_loss.item())} of {self.trainer.world_size} processes; "
+                "try a lower --lr, or bf16-mixed instead of 16-mixed precision"
+            )
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums = torch.zeros(2, dtype=torch.float64, device=self.device)
@@ -100,7 +134,7 @@ class LitGLM(pl.LightningModule):
             [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=train.lr,
             betas=(train.beta1, train.beta2),
-            fused=False,
+            fused=self.device.type == "cuda",  # one kernel for all parameters on GPUs
         )
         multiplier = WarmupCosine(train.warmup_steps, train.min_lr_ratio)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: multiplier(step, self._progress(step)))
@@ -143,9 +177,8 @@ class GenomeDataModule(pl.LightningDataModule):
         self.store, self.tokenizer, self.config, self.window = store, tokenizer, config, window
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        data, train = self.config.data, self.config.train
-        # After a resume, global_step is restored before this is called: continue the batch stream.
-        start_batch = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
+        data, train, trainer = self.config.data, self.config.train, self.trainer
+        accumulate = trainer.accumulate_grad_batches
         rc_table = (
             self.tokenizer.reverse_complement_table() if data.rc_augment and self.tokenizer.kind == "kmer" else None
         )
@@ -154,16 +187,19 @@ class GenomeDataModule(pl.LightningDataModule):
             window=self.window,
             batch_size=train.batch_size,
             seed=train.seed,
-            rank=self.trainer.global_rank if self.trainer else 0,
-            start_batch=start_batch,
+            rank=trainer.global_rank,
+            # After a resume, global_step is restored before this is called: continue the batch stream.
+            start_batch=trainer.global_step * accumulate,
             rc_table=rc_table,
             max_unknown_fraction=data.max_unknown_fraction,
+            world_size=trainer.world_size,
+            accumulate=accumulate,
         )
         return self._loader(dataset, data.num_workers)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         train = self.config.train
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        rank, world = self.trainer.global_rank, self.trainer.world_size
         dataset = ValidationWindows(self.store, self.window, train.batch_size, train.val_windows, rank, world)
         return self._loader(dataset, 0)
 

@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from glm.config import ModelConfig
 
@@ -149,6 +150,9 @@ class Transformer(nn.Module):
         self.head.weight = self.embedding.weight  # tied input/output embeddings
         # Rotary tables are a cache, not state: plain attributes, so DDP does not broadcast them.
         self._rotary: tuple[torch.Tensor, torch.Tensor] | None = None
+        # Training option for long contexts: keep only each block's input and recompute the rest
+        # in the backward pass (about a third more compute for a fraction of the activation memory).
+        self.activation_checkpointing = False
         self.apply(self._init_weights)
         # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * layers).
         for name, parameter in self.named_parameters():
@@ -186,7 +190,10 @@ class Transformer(nn.Module):
         x = self.embedding(ids)
         states = [x]
         for layer, block in enumerate(self.blocks):
-            x = block(x, cos, sin, cache, layer)
+            if self.activation_checkpointing and cache is None and torch.is_grad_enabled():
+                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, cache, layer)
             states.append(x)
         states[-1] = self.final_norm(x)
         return states

@@ -71,3 +71,34 @@ def plot_confusion(
     axes.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes, title=title)
     axes.set(xlabel="predicted", ylabel="true")
     _save(figure, path)
+
+
+def plot_mutagenesis(
+    positions: np.ndarray, reference: str, scores: np.ndarray, path: str | Path, title: str = "", label: str = "llr"
+) -> None:
+    """Saturation mutagenesis heatmap: positions x alternative bases (A, C, G, T), and the per-position minimum.
+
+    positions: 1-based genome positions (n,); reference: the n reference bases; scores: (n, 4) with
+    NaN where the alternative equals the reference (drawn blank). Colours are centred on 0 (red
+    negative, blue positive); the lower track is the minimum over the three alternatives.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    limit = float(np.nanmax(np.abs(scores))) if np.isfinite(scores).any() else 1.0
+    width = min(max(6.0, len(positions) / 25), 24.0)
+    figure = Figure(figsize=(width, 3.6))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    extent = (positions[0] - 0.5, positions[-1] + 0.5, 3.5, -0.5)
+    image = top.imshow(
+        scores.T, aspect="auto", cmap="RdBu", vmin=-limit, vmax=limit, extent=extent, interpolation="nearest"
+    )
+    figure.colorbar(image, ax=[top, bottom], fraction=0.03, pad=0.01, label=label)
+    top.set(yticks=range(4), yticklabels=list("ACGT"), ylabel="alternative", title=title)
+    minimum = np.nanmin(np.where(np.isfinite(scores), scores, np.inf), axis=1)
+    minimum[~np.isfinite(minimum)] = np.nan
+    bottom.plot(positions, minimum, color="black", linewidth=0.8)
+    bottom.axhline(0, color="grey", linewidth=0.5, linestyle=":")
+    bottom.set(xlabel="position", ylabel=f"min {label}")
+    if len(positions) <= 80:  # few enough to label each position with its reference base
+        bottom.set_xticks(positions, [f"{base}\n{position}" for base, position in zip(reference, positions)])
+        bottom.tick_params(axis="x", labelsize=6)
+    _save(figure, path)

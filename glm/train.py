@@ -4,9 +4,15 @@ The run directory holds everything about one run:
 
     runs/NAME/
       config.yaml           the resolved configuration (a resume reads it back)
-      checkpoints/          last.ckpt (resume from here) and best.ckpt (lowest val bits/base)
+      checkpoints/          last.ckpt (resume from here), last.previous.ckpt (the one before it)
+                            and best.ckpt (lowest val bits/base)
       logs/version_N/       metrics.csv (and TensorBoard events when tensorboard is installed)
       model/                the exported model: glm.load("runs/NAME/model")
+
+Several processes (DDP, FSDP; started by Lightning, torchrun or SLURM) all run `pretrain`: each
+prepares or opens the token store, trains on its own windows, and rank 0 alone writes checkpoints
+and the exported model. Checkpoint files are written atomically, so a run killed at any moment
+resumes from its last complete checkpoint. docs/SCALING.md has the recipes.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import pickle
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +33,22 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
+from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.strategies import FSDPStrategy, Strategy
+from pytorch_lightning.utilities.rank_zero import rank_zero_only, rank_zero_warn
 
 from glm.checkpoint import export_model
-from glm.config import Config, load_config, parse_duration
+from glm.config import Config, TrainConfig, load_config, parse_duration
 from glm.data import TokenStore, prepare, read_text
 from glm.errors import InputError
 from glm.genome import first_line, is_fasta
 from glm.lit import GenomeDataModule, LitGLM
-from glm.model import Transformer
+from glm.model import Block, Transformer
 from glm.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer, Tokenizer
 
 MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
+LAST = "last.ckpt"  # the checkpoint --resume continues from
 
 # Lightning notices that do not apply to how glm uses it.
 for _message in (
@@ -202,15 +213,16 @@ def pretrain(
     """
     say = on_rank_zero(say)
     run_dir = Path(run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if resume and not last.exists():
-        raise InputError("--resume: no checkpoints/last.ckpt to resume from", run_dir)
-    if not resume and last.exists():
+    checkpoints = run_dir / "checkpoints"
+    resume_from = resume_checkpoint(checkpoints) if resume else None
+    if not resume and ((checkpoints / LAST).exists() or previous_checkpoint(checkpoints / LAST).exists()):
         raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
     _check_writable(run_dir)
 
     fmt = input_format(fasta, config)
     tokenizer = make_tokenizer(config, fasta)
+    # Built before anything is written: it checks the strategy, devices and global batch.
+    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
     store = prepare(  # validates the input before anything is written to the run directory
         fasta,
         tokenizer,
@@ -226,27 +238,31 @@ def pretrain(
     config.save(run_dir / "config.yaml")
 
     pl.seed_everything(config.train.seed, verbose=False)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls for float32 runs on Ampere and later GPUs
     lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
     datamodule = GenomeDataModule(store, tokenizer, config, window)
-    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
+    accumulate = trainer.accumulate_grad_batches
     say(
         f"model: {lit.model.num_parameters():,} parameters; data: {store.meta['train_bases']:,} train bases, "
         f"{store.meta['val_bases']:,} val bases ({store.meta['split_used']} split); window {window - 1} tokens; "
-        f"precision {trainer.precision}"
+        f"precision {trainer.precision}; {trainer.world_size} process(es) x {config.train.batch_size} windows "
+        f"x {accumulate} accumulated = {trainer.world_size * config.train.batch_size * accumulate} windows per step"
     )
 
     started = time.perf_counter()
-    trainer.fit(lit, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
+    trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     seconds = time.perf_counter() - started
     if trainer.interrupted:
         raise KeyboardInterrupt
     metric = f"bits_per_{tokenizer.unit}"
     train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
     val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
-    trainer.save_checkpoint(last, weights_only=False)  # a full checkpoint (optimizer too), for --resume
+    trainer.save_checkpoint(checkpoints / LAST, weights_only=False)  # a full checkpoint (optimizer too), for --resume
+    model = full_model(trainer, config)  # every rank takes part (FSDP gathers the shards); rank 0 gets it
 
     steps = trainer.global_step
-    tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * config.train.accumulate
+    tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * accumulate
     info = {
         "trained_on": str(Path(fasta).resolve()),
         "steps": steps,
@@ -255,10 +271,10 @@ def pretrain(
         "data": config.to_dict()["data"],
     }
     model_dir = run_dir / "model"
-    if trainer.is_global_zero:  # one writer under DDP
-        export_model(model_dir, lit.model, tokenizer, info)
+    if model is not None:  # one writer under DDP and FSDP
+        export_model(model_dir, model, tokenizer, info)
     return PretrainResult(
-        model=lit.model.eval(),
+        model=model if model is not None else lit.model.eval(),
         is_global_zero=trainer.is_global_zero,
         model_dir=model_dir,
         run_dir=run_dir,
@@ -271,6 +287,83 @@ def pretrain(
         train_bits=train_bits,
         unit=tokenizer.unit,
     )
+
+
+def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
+    """The trained weights in a plain Transformer on global rank 0 (None on the other ranks).
+
+    Every rank must call this: under FSDP the full state dict is gathered from all the shards.
+    """
+    state = trainer.strategy.lightning_module_state_dict()
+    if not trainer.is_global_zero:
+        return None
+    model = Transformer(config.model)
+    model.load_state_dict({name.removeprefix("model."): tensor for name, tensor in state.items()}, strict=True)
+    return model.eval()
+
+
+def previous_checkpoint(path: Path) -> Path:
+    """Where AtomicCheckpointIO keeps the checkpoint that `path` replaced: last.ckpt -> last.previous.ckpt."""
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def resume_checkpoint(directory: Path) -> Path:
+    """last.ckpt, or (with a warning) the one before it when last.ckpt is missing or unreadable.
+
+    Reading is cheap: tensors are memory-mapped, not loaded. A truncated file fails here because
+    a checkpoint's zip index sits at its end.
+    """
+    problems = []
+    for path in (directory / LAST, previous_checkpoint(directory / LAST)):
+        if not path.exists():
+            problems.append(f"{path.name} is missing")
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+            problems.append(f"{path.name} is unreadable ({str(error).splitlines()[0]})")
+            continue
+        if problems:
+            rank_zero_warn(f"{directory}: {'; '.join(problems)}; resuming from {path.name}")
+        for leftover in directory.glob(".*.partial-*"):  # written by a process killed mid-save
+            leftover.unlink(missing_ok=True)
+        return path
+    if not directory.parent.joinpath("config.yaml").exists():
+        raise InputError("--resume: no checkpoints/last.ckpt to resume from", directory.parent)
+    raise InputError(f"--resume: no usable checkpoint ({'; '.join(problems)})", directory)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint files that a kill at any moment leaves readable.
+
+    Each checkpoint is written to a temporary file beside its destination, flushed to disk and
+    renamed over it, so the destination always holds a complete checkpoint. (Lightning's own
+    save stages the file in the system temporary directory; where that is another filesystem
+    than the run, such as a node-local /tmp on a cluster, the final move is a copy that a kill
+    can cut short.) For the file names in `keep_previous` the replaced checkpoint is kept as
+    NAME.previous.ckpt, for `resume_checkpoint` to fall back on.
+    """
+
+    def __init__(self, keep_previous: Collection[str] = ()):
+        super().__init__()
+        self.keep_previous = set(keep_previous)
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        try:
+            with open(partial, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.name in self.keep_previous and path.exists():
+                os.replace(path, previous_checkpoint(path))
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 def _window_length(store: TokenStore, config: Config, fasta: str | Path, say: Callable[[str], Any]) -> int:
@@ -310,19 +403,24 @@ def build_trainer(
     if progress:
         callbacks.append(StepProgressBar())
     devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
-    return pl.Trainer(
+    world_size = processes(train)
+    check_launcher(world_size)
+    accumulate = accumulation(train, config.model.context, world_size)
+    trainer = pl.Trainer(
         accelerator=train.accelerator,
         devices=devices,
         num_nodes=train.num_nodes,
+        strategy=build_strategy(train),
         precision=resolve_precision(train.precision, train.accelerator),
+        plugins=[AtomicCheckpointIO(keep_previous=[LAST])],
         max_steps=train.max_steps,
         max_epochs=-1,
         max_time=parse_duration(train.max_time) if train.max_time else None,
-        val_check_interval=train.val_every * train.accumulate,
+        val_check_interval=train.val_every * accumulate,
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
         gradient_clip_val=train.grad_clip,
-        accumulate_grad_batches=train.accumulate,
+        accumulate_grad_batches=accumulate,
         callbacks=callbacks,
         logger=_loggers(run_dir),
         log_every_n_steps=train.log_every,
@@ -331,6 +429,73 @@ def build_trainer(
         enable_model_summary=False,
         default_root_dir=run_dir,
     )
+    assert trainer.world_size == world_size, f"Lightning runs {trainer.world_size} processes, glm expected {world_size}"
+    return trainer
+
+
+def build_strategy(train: TrainConfig) -> str | Strategy:
+    """'auto' (Lightning picks DDP for several processes), 'ddp', or FSDP sharding each Transformer block."""
+    if train.strategy != "fsdp":
+        return train.strategy
+    if train.accelerator == "cpu" or not torch.cuda.is_available():
+        raise InputError("--strategy fsdp needs CUDA GPUs (Lightning's FSDP does not run on CPU); use ddp there")
+    return FSDPStrategy(
+        auto_wrap_policy={Block},  # one shard unit per block: gathered just before use, freed after
+        activation_checkpointing_policy={Block} if train.activation_checkpointing else None,
+        sharding_strategy="FULL_SHARD",
+        state_dict_type="full",  # checkpoints and export hold whole tensors, gathered on rank 0
+    )
+
+
+def processes(train: TrainConfig) -> int:
+    """Processes in the run: devices per node (a count, a list of indices, or auto) x nodes."""
+    devices = str(train.devices).strip()
+    if devices in ("auto", "-1"):
+        gpus = train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        per_node = torch.cuda.device_count() if gpus else 1
+    elif devices.isdigit():
+        per_node = int(devices)
+    else:
+        per_node = len([index for index in devices.strip("[]").split(",") if index.strip()])
+    return per_node * train.num_nodes
+
+
+def check_launcher(world_size: int) -> None:
+    """A launcher outside glm (torchrun, SLURM's srun) must start --devices x --num-nodes processes.
+
+    Lightning would otherwise run each of them as a separate one-device run, all writing to the
+    same run directory.
+    """
+    if TorchElasticEnvironment.detect():
+        launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
+    elif SLURMEnvironment.detect():
+        launcher, started = "SLURM", int(os.environ["SLURM_NTASKS"])
+    else:
+        return
+    if started != world_size:
+        raise InputError(
+            f"{launcher} started {started} processes, but --devices x --num-nodes is {world_size}: give --devices "
+            "(processes per node) and --num-nodes to match"
+        )
+
+
+def accumulation(train: TrainConfig, context: int, world_size: int) -> int:
+    """Micro-batches per optimizer step: train.accumulate, or derived from train.global_batch_tokens.
+
+    accumulate = global_batch_tokens / (batch_size x context x processes), which must divide
+    evenly, so a run makes the same optimizer steps on 1 GPU or 64.
+    """
+    if train.global_batch_tokens is None:
+        return train.accumulate
+    per_micro_batch = train.batch_size * context * world_size
+    if train.global_batch_tokens % per_micro_batch:
+        below = train.global_batch_tokens // per_micro_batch * per_micro_batch
+        nearest = f"{below:,} or {below + per_micro_batch:,}" if below else f"{per_micro_batch:,}"
+        raise InputError(
+            f"--global-batch-tokens {train.global_batch_tokens:,} is not a multiple of batch size x context x "
+            f"processes = {train.batch_size} x {context} x {world_size} = {per_micro_batch:,} tokens (try {nearest})"
+        )
+    return train.global_batch_tokens // per_micro_batch
 
 
 def _loggers(run_dir: Path) -> list[Logger]:

@@ -758,7 +758,9 @@ def _quote(text: str) -> str:
 # Scoring windows
 
 
-def reference_windows(variant: Variant, genome: Genome, window: int, k: int) -> tuple[str, str, int]:
+def reference_windows(
+    variant: Variant, genome: Genome, window: int, k: int, grid: int | None = None
+) -> tuple[str, str, int]:
     """(ref_window, alt_window, variant_offset): equal-length forward-strand windows for scoring.
 
     `variant_offset` is where REF starts in the window. The window start is chosen so that:
@@ -770,7 +772,11 @@ def reference_windows(variant: Variant, genome: Genome, window: int, k: int) -> 
          shorter than the window is included whole and padded with N on both sides;
       3. the offset is a multiple of k where 1 and 2 allow it, so ref and alt are tokenized in the
          same k-mer phase and share every token before the variant;
-      4. the event sits as near the middle as 1-3 allow.
+      4. the event sits as near the middle as 1-3 allow. With a `grid` (a multiple of k), the
+         start instead snaps down to the grid (plus the variant's phase, pos mod k), so that all
+         variants within one grid cell and phase share one reference window; the event then sits
+         within grid/2 bases of the middle. A scorer that runs each distinct reference window once
+         gains from this.
     The alt window is the ref window with REF replaced by ALT, then length-matched to `window`:
     after a deletion (ALT shorter) the genome bases that follow the ref window are appended (N past
     the contig end); after an insertion the excess is trimmed from the right end. So both windows
@@ -803,7 +809,14 @@ def reference_windows(variant: Variant, genome: Genome, window: int, k: int) -> 
     low, high = max(fit_low, edge_low), min(fit_high, edge_high)
     if low > high:  # an insertion at the contig end: containing the event wins; pad as little as phase allows
         low, high = fit_low, min(fit_high, fit_low + k - 1)
-    ideal = variant.pos - ((window - span) // 2) // k * k
+    if grid is not None and grid > k:
+        if grid % k:
+            raise ValueError(f"grid ({grid}) must be a multiple of k ({k})")
+        ideal = variant.pos - ((window - span) // 2 - grid // 2) // k * k
+        cell = ideal - ideal % grid
+        ideal = cell + (variant.pos - cell) % k
+    else:
+        ideal = variant.pos - ((window - span) // 2) // k * k
     clamped = min(max(ideal, low), high)
     below = clamped - (clamped - variant.pos) % k  # the nearest starts with offset a multiple of k
     phased = [start for start in (below, below + k) if low <= start <= high]

@@ -71,7 +71,7 @@ def test_train_batches_do_not_depend_on_workers_and_differ_by_rank(tmp_path) -> 
     store = prepare(DATA / "phiX174.fa", KmerTokenizer(1), tmp_path / "cache", progress=False)
 
     def first_batches(workers: int, rank: int = 0, start: int = 0, n: int = 6) -> list[torch.Tensor]:
-        dataset = TrainWindows(store, window=33, batch_size=4, seed=7, rank=rank, start_batch=start)
+        dataset = TrainWindows(store, window=33, batch_size=4, seed=7, rank=rank, start_batch=start, world_size=2)
         loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers)
         stream = iter(loader)
         return [next(stream)["ids"] for _ in range(n)]
@@ -81,6 +81,30 @@ def test_train_batches_do_not_depend_on_workers_and_differ_by_rank(tmp_path) -> 
     assert not torch.equal(first_batches(0, rank=1)[0], serial[0])
     resumed = first_batches(0, start=3, n=3)  # a resumed run continues the same stream
     assert all(torch.equal(a, b) for a, b in zip(resumed, serial[3:]))
+
+
+def test_a_step_sees_the_same_windows_for_any_split_of_its_global_batch(tmp_path) -> None:
+    """16 windows per step: 1 process x 16, 2 ranks x 8, 2 ranks x 4 x 2 accumulated, 1 x 2 x 8."""
+    tokenizer = KmerTokenizer(1)
+    store = prepare(DATA / "phiX174.fa", tokenizer, tmp_path / "cache", progress=False)
+    rc = tokenizer.reverse_complement_table()
+
+    def step_windows(step: int, batch_size: int, world_size: int, accumulate: int) -> list[bytes]:
+        rows = []
+        for rank in range(world_size):
+            dataset = TrainWindows(
+                store, 33, batch_size, 7, rank, rc_table=rc, world_size=world_size, accumulate=accumulate
+            )
+            for micro in range(accumulate):
+                rows += [r.numpy().tobytes() for r in dataset.batch(step * accumulate + micro)["ids"]]
+        return sorted(rows)
+
+    for step in (0, 5):
+        single = step_windows(step, 16, 1, 1)
+        assert len(set(single)) == 16
+        for layout in ((8, 2, 1), (4, 2, 2), (8, 1, 2), (2, 4, 2)):
+            assert step_windows(step, *layout) == single, layout
+    assert step_windows(1, 16, 1, 1) != step_windows(0, 16, 1, 1)
 
 
 def test_windows_come_from_either_strand_of_the_genome(tmp_path) -> None:

@@ -88,7 +88,7 @@ def test_cli_pretrain_and_eval_end_to_end(tmp_path) -> None:
     assert finished.returncode == 0, finished.stderr
     assert "hardware: CPU" in finished.stdout  # no --config: a preset chosen for the hardware
     assert "val bits/base" in finished.stdout and str(out / "model") in finished.stdout
-    assert {p.name for p in (out / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"last.ckpt", "last.previous.ckpt", "best.ckpt"}
     assert (out / "logs" / "version_0" / "metrics.csv").exists()
 
     evaluated = subprocess.run(

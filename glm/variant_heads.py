@@ -1,0 +1,159 @@
+"""Supervised heads for variants: model features of labelled variants, a probe with grouped CV, saved safely.
+
+    report = fit_variant_head(lm.model, lm.tokenizer, "labelled.tsv", "genome.fa", label="label",
+                              group="gene", out="heads/mito")
+    report.cv.metrics                       # out-of-fold auroc, auprc, accuracy, mcc
+    lm.score_variants("new.vcf", "genome.fa", head="heads/mito")   # adds head_probability
+
+Features (glm.scoring.variant_features): the llr on each strand and their mean, the cosine and L2
+embedding distances, and the strand-averaged difference of the pooled alt and ref embeddings. The
+probe is a glm.heads probe (standardised logistic regression by default). With a group column,
+cross-validation keeps each group (a gene, an exon, a block of the genome) inside one test fold,
+so a variant is never scored by a probe that saw its neighbours. The head saved at the end is
+fitted on all labelled variants; it records the model's fingerprint, window and layer, so it is
+only ever applied to features computed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glm.checkpoint import model_fingerprint
+from glm.errors import InputError
+from glm.genome import Genome
+from glm.heads import CVResult, Head, cross_validate, fit_head
+from glm.model import Transformer
+from glm.plots import plot_roc
+from glm.scoring import default_window, variant_features
+from glm.tokenizers import Tokenizer
+from glm.variants import Variant, VariantList, read_variants
+
+ROC_PNG, CV_TSV, METRICS_JSON = "roc.png", "cross_validation.tsv", "metrics.json"
+
+
+@dataclass
+class VariantHeadReport:
+    """What fitting a variant head produced: the head, its cross-validation, and what was left out."""
+
+    head: Head
+    cv: CVResult
+    used: list[Variant]  # the labelled variants the head learned from, in input order
+    skipped: list[Variant]  # variants that could not be scored (their status says why)
+    out: Path | None
+
+    def summary(self) -> str:
+        metrics, info = self.cv.metrics, self.head.info
+        grouping = f", grouped by {info['group_column']}" if info["group_column"] else ""
+        counts = ", ".join(f"{name} {count}" for name, count in info["class_counts"].items())
+        lines = [
+            f"{len(self.used)} labelled variants used ({counts}); {len(self.skipped)} not scorable, left out",
+            f"out-of-fold AUROC {metrics['auroc']:.3f}  AUPRC {metrics['auprc']:.3f}  "
+            f"accuracy {metrics['accuracy']:.3f}  MCC {metrics['mcc']:.3f}  "
+            f"({info['folds']} folds{grouping})",
+        ]
+        if self.out is not None:
+            lines.append(f"head, ROC curve and out-of-fold predictions in {self.out}")
+        return "\n".join(lines)
+
+
+def _column(variants: list[Variant], name: str, role: str) -> list[str]:
+    """The value of field `name` on every variant; a missing or empty value names its row."""
+    values = []
+    for variant in variants:
+        value = variant.fields.get(name, "").strip()
+        if not value:
+            known = ", ".join(variant.fields) or "none"
+            raise InputError(
+                f"{role} column {name!r}: missing or empty (columns: {known})", variant.source, variant.line
+            )
+        values.append(value)
+    return values
+
+
+def fit_variant_head(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    variants: str | os.PathLike[str] | VariantList | Iterable[Any],
+    genome: str | os.PathLike[str] | Genome,
+    label: str,
+    group: str | None = None,
+    kind: str = "logistic",
+    folds: int = 5,
+    seed: int = 0,
+    window: int | None = None,
+    layer: int = -1,
+    batch_size: int = 16,
+    aliases: dict[str, str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> VariantHeadReport:
+    """Fit a head on labelled variants (a `label` column; optional `group` column) with cross-validation.
+
+    With `out`, writes the head (head.json + head.safetensors), roc.png (out-of-fold ROC curve),
+    cross_validation.tsv (each variant's fold and out-of-fold probability) and metrics.json.
+    """
+    genome = genome if isinstance(genome, Genome) else Genome(genome)
+    if not isinstance(variants, VariantList):
+        variants = read_variants(variants, genome, aliases)
+    labels = _column(list(variants), label, "label")
+    groups = _column(list(variants), group, "group") if group else None
+    window = default_window(model, tokenizer) if window is None else window  # type: ignore[arg-type]
+    features, names, scored_variants = variant_features(
+        model, tokenizer, variants, genome, window, layer, batch_size, progress=progress
+    )
+    usable = np.isfinite(features).all(axis=1)
+    used = [variant for variant, ok in zip(scored_variants, usable) if ok]
+    skipped = [variant for variant, ok in zip(scored_variants, usable) if not ok]
+    if not used:
+        raise InputError("no labelled variant could be scored", variants.source)
+    labels = [value for value, ok in zip(labels, usable) if ok]
+    groups = [value for value, ok in zip(groups, usable) if ok] if groups else None
+
+    cv = cross_validate(features[usable], labels, groups, kind=kind, folds=folds, seed=seed)
+    head = fit_head(features[usable], labels, kind=kind, feature_names=names, seed=seed)
+    head.info.update(
+        task="variant",
+        model_fingerprint=model_fingerprint(model),
+        window=window,
+        layer=layer,
+        label_column=label,
+        group_column=group,
+        positive=head.classes[-1],
+        folds=folds,
+        cv_metrics=cv.metrics,
+    )
+    if out is not None:
+        out = Path(out)
+        head.save(out)
+        _write_cv(out, used, labels, groups, cv)
+        positive = head.classes[-1]
+        title = f"{len(used)} variants, {folds}-fold CV" + (f" grouped by {group}" if group else "")
+        plot_roc(labels, cv.probabilities, cv.classes, out / ROC_PNG, title=f"{positive}: {title}")
+    return VariantHeadReport(head, cv, used, skipped, out)
+
+
+def _write_cv(out: Path, used: list[Variant], labels: list[str], groups: list[str] | None, cv: CVResult) -> None:
+    positive = cv.classes[-1]
+    lines = ["chrom\tpos\tref\talt\tlabel\tgroup\tfold\tprobability_" + positive]
+    for index, variant in enumerate(used):
+        cells = [variant.chrom, str(variant.pos + 1), variant.ref, variant.alt, labels[index]]
+        cells += [groups[index] if groups else "", str(cv.folds[index]), f"{cv.probabilities[index, -1]:.6g}"]
+        lines.append("\t".join(cells))
+    (out / CV_TSV).write_text("\n".join(lines) + "\n")
+    metrics = {"metrics": cv.metrics, "fold_metrics": cv.fold_metrics, "classes": cv.classes}
+    (out / METRICS_JSON).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def load_head(directory: str | os.PathLike[str]) -> Head:
+    """A saved variant head (see fit_variant_head)."""
+    head = Head.load(directory)
+    if head.info.get("task") != "variant":
+        raise InputError("not a variant head (no task=variant in head.json)", Path(directory) / "head.json")
+    return head

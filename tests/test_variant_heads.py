@@ -1,0 +1,116 @@
+"""Variant heads: features from the model, grouped CV, safe save/load, applied by `score --head`."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_fasta
+
+import cli
+from glm.api import GenomicLM
+from glm.checkpoint import export_model
+from glm.config import ModelConfig
+from glm.errors import InputError
+from glm.heads import Head
+from glm.model import Transformer
+from glm.scoring import FEATURE_SCORES, variant_features
+from glm.tokenizers import KmerTokenizer
+from glm.variant_heads import fit_variant_head
+
+random.seed(5)
+CONTIG = "".join(random.choice("ACGT") for _ in range(900))
+
+
+def make_lm(seed: int) -> GenomicLM:
+    torch.manual_seed(seed)
+    tokenizer = KmerTokenizer(3)
+    model = Transformer(ModelConfig(vocab_size=tokenizer.vocab_size, n_layers=2, n_heads=2, width=32, context=24))
+    return GenomicLM(model, tokenizer, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def lm() -> GenomicLM:
+    return make_lm(0)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """210 SNVs; the planted label: the alternative base is G or C ("gain"), else "other". Block = position // 100."""
+    genome = write_fasta(tmp_path / "genome.fa", {"chr1": CONTIG})
+    lines = ["chrom\tpos\tref\talt\tlabel\tblock"]
+    for pos in range(40, 880, 4):
+        ref = CONTIG[pos - 1]
+        alt = random.choice([base for base in "ACGT" if base != ref])
+        lines.append(f"chr1\t{pos}\t{ref}\t{alt}\t{'gain' if alt in 'GC' else 'other'}\t{pos // 100}")
+    table = tmp_path / "labelled.tsv"
+    table.write_text("\n".join(lines) + "\n")
+    return table, genome
+
+
+def test_features_are_the_scores_and_the_embedding_delta(lm, labelled) -> None:
+    table, genome = labelled
+    features, names, variants = variant_features(lm.model, lm.tokenizer, table, genome)
+    assert names[:5] == list(FEATURE_SCORES) and len(names) == features.shape[1] == 5 + 32
+    scores = lm.score_variants(table, genome, method=["llr", "embedding"])
+    np.testing.assert_allclose(features[:, 2], scores["llr"], atol=1e-9)
+    np.testing.assert_allclose(features[:, :2].mean(axis=1), features[:, 2], atol=1e-12)
+    np.testing.assert_allclose(features[:, 3], scores["embedding_cosine"], atol=1e-9)
+
+
+def test_grouped_head_learns_the_planted_label_and_round_trips(lm, labelled, tmp_path) -> None:
+    table, genome = labelled
+    report = fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", group="block", out=tmp_path / "h")
+    groups = [variant.fields["block"] for variant in report.used]
+    for group in set(groups):  # each block sits in exactly one test fold
+        assert len({fold for g, fold in zip(groups, report.cv.folds) if g == group}) == 1
+    assert report.cv.metrics["auroc"] > 0.85 and report.head.classes == ["gain", "other"]
+    assert (tmp_path / "h" / "roc.png").stat().st_size > 5_000
+    assert len((tmp_path / "h" / "cross_validation.tsv").read_text().splitlines()) == 1 + len(report.used)
+
+    reloaded = Head.load(tmp_path / "h")
+    features, _, _ = variant_features(lm.model, lm.tokenizer, table, genome)
+    np.testing.assert_array_equal(reloaded.predict_proba(features), report.head.predict_proba(features))
+    scores = lm.score_variants(table, genome, head=tmp_path / "h")
+    np.testing.assert_allclose(scores["head_probability"], reloaded.predict_proba(features)[:, 1], atol=1e-6)
+
+
+def test_shuffled_labels_stay_near_chance(lm, labelled, tmp_path) -> None:
+    table, genome = labelled
+    lines = table.read_text().splitlines()
+    labels = [line.split("\t")[4] for line in lines[1:]]
+    random.Random(1).shuffle(labels)
+    table.write_text(
+        "\n".join(
+            [lines[0]]
+            + ["\t".join([*line.split("\t")[:4], lab, *line.split("\t")[5:]]) for line, lab in zip(lines[1:], labels)]
+        )
+        + "\n"
+    )
+    report = fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", group="block")
+    assert 0.3 < report.cv.metrics["auroc"] < 0.7
+
+
+def test_head_refuses_another_model_and_bad_labels(lm, labelled, tmp_path) -> None:
+    table, genome = labelled
+    fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", out=tmp_path / "h")
+    with pytest.raises(InputError, match="different model"):
+        make_lm(1).score_variants(table, genome, head=tmp_path / "h")
+    with pytest.raises(InputError, match="window: this head was fitted"):
+        lm.score_variants(table, genome, head=tmp_path / "h", window=30)
+    with pytest.raises(InputError, match=r"labelled\.tsv:2: label column 'class': missing"):
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="class")
+
+
+def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None:
+    table, genome = labelled
+    model = export_model(tmp_path / "model", lm.model, lm.tokenizer)
+    common = [str(model), "--genome", str(genome), "--variants", str(table), "--quiet"]
+    assert cli.main(["fit-head", *common, "--label", "label", "--group", "block", "--out", str(tmp_path / "h")]) == 0
+    printed = capsys.readouterr().out
+    assert "out-of-fold AUROC" in printed and "grouped by block" in printed
+    assert cli.main(["score", *common, "--head", str(tmp_path / "h"), "--out", str(tmp_path / "s.tsv")]) == 0
+    header = (tmp_path / "s.tsv").read_text().splitlines()[0].split("\t")
+    assert "head_probability" in header and "llr" in header
