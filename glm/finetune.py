@@ -3,9 +3,10 @@
 The Trainer is glm.train's `build_trainer` (devices, precision, checkpoints, loggers, progress
 bar: the same options as pretraining). The network is glm.classify's SequenceClassifierNet:
 the pretrained Transformer, pooled, then a linear layer. The LightningModule reuses LitGLM's
-optimiser (AdamW, warmup, cosine decay fitted to max_steps or max_time); the metric watched for
-checkpoints and early stopping is `val/bits_per_sequence`, the dev cross-entropy in bits per
-sequence. At the end the weights of the best dev evaluation are restored.
+optimiser (AdamW, warmup, cosine decay fitted to max_steps or max_time) and its train and
+validation steps; the metric watched for checkpoints and early stopping is
+`val/bits_per_sequence`, the dev cross-entropy in bits per sequence. At the end the weights of
+the best dev evaluation are restored.
 
 Training batches are drawn at random (batch i on rank r is a pure function of seed, r and i, as
 in pretraining), half of them reverse-complemented when strands="both"; dev batches tile the
@@ -43,36 +44,22 @@ warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 class LitClassifier(LitGLM):
-    """LitGLM's optimiser and schedule around a SequenceClassifierNet; loss: cross-entropy of the class."""
+    """LitGLM around a SequenceClassifierNet: only the loss differs (cross-entropy of the class).
+
+    LitGLM's training and validation hooks (non-finite-loss checks, summed validation reduced
+    across ranks, logging) run unchanged on `_shared_step`'s (loss, summed nll, count), so
+    `val/bits_per_sequence` is the dev cross-entropy in bits per sequence.
+    """
 
     def __init__(self, config: dict[str, Any], n_classes: int, layer: int, pooling: str):
         super().__init__(config, bases_per_token=1.0, unit="sequence")
         self.model = SequenceClassifierNet(self.model, n_classes, layer, pooling)
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
-        loss = F.cross_entropy(self.model(batch["ids"]).float(), batch["labels"])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({loss.item()}) at step {self.global_step}")
-        self.log("train/loss", loss.detach(), prog_bar=True)
-        return loss
-
-    def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # nll, correct, rows
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
-        logits = self.model(batch["ids"]).float()
-        nll = F.cross_entropy(logits, batch["labels"], reduction="sum")
-        correct = (logits.argmax(dim=-1) == batch["labels"]).sum()
-        assert self._val_sums is not None
-        self._val_sums += torch.stack([nll.double(), correct.double(), torch.tensor(len(logits), device=self.device)])
-
-    def on_validation_epoch_end(self) -> None:
-        assert self._val_sums is not None
-        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
-        rows = sums[2].clamp(min=1.0)
-        self.log("val/loss", (sums[0] / rows).float(), sync_dist=False)
-        self.log(METRIC, (sums[0] / rows / math.log(2)).float(), prog_bar=True, sync_dist=False)
-        self.log("val/accuracy", (sums[1] / rows).float(), prog_bar=True, sync_dist=False)
+    def _shared_step(
+        self, batch: dict[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        nll = F.cross_entropy(self.model(batch["ids"]).float(), batch["labels"], reduction="none")  # (batch,)
+        return nll.mean(), nll.sum(), torch.tensor(float(len(nll)), device=nll.device)
 
 
 class TrainBatches(IterableDataset):
