@@ -203,6 +203,7 @@ def cmd_fit_head(args: argparse.Namespace) -> None:
         label=args.label,
         group=args.group,
         kind=args.kind,
+        features=args.features,
         folds=args.folds,
         seed=args.seed,
         window=args.window,
@@ -491,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--group", help="column of groups (gene, exon, block) kept whole within a test fold")
     fit.add_argument("--out", required=True, help="output directory for the head, roc.png and predictions")
     fit.add_argument("--kind", choices=["logistic", "boosting"], default="logistic", help="probe")
+    fit.add_argument(
+        "--features",
+        choices=["all", "scores"],
+        default="all",
+        help="all: the five scores and the embedding delta; scores: the five scores only (few labels)",
+    )
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     fit.add_argument("--seed", type=int, default=0, help="fold assignment and probe seed")
     fit.add_argument("--alias", action="append", help="contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")

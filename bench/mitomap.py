@@ -9,7 +9,8 @@ and groups every variant by its 1-kb block of the mitochondrial genome (position
 block 0, ...) so grouped cross-validation keeps neighbouring variants out of the fold that scores
 them. `evaluate` reports AUROC and AUPRC (positive = pathogenic) of the zero-shot scores
 (-llr: lower llr = more damaging; embedding distances) and the out-of-fold metrics of variant
-heads (logistic and boosting) with 5-fold CV grouped by block; it appends one JSON line per run.
+heads (logistic and boosting on the five scores, logistic on scores + embedding delta) with 5-fold
+CV grouped by block; it appends one JSON line per run.
 """
 
 from __future__ import annotations
@@ -81,12 +82,21 @@ def evaluate(model: str, labelled: Path, json_path: Path) -> None:
             "auroc": roc_auc_score(truth[scored], values[scored]),
             "auprc": average_precision_score(truth[scored], values[scored]),
         }
-    for kind in ("logistic", "boosting"):
-        out = ROOT / "bench" / "out" / f"mitomap_head_{kind}"
+    for kind, features in (("logistic", "scores"), ("boosting", "scores"), ("logistic", "all")):
+        out = ROOT / "bench" / "out" / f"mitomap_head_{kind}_{features}"
         report = fit_variant_head(
-            lm.model, lm.tokenizer, variants, genome, label="label", group="block", kind=kind, out=out, progress=True
+            lm.model,
+            lm.tokenizer,
+            variants,
+            genome,
+            label="label",
+            group="block",
+            kind=kind,
+            features=features,
+            out=out,
+            progress=True,
         )
-        result[f"head {kind} (5-fold CV grouped by 1-kb block)"] = {
+        result[f"head {kind} on {features} (5-fold CV grouped by 1-kb block)"] = {
             key: report.cv.metrics[key] for key in ("auroc", "auprc", "accuracy", "mcc")
         }
         print(report.summary())

@@ -285,7 +285,9 @@ class GenomicLM:
         characters). temperature 0 is greedy; top_k and top_p restrict sampling to the most likely
         tokens; a fixed seed gives the same output with and without the key/value cache.
         A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading bases
-        are left out of the conditioning, so the continuation starts right after the prompt.
+        are left out of the conditioning, so the continuation starts right after the prompt. The
+        prompt is conditioned on as it is, without the record separator that `log_likelihood` puts
+        first (training windows start anywhere in a record, so a prompt is usually mid-record).
         """
         tokenizer = self.tokenizer
         if not prompt:
@@ -301,7 +303,7 @@ class GenomicLM:
         else:
             allowed[N_SPECIAL:] = True
         try:
-            prompt_ids = np.concatenate([[SEP], tokenizer.encode(prompt).ids])
+            prompt_ids = tokenizer.encode(prompt).ids  # no leading SEP: a prompt need not start a record
         except InputError as error:
             raise InputError(f"prompt: {error}") from None
         decoder = codecs.getincrementaldecoder("utf-8")("replace") if tokenizer.kind == "byte" else None

@@ -475,7 +475,7 @@ def score_variants(
         columns["embedding_cosine"] = found.cosine.mean(axis=1)
         columns["embedding_l2"] = found.l2.mean(axis=1)
     if head is not None:
-        features = _features(found)
+        features = _features(found)[:, : len(head.feature_names)]  # a scores-only head uses the first columns
         scored = np.isfinite(features).all(axis=1)
         columns["head_probability"] = np.full(len(features), np.nan)
         if scored.any():

@@ -6,7 +6,9 @@
     lm.score_variants("new.vcf", "genome.fa", head="heads/mito")   # adds head_probability
 
 Features (glm.scoring.variant_features): the llr on each strand and their mean, the cosine and L2
-embedding distances, and the strand-averaged difference of the pooled alt and ref embeddings. The
+embedding distances, and (features="all", the default) the strand-averaged difference of the
+pooled alt and ref embeddings; features="scores" keeps only the five scores, the better choice
+when labelled variants number in the hundreds rather than thousands. The
 probe is a glm.heads probe (standardised logistic regression by default). With a group column,
 cross-validation keeps each group (a gene, an exon, a block of the genome) inside one test fold,
 so a variant is never scored by a probe that saw its neighbours. The head saved at the end is
@@ -31,11 +33,12 @@ from glm.genome import Genome
 from glm.heads import CVResult, Head, cross_validate, fit_head
 from glm.model import Transformer
 from glm.plots import plot_roc
-from glm.scoring import default_window, variant_features
+from glm.scoring import FEATURE_SCORES, default_window, variant_features
 from glm.tokenizers import Tokenizer
 from glm.variants import Variant, VariantList, read_variants
 
 ROC_PNG, CV_TSV, METRICS_JSON = "roc.png", "cross_validation.tsv", "metrics.json"
+FEATURE_SETS = ("all", "scores")
 
 
 @dataclass
@@ -85,6 +88,7 @@ def fit_variant_head(
     label: str,
     group: str | None = None,
     kind: str = "logistic",
+    features: str = "all",
     folds: int = 5,
     seed: int = 0,
     window: int | None = None,
@@ -103,12 +107,16 @@ def fit_variant_head(
     if not isinstance(variants, VariantList):
         variants = read_variants(variants, genome, aliases)
     labels = _column(list(variants), label, "label")
+    if features not in FEATURE_SETS:
+        raise InputError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
     groups = _column(list(variants), group, "group") if group else None
     window = default_window(model, tokenizer) if window is None else window  # type: ignore[arg-type]
-    features, names, scored_variants = variant_features(
+    matrix, names, scored_variants = variant_features(
         model, tokenizer, variants, genome, window, layer, batch_size, progress=progress
     )
-    usable = np.isfinite(features).all(axis=1)
+    if features == "scores":
+        matrix, names = matrix[:, : len(FEATURE_SCORES)], names[: len(FEATURE_SCORES)]
+    usable = np.isfinite(matrix).all(axis=1)
     used = [variant for variant, ok in zip(scored_variants, usable) if ok]
     skipped = [variant for variant, ok in zip(scored_variants, usable) if not ok]
     if not used:
@@ -116,8 +124,8 @@ def fit_variant_head(
     labels = [value for value, ok in zip(labels, usable) if ok]
     groups = [value for value, ok in zip(groups, usable) if ok] if groups else None
 
-    cv = cross_validate(features[usable], labels, groups, kind=kind, folds=folds, seed=seed)
-    head = fit_head(features[usable], labels, kind=kind, feature_names=names, seed=seed)
+    cv = cross_validate(matrix[usable], labels, groups, kind=kind, folds=folds, seed=seed)
+    head = fit_head(matrix[usable], labels, kind=kind, feature_names=names, seed=seed)
     head.info.update(
         task="variant",
         model_fingerprint=model_fingerprint(model),
@@ -126,6 +134,7 @@ def fit_variant_head(
         label_column=label,
         group_column=group,
         positive=head.classes[-1],
+        features=features,
         folds=folds,
         cv_metrics=cv.metrics,
     )

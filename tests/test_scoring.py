@@ -224,3 +224,13 @@ def test_real_mitomap_vcf_with_alias(lm) -> None:
     mt = Genome(DATA / "MT-human.fa")
     scores = lm.score_variants(DATA / "mitomap_confirmed_mutations.vcf.gz", mt, aliases={"MT": "MT_human"})
     assert len(scores) >= 117 and np.isfinite(scores["llr"]).sum() >= 100
+
+
+def test_table_rows_and_pandas(lm, genome) -> None:
+    scores = lm.score_variants([("chr1", 150, CONTIG[149], "A" if CONTIG[149] != "A" else "C", "rs1")], genome)
+    row = scores.rows()[0]
+    assert (row["chrom"], row["pos"], row["ref"], row["column5"], row["status"]) == ("chr1", 150, CONTIG[149], "rs1", "")
+    assert row["llr"] == scores["llr"][0] == pytest.approx((row["llr_forward"] + row["llr_reverse"]) / 2)
+    pandas = pytest.importorskip("pandas")
+    frame = scores.to_pandas()
+    assert isinstance(frame, pandas.DataFrame) and list(frame["pos"]) == [150]

@@ -58,10 +58,6 @@ def test_tiny_text_model_overfits_a_paragraph(tmp_path, tokenizer: str) -> None:
     assert lm.tokenizer.kind == tokenizer
     # greedy decoding recites the memorised text (measured: " proceed any further" for char)
     continuation = lm.generate("First Citizen:\nBefore we", max_bases=20, temperature=0)
-    if tokenizer == "byte" and not continuation.startswith(" proce"):
-        # Greedy decoding of the same model without the leading SEP recites " proceed any further";
-        # generate() conditions on SEP + prompt, which a one-record text model never saw at the start.
-        pytest.xfail(f"known issue: byte model generates {continuation!r} after a leading SEP")
     assert continuation.startswith(" proce")
 
 

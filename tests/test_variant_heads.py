@@ -20,8 +20,8 @@ from glm.scoring import FEATURE_SCORES, variant_features
 from glm.tokenizers import KmerTokenizer
 from glm.variant_heads import fit_variant_head
 
-random.seed(5)
-CONTIG = "".join(random.choice("ACGT") for _ in range(900))
+_DRAW = random.Random(5)
+CONTIG = "".join(_DRAW.choice("ACGT") for _ in range(900))
 
 
 def make_lm(seed: int) -> GenomicLM:
@@ -41,9 +41,10 @@ def labelled(tmp_path):
     """210 SNVs; the planted label: the alternative base is G or C ("gain"), else "other". Block = position // 100."""
     genome = write_fasta(tmp_path / "genome.fa", {"chr1": CONTIG})
     lines = ["chrom\tpos\tref\talt\tlabel\tblock"]
+    draw = random.Random(3)  # its own generator: the same table whatever ran before
     for pos in range(40, 880, 4):
         ref = CONTIG[pos - 1]
-        alt = random.choice([base for base in "ACGT" if base != ref])
+        alt = draw.choice([base for base in "ACGT" if base != ref])
         lines.append(f"chr1\t{pos}\t{ref}\t{alt}\t{'gain' if alt in 'GC' else 'other'}\t{pos // 100}")
     table = tmp_path / "labelled.tsv"
     table.write_text("\n".join(lines) + "\n")
@@ -114,3 +115,16 @@ def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None
     assert cli.main(["score", *common, "--head", str(tmp_path / "h"), "--out", str(tmp_path / "s.tsv")]) == 0
     header = (tmp_path / "s.tsv").read_text().splitlines()[0].split("\t")
     assert "head_probability" in header and "llr" in header
+
+
+def test_scores_only_head(lm, labelled, tmp_path) -> None:
+    table, genome = labelled
+    report = fit_variant_head(
+        lm.model, lm.tokenizer, table, genome, label="label", features="scores", out=tmp_path / "h"
+    )
+    assert report.head.feature_names == list(FEATURE_SCORES) and report.head.info["features"] == "scores"
+    features, _, _ = variant_features(lm.model, lm.tokenizer, table, genome)
+    scores = lm.score_variants(table, genome, head=tmp_path / "h")
+    np.testing.assert_allclose(scores["head_probability"], report.head.predict_proba(features[:, :5])[:, 1], atol=1e-6)
+    with pytest.raises(InputError, match="features must be one of all, scores"):
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", features="deltas")
