@@ -12,7 +12,8 @@ Every sequence is scored after a leading SEP token (the record separator the mod
 each record in training), so its first token is predicted too. Sequences longer than the
 model's context are processed in sliding windows that advance by half a context; every token
 is scored (or embedded) in the window that gives it the most preceding context, at least half a
-context once the sequence is that long.
+context once the sequence is that long. Windows run in batches of `batch_size`, so memory stays
+bounded however long the input.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from tqdm.auto import tqdm
 from glm.checkpoint import load_model
 from glm.errors import InputError
 from glm.generation import sample_tokens
-from glm.genome import Genome, parse_region, read_fasta
+from glm.genome import Genome, parse_region, read_fasta, reverse_complement
 from glm.model import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
 from glm.tokenizers import N_SPECIAL, NOT_A_TARGET, PAD, SEP, Encoding, Tokenizer
 
 POOLINGS = ("mean", "max", "last")
+STRANDS = ("forward", "both")
 
 
 @dataclass
@@ -138,20 +140,44 @@ class GenomicLM:
         return results[0] if single else results
 
     def embed(
-        self, sequences: str | Sequence[str], layer: int = -1, pooling: str = "mean", progress: bool = False
+        self,
+        sequences: str | Sequence[str],
+        layer: int = -1,
+        pooling: str = "mean",
+        strands: str = "forward",
+        progress: bool = False,
     ) -> np.ndarray:
         """Pooled hidden states, shape (n_sequences, width) (or (width,) for one string).
 
         layer: 0 is the token embedding, i the output of block i, -1 the final (normed) layer.
         pooling: "mean" or "max" over the sequence's tokens, or "last" (the final token).
+        strands: "forward", or "both" to average the pooled vectors of the sequence and of its
+        reverse complement (DNA models only), so a sequence and its reverse complement embed alike.
+        A sequence longer than the context is embedded in sliding windows advancing by half a
+        context (see the module docstring): each token's state comes from exactly one window, so
+        mean pooling is over every token once, max over all, and "last" is the final token's state
+        with at least half a context before it.
         """
         if pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        if strands not in STRANDS:
+            raise InputError(f"strands must be one of {', '.join(STRANDS)}, got {strands!r}")
+        if strands == "both" and self.tokenizer.kind != "kmer":
+            raise InputError("strands='both' needs a DNA model (reverse complements of text do not exist)")
         n_states = self.model.config.n_layers + 1
         if not -n_states <= layer < n_states:
             raise InputError(f"layer must be in [{-n_states}, {n_states - 1}] for this model, got {layer}")
         single = isinstance(sequences, str)
         items = [sequences] if single else list(sequences)
+        if strands == "both":
+            pooled = self._embed_pooled(items + [reverse_complement(s) for s in items], layer, pooling, progress)
+            pooled = (pooled[: len(items)] + pooled[len(items) :]) / 2
+        else:
+            pooled = self._embed_pooled(items, layer, pooling, progress)
+        return pooled[0] if single else pooled
+
+    def _embed_pooled(self, items: list[str], layer: int, pooling: str, progress: bool) -> np.ndarray:
+        """(len(items), width) pooled states of one layer; see `embed`."""
         token_lists = [self.encode(sequence)[1] for sequence in items]
         width = self.model.config.width
         pooled = np.zeros((len(items), width), dtype=np.float32)
@@ -167,7 +193,7 @@ class GenomicLM:
                 pooled[index] = states[-1]
         if pooling == "mean":
             pooled /= np.array([max(len(ids) - 1, 1) for ids in token_lists], dtype=np.float32)[:, None]
-        return pooled[0] if single else pooled
+        return pooled
 
     def evaluate(self, fasta: str | Path, progress: bool = True) -> list[tuple[str, int, float]]:
         """(record name, scored bases, bits per base) for each record, then ("overall", ...)."""

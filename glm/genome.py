@@ -64,11 +64,12 @@ class Record:
     index: int  # 0-based position of the record in the file
 
 
-def read_fasta(path: str | Path) -> Iterator[Record]:
+def read_fasta(path: str | Path, unique_names: bool = True) -> Iterator[Record]:
     """Stream the records of a FASTA file, checking each one.
 
     Raises InputError (naming file and line) for: a missing or empty file, text before the first
-    header, an empty record name, a duplicate name, a record with no bases, and characters that
+    header, an empty record name, a duplicate name (unless unique_names is False: sets of
+    labelled sequences often repeat a gene name), a record with no bases, and characters that
     are not nucleotides or IUPAC codes. Windows line endings are accepted. Only one record is held
     in memory at a time.
     """
@@ -80,7 +81,7 @@ def read_fasta(path: str | Path) -> Iterator[Record]:
             name = title.split(maxsplit=1)[0] if title.strip() else ""
             if not name:
                 raise InputError("header: record has no name after '>'", path, header_line(path, index))
-            if name in seen:
+            if unique_names and name in seen:
                 first = header_line(path, seen[name])
                 raise InputError(
                     f"header: duplicate record name {name!r} (first at line {first})", path, header_line(path, index)

@@ -308,6 +308,42 @@ def classification_metrics(
     return metrics
 
 
+def fold_splits(
+    index: np.ndarray, classes: list[str], groups: Sequence[Any] | np.ndarray | None, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) of each fold: stratified by class, and by group when groups are given.
+
+    Raises InputError when the folds cannot be made: fewer than 2 folds, a class with fewer
+    members (or groups) than folds, or a fold whose training part lacks a class.
+    """
+    if folds < 2:
+        raise InputError(f"folds: need at least 2, got {folds}")
+    counts = np.bincount(index, minlength=len(classes))
+    if counts.min() < folds:
+        small = classes[int(counts.argmin())]
+        raise InputError(f"labels: class {small!r} has {counts.min()} members, fewer than the {folds} folds")
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(np.zeros(len(index)), index))
+    else:
+        group_values = np.asarray(groups)
+        if len(group_values) != len(index):
+            raise InputError(f"groups: {len(group_values)} groups for {len(index)} rows")
+        n_groups = len(np.unique(group_values))
+        if n_groups < folds:
+            raise InputError(f"groups: {n_groups} distinct groups, fewer than the {folds} folds")
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(np.zeros(len(index)), index, group_values))
+    for fold, (train, _) in enumerate(splits):
+        missing = sorted(set(range(len(classes))) - set(index[train].tolist()))
+        if missing:
+            raise InputError(
+                f"groups: fold {fold} has no training rows of class {classes[missing[0]]!r} "
+                "(its rows sit in too few groups for this many folds)"
+            )
+    return splits
+
+
 def cross_validate(
     features: np.ndarray,
     labels: Sequence[Any] | np.ndarray,
@@ -324,40 +360,49 @@ def cross_validate(
     """
     features = check_features(features)
     index, classes = encode_labels(labels, len(features))
-    if folds < 2:
-        raise InputError(f"folds: need at least 2, got {folds}")
-    counts = np.bincount(index, minlength=len(classes))
-    if counts.min() < folds:
-        small = classes[int(counts.argmin())]
-        raise InputError(f"labels: class {small!r} has {counts.min()} members, fewer than the {folds} folds")
-    if groups is None:
-        splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(features, index)
-    else:
-        group_values = np.asarray(groups)
-        if len(group_values) != len(features):
-            raise InputError(f"groups: {len(group_values)} groups for {len(features)} rows")
-        n_groups = len(np.unique(group_values))
-        if n_groups < folds:
-            raise InputError(f"groups: {n_groups} distinct groups, fewer than the {folds} folds")
-        splits = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(
-            features, index, group_values
-        )
+    splits = fold_splits(index, classes, groups, folds, seed)
     probabilities = np.zeros((len(features), len(classes)))
     fold_of = np.full(len(features), -1, dtype=np.int64)
     fold_metrics = []
+    by_index = [str(i) for i in range(len(classes))]  # the folds' heads see class indices as labels
     for fold, (train, test) in enumerate(splits):
-        missing = sorted(set(range(len(classes))) - set(index[train].tolist()))
-        if missing:
-            raise InputError(
-                f"groups: fold {fold} has no training rows of class {classes[missing[0]]!r} "
-                "(its rows sit in too few groups for this many folds)"
-            )
         head = fit_head(features[train], index[train], kind=kind, seed=seed, **options)
         probabilities[test] = head.predict_proba(features[test])
         fold_of[test] = fold
-        fold_metrics.append(
-            classification_metrics(index[test], probabilities[test], [str(i) for i in range(len(classes))])
-        )
+        fold_metrics.append(classification_metrics(index[test], probabilities[test], by_index))
     assert (fold_of >= 0).all(), "every row is tested exactly once"
-    metrics = classification_metrics(index, probabilities, [str(i) for i in range(len(classes))])
+    metrics = classification_metrics(index, probabilities, by_index)
     return CVResult(probabilities, fold_of, classes, metrics, fold_metrics)
+
+
+@dataclass
+class LayerScore:
+    layer: int
+    metrics: dict[str, float]  # cross-validated, see classification_metrics
+
+
+def compare_layers(
+    lm: Any,
+    sequences: Sequence[str],
+    labels: Sequence[Any] | np.ndarray,
+    layers: Sequence[int] | None = None,
+    pooling: str = "mean",
+    strands: str = "both",
+    kind: str = "logistic",
+    folds: int = 5,
+    seed: int = 0,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    progress: bool = False,
+) -> list[LayerScore]:
+    """Cross-validated probe metrics of each layer's pooled embeddings, to pick the layer to use.
+
+    `lm` is a glm.GenomicLM; layers default to all of them (0 = token embeddings, n = the final
+    normed layer). Returns one LayerScore per layer, in layer order.
+    """
+    layers = list(range(lm.model.config.n_layers + 1)) if layers is None else list(layers)
+    scores = []
+    for layer in layers:
+        features = lm.embed(sequences, layer=layer, pooling=pooling, strands=strands, progress=progress)
+        result = cross_validate(features, labels, groups=groups, kind=kind, folds=folds, seed=seed)
+        scores.append(LayerScore(layer, result.metrics))
+    return scores
