@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from glm.config import ModelConfig
 from glm.errors import InputError
+from glm.files import atomic_directory
 from glm.model import Transformer
 from glm.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 
@@ -37,25 +36,15 @@ def export_model(
 ) -> Path:
     """Write `model` and `tokenizer` to `directory` atomically (replacing an older export)."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias.
     state = {
         name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items() if name != "head.weight"
     }
-    save_file(state, partial / WEIGHTS)
     config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
-    (partial / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    save_tokenizer(tokenizer, partial / TOKENIZER)
-    if directory.exists():
-        old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-        directory.rename(old)
-        partial.rename(directory)
-        shutil.rmtree(old)
-    else:
-        partial.rename(directory)
+    with atomic_directory(directory) as partial:
+        save_file(state, partial / WEIGHTS)
+        (partial / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        save_tokenizer(tokenizer, partial / TOKENIZER)
     return directory
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from glm.errors import InputError
+from glm.files import atomic_file
 from glm.genome import Genome, open_text
 
 PYTHON_SOURCE = "<python>"
@@ -630,23 +631,17 @@ def write_variants(
         header_lines = getattr(variants, "header_lines", [])
     descriptions = dict(descriptions or {})
 
-    temporary = path.parent / f".{path.name}.{os.getpid()}.partial"
-    try:
-        with open(temporary, "wb") as raw:
-            if kind == ".vcf.gz":
-                # Name the member after the final file (not the temporary) and fix mtime: same input, same bytes.
-                binary: IO[bytes] = gzip.GzipFile(filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, mtime=0)
+    with atomic_file(path) as temporary, open(temporary, "wb") as raw:
+        if kind == ".vcf.gz":
+            # Name the member after the final file (not the temporary) and fix mtime: same input, same bytes.
+            binary: IO[bytes] = gzip.GzipFile(filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, mtime=0)
+        else:
+            binary = raw
+        with binary, io.TextIOWrapper(binary, encoding="utf-8", newline="\n") as handle:
+            if kind == ".tsv":
+                _write_tsv(handle, variants, scores)
             else:
-                binary = raw
-            with binary, io.TextIOWrapper(binary, encoding="utf-8", newline="\n") as handle:
-                if kind == ".tsv":
-                    _write_tsv(handle, variants, scores)
-                else:
-                    _write_vcf(handle, variants, scores, header_lines, descriptions)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+                _write_vcf(handle, variants, scores, header_lines, descriptions)
     return path
 
 
