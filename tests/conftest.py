@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 
 from glm.config import Config
 
@@ -40,3 +41,14 @@ def write_fasta(path: Path, records: dict[str, str], width: int = 60, newline: s
         lines += [sequence[i : i + width] for i in range(0, len(sequence), width)]
     path.write_bytes((newline.join(lines) + newline).encode())
     return path
+
+
+class StopAt(pl.Callback):
+    """Interrupts a run after `step` optimizer steps, as a crash or a cluster time limit would."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True

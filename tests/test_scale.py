@@ -17,7 +17,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from conftest import DATA, ROOT, write_fasta
+from conftest import DATA, ROOT, StopAt, write_fasta
 from prepare_worker import prepare_in_a_process
 from safetensors.torch import load_file
 
@@ -279,15 +279,6 @@ def test_a_run_killed_with_sigkill_resumes_onto_the_same_trajectory(tmp_path) ->
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "steps             24" in resumed.stdout
     assert_same_weights(weights(tmp_path / "killed" / "model"), weights(tmp_path / "straight" / "model"), 1e-6)
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
-        if trainer.global_step >= self.step:
-            trainer.should_stop = True
 
 
 def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, tiny_config) -> None:

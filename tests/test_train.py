@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
-from conftest import DATA, ROOT, write_fasta
+from conftest import DATA, ROOT, StopAt, write_fasta
 from safetensors.torch import load_file
 
 import cli
@@ -45,17 +44,6 @@ def test_export_load_gives_identical_log_likelihoods(tmp_path, tiny_config) -> N
         assert a.total == b.total and a.bases == b.bases
     assert loaded.info["steps"] == 20
     assert loaded.info["val_bits_per_base"] == pytest.approx(result.val_bits)
-
-
-class StopAt(pl.Callback):
-    """Interrupts a run after `step` optimizer steps, as a crash or a cluster time limit would."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args) -> None:
-        if trainer.global_step >= self.step:
-            trainer.should_stop = True
 
 
 def test_resume_continues_the_same_trajectory(tmp_path, tiny_config) -> None:
