@@ -30,10 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from glm.classify import FeatureSpec, FinetuneOptions, fit_classifier, split_off  # noqa: E402
-from glm.files import atomic_file  # noqa: E402
-from glm.heads import classification_metrics, cross_validate, fit_head  # noqa: E402
-from glm.sequences import kmer_features, read_sequences, write_fasta  # noqa: E402
+from glm.config import FinetuneConfig, TrainConfig  # noqa: E402
+from glm.heads.evaluation import classification_metrics, cross_validate  # noqa: E402
+from glm.heads.features import FeatureSpec, kmer_features  # noqa: E402
+from glm.heads.probes import fit_head  # noqa: E402
+from glm.heads.sequence_tasks import ProbeFitter, fit_classifier, split_off  # noqa: E402
+from glm.io.sequences import read_sequences, write_fasta  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CLASSIFICATION = DATA / "classification"
@@ -89,14 +91,13 @@ def load_splits(task: dict) -> dict:
 
 
 def pretrain_stage(name: str, task: dict, out: Path, minutes: float) -> None:
-    from glm.train import pretrain, resolve_config  # noqa: PLC0415
+    from glm.training.pretrain import pretrain, resolve_config  # noqa: PLC0415
 
     source = task["pretrain_on"]
     if source == "train" or isinstance(source, list):
         sequences = load_splits(task)["train"] if source == "train" else read_sequences(source)
         fasta = out / "pretrain.fa"
-        with atomic_file(fasta) as partial, open(partial, "w") as handle:
-            write_fasta(sequences, handle)
+        write_fasta(sequences, fasta)
         source = fasta
     overrides = {
         "data.k": task["k"],
@@ -128,9 +129,10 @@ def kmer_stage(splits: dict, out: Path) -> dict:
 
 
 def probe_stage(splits: dict, out: Path, spec: FeatureSpec) -> dict:
-    results = fit_classifier(splits["train"], out, splits["dev"], splits["test"], spec, progress=False)
+    fitter = ProbeFitter(spec, progress=False)
+    results = fit_classifier(splits["train"], out, fitter, splits["dev"], splits["test"], progress=False)
     if splits["dev"] is None:  # also the cross-validated estimate on the 90% pool
-        results["cv"] = fit_classifier(splits["train"], out / "cv", spec=spec, folds=5, progress=False)["cv"]
+        results["cv"] = fit_classifier(splits["train"], out / "cv", fitter, folds=5, progress=False)["cv"]
     return results
 
 
@@ -165,17 +167,13 @@ def main() -> None:
         elif stage == "probe":
             results = probe_stage(splits, out / "probe", FeatureSpec("embedding", model))
         else:
-            options = FinetuneOptions(
-                pooling=args.finetune_pooling,
-                lr=1e-3,
-                max_steps=5000,
-                max_time=f"{args.finetune_minutes}m",
-                val_every=100,
-                patience=5,
-            )
-            spec = FeatureSpec("embedding", model)
+            from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only for this stage
+
+            training = TrainConfig(lr=1e-3, max_steps=5000, max_time=f"{args.finetune_minutes}m", val_every=100)
+            options = FinetuneConfig(pooling=args.finetune_pooling, patience=5, train=training)
+            fitter = FinetuneFitter(model, options, out / "finetune", progress=False)
             results = fit_classifier(
-                splits["train"], out / "finetune", splits["dev"], splits["test"], spec, options, progress=False
+                splits["train"], out / "finetune", fitter, splits["dev"], splits["test"], progress=False
             )
         results["seconds"] = time.perf_counter() - started
         (out / stage / "summary.json").write_text(json.dumps(results, indent=2) + "\n")

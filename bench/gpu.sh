@@ -39,10 +39,10 @@ export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-/tmp/glm-inductor-cac
 # Prepare the token store once, outside the timed runs.
 python -c "
 from glm.config import load_config
-from glm.data import prepare
-from glm.train import make_tokenizer
+from glm.model.tokenizers import build_tokenizer
+from glm.training.data import prepare
 config = load_config('${PRESETS%% *}')
-prepare('data/ecoli_K12_MG1655.fa.gz', make_tokenizer(config), config.data.resolved_cache_dir(), progress=False)
+prepare('data/ecoli_K12_MG1655.fa.gz', build_tokenizer(config.data), config.data.resolved_cache_dir(), progress=False)
 "
 
 started=$SECONDS

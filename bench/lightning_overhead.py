@@ -25,9 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import load_config  # noqa: E402
-from glm.data import TrainWindows, prepare  # noqa: E402
-from glm.lit import GenomeDataModule, LitGLM  # noqa: E402
-from glm.train import build_trainer, input_format, make_tokenizer, resolve_precision  # noqa: E402
+from glm.model.tokenizers import build_tokenizer
+from glm.training.data import TrainWindows, prepare  # noqa: E402
+from glm.training.lit import GenomeDataModule, LitGLM  # noqa: E402
+from glm.training.pretrain import input_format
+from glm.training.trainer import build_trainer, resolve_precision  # noqa: E402
 
 
 class StepTimer(pl.Callback):
@@ -92,7 +94,7 @@ def main() -> None:
     precision = resolve_precision(config.train.precision, config.train.accelerator)
     config = config.with_overrides({"train.precision": precision})
     fmt = input_format(args.fasta, config)
-    tokenizer = make_tokenizer(config, args.fasta)
+    tokenizer = build_tokenizer(config.data, args.fasta)
     config.model.vocab_size = tokenizer.vocab_size
     cache = config.data.resolved_cache_dir()
     store = prepare(args.fasta, tokenizer, cache, config.data.split, config.data.val_fraction, input_format=fmt)

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from glm.data import heldout_regions, prepare  # noqa: E402
-from glm.genome import Genome, reverse_complement  # noqa: E402
-from glm.tokenizers import KmerTokenizer  # noqa: E402
+from glm.alphabet import reverse_complement
+from glm.io.genome import Genome  # noqa: E402
+from glm.model.tokenizers import KmerTokenizer  # noqa: E402
+from glm.training.data import heldout_regions, prepare  # noqa: E402
 
 ALPHAS = (0.01, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CODE = np.full(256, 4, dtype=np.int64)

@@ -25,9 +25,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import glm  # noqa: E402
-from glm.genome import Genome  # noqa: E402
-from glm.variant_heads import fit_variant_head  # noqa: E402
-from glm.variants import read_variants  # noqa: E402
+from glm.heads.variant_heads import fit_variant_head  # noqa: E402
+from glm.io.genome import Genome  # noqa: E402
+from glm.io.variant_readers import read_variants  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "variants" / "mitomap"

@@ -3,7 +3,7 @@
     python bench/prepare.py --sizes 25 50 100 200 400 --record-mb 10 --k 1 6
 
 Writes a random FASTA of each size (records of --record-mb megabases, 60 bases a line, 10% of
-bases lowercase in runs, a 10 kb N gap per record), then runs `glm.data.prepare` on it in a
+bases lowercase in runs, a 10 kb N gap per record), then runs `glm.training.data.prepare` on it in a
 fresh process and reports wall time, Mb/s and the process's peak resident memory. Flat memory
 means the peak does not grow with the genome (it grows with the largest record). Generated
 files are deleted afterwards; nothing is committed.
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import resource, sys, time
 sys.path.insert(0, {root!r})
-from glm.data import prepare
-from glm.tokenizers import KmerTokenizer
+from glm.training.data import prepare
+from glm.model.tokenizers import KmerTokenizer
 started = time.perf_counter()
 store = prepare({fasta!r}, KmerTokenizer({k}), {cache!r}, progress=False)
 seconds = time.perf_counter() - started

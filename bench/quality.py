@@ -22,9 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.api import GenomicLM  # noqa: E402
 from glm.config import load_config  # noqa: E402
-from glm.data import heldout_regions, prepare  # noqa: E402
-from glm.genome import Genome  # noqa: E402
-from glm.train import make_tokenizer, pretrain  # noqa: E402
+from glm.io.genome import Genome  # noqa: E402
+from glm.model.tokenizers import build_tokenizer
+from glm.training.data import heldout_regions, prepare  # noqa: E402
+from glm.training.pretrain import pretrain  # noqa: E402
 
 
 def heldout_bits_per_base(lm: GenomicLM, fasta: str, config) -> tuple[float, int]:
@@ -57,7 +58,7 @@ def main() -> None:
         config = load_config(args.config).with_overrides(overrides)
         run_dir = Path(args.out) / f"quality-k{k}-{int(time.time())}"
         result = pretrain(args.fasta, config, run_dir, progress=False)
-        lm = GenomicLM(result.model, make_tokenizer(config))
+        lm = GenomicLM(result.model, build_tokenizer(config.data))
         bits, bases = heldout_bits_per_base(lm, args.fasta, config)
         row = {
             "fasta": args.fasta,

@@ -27,11 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import glm  # noqa: E402
 from glm.api import GenomicLM  # noqa: E402
 from glm.config import load_config  # noqa: E402
-from glm.genome import Genome, parse_region  # noqa: E402
-from glm.model import Transformer  # noqa: E402
-from glm.scoring import default_window, mutagenesis_variants, score_variants  # noqa: E402
-from glm.tokenizers import KmerTokenizer  # noqa: E402
-from glm.variants import VariantList  # noqa: E402
+from glm.io.coordinates import parse_region
+from glm.io.genome import Genome  # noqa: E402
+from glm.io.variants import VariantList  # noqa: E402
+from glm.model.tokenizers import KmerTokenizer  # noqa: E402
+from glm.model.transformer import Transformer  # noqa: E402
+from glm.scoring import mutagenesis_variants, score_variants
+from glm.scoring.windows import default_window  # noqa: E402
 
 
 def tiny_model() -> GenomicLM:

@@ -29,9 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import Config, load_config  # noqa: E402
-from glm.data import prepare  # noqa: E402
-from glm.lit import GenomeDataModule, LitGLM  # noqa: E402
-from glm.train import build_trainer, input_format, make_tokenizer, resolve_precision  # noqa: E402
+from glm.model.tokenizers import build_tokenizer
+from glm.training.data import prepare  # noqa: E402
+from glm.training.lit import GenomeDataModule, LitGLM  # noqa: E402
+from glm.training.pretrain import input_format
+from glm.training.trainer import build_trainer, resolve_precision  # noqa: E402
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's datasheets: (bf16/fp16, tf32).
 # Matched against torch.cuda.get_device_name() in this order, so "H100 PCIe" wins over "H100".
@@ -114,7 +116,7 @@ def measure(preset: str, args: argparse.Namespace, run_dir: Path) -> dict:
         "data.num_workers": args.workers,
     }
     config = load_config(preset).with_overrides(overrides)
-    tokenizer = make_tokenizer(config, args.fasta)
+    tokenizer = build_tokenizer(config.data, args.fasta)
     store = prepare(args.fasta, tokenizer, config.data.resolved_cache_dir(), progress=False,
                     input_format=input_format(args.fasta, config))  # fmt: skip
     config = config.with_overrides({"model.vocab_size": tokenizer.vocab_size})

@@ -8,35 +8,71 @@ Presets live in `configs/<name>.yaml`. This module imports no torch.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
 import re
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from glm.errors import InputError
+from glm.io.files import atomic_file
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+Strands = Literal["forward", "both"]  # both: average with the reverse complement
+Pooling = Literal["mean", "max", "last"]  # over a sequence's tokens
+Precision = Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"]
+
+
+def choices(literal: Any) -> tuple[str, ...]:
+    """The values of a Literal type: choices(Strands) == ("forward", "both")."""
+    return typing.get_args(literal)
+
+
+def check_choice(name: str, value: Any, literal: Any) -> None:
+    """An InputError unless `value` is one of the Literal's values."""
+    if value not in choices(literal):
+        raise InputError(f"{name} must be one of {', '.join(choices(literal))}, got {value!r}")
+
+
+def option(default: Any, help: str, flag: str | None = None, cli: bool = True) -> Any:
+    """A config field with its command-line help beside it (glm.arguments turns fields into options).
+
+    flag: the option's name when it differs from the field's (`n_layers` -> `--layers`);
+    cli=False keeps the field off the command line.
+    """
+    return field(default=default, metadata={"help": help, "flag": flag, "cli": cli})
+
+
+def _check_choices(section: Any, prefix: str) -> None:
+    """Check every Literal-typed field of a config section against its choices."""
+    hints = typing.get_type_hints(type(section))
+    for item in fields(section):
+        if typing.get_origin(hints[item.name]) is Literal:
+            check_choice(f"{prefix}.{item.name}", getattr(section, item.name), hints[item.name])
 
 
 @dataclass
 class ModelConfig:
     """Shape of the decoder-only Transformer."""
 
-    vocab_size: int = 0  # filled in from the tokenizer
-    n_layers: int = 4
-    n_heads: int = 4
-    width: int = 128
-    context: int = 256  # tokens per training window
-    mlp_ratio: float = 8 / 3  # SwiGLU hidden size = round_up(mlp_ratio * width, 32)
-    rope_base: float = 10000.0
-    dropout: float = 0.0
-    norm_eps: float = 1e-5
+    vocab_size: int = option(0, "filled in from the tokenizer", cli=False)
+    n_layers: int = option(4, "Transformer blocks", flag="layers")
+    n_heads: int = option(4, "attention heads per block", flag="heads")
+    width: int = option(128, "hidden width (a multiple of --heads)")
+    context: int = option(256, "tokens per training window")
+    mlp_ratio: float = option(8 / 3, "SwiGLU hidden size = mlp_ratio x width, rounded up to a multiple of 32")
+    rope_base: float = option(10000.0, "base of the rotary position embedding frequencies")
+    dropout: float = option(0.0, "dropout probability in the residual branches")
+    norm_eps: float = option(1e-5, "epsilon of the RMS norms")
 
     @property
     def mlp_hidden(self) -> int:
@@ -56,17 +92,21 @@ class ModelConfig:
 class DataConfig:
     """How sequences become training windows."""
 
-    format: str = "auto"  # auto (from the file's content) | fasta | text
-    tokenizer: str = "kmer"  # kmer | char | byte
-    k: int = 1
-    stride: int | None = None  # None: equal to k (non-overlapping k-mers)
-    split: str = "auto"  # auto | tail | records
-    val_fraction: float = 0.05
-    rc_augment: bool = True  # reverse-complement half of the training windows
-    max_unknown_fraction: float = 0.5  # resample windows with more unknown (N) tokens than this
-    soft_mask_weight: float = 1.0  # loss weight of lowercase (soft-masked) bases; 1 = no down-weighting
-    num_workers: int = 0
-    cache_dir: str | None = None  # None: $GLM_CACHE or ~/.cache/glm
+    format: Literal["auto", "fasta", "text"] = option("auto", "input kind (auto: from the file's content)")
+    tokenizer: Literal["kmer", "char", "byte"] = option("kmer", "kmer for DNA; char or byte for text")
+    k: int = option(1, "k-mer length, 1 to 8")
+    stride: int | None = option(None, "bases between k-mer starts (default k: non-overlapping)")
+    split: Literal["auto", "tail", "records"] = option(
+        "auto",
+        "how validation data is held out: the tail of every record, or whole records (auto: records when the "
+        "file has at least 20)",
+    )
+    val_fraction: float = option(0.05, "fraction of bases held out for validation")
+    rc_augment: bool = option(True, "reverse-complement half of the training windows", flag="rc")
+    max_unknown_fraction: float = option(0.5, "redraw training windows with more unknown (N) tokens than this")
+    soft_mask_weight: float = option(1.0, "loss weight of lowercase (soft-masked) bases, 0 to 1")
+    num_workers: int = option(0, "DataLoader worker processes", flag="workers")
+    cache_dir: str | None = option(None, "where token stores are cached (default $GLM_CACHE or ~/.cache/glm)")
 
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir:
@@ -74,49 +114,50 @@ class DataConfig:
         return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()
 
     def validate(self) -> None:
-        if self.format not in ("auto", "fasta", "text"):
-            raise InputError(f"data.format must be auto, fasta or text, got {self.format!r}")
-        if self.tokenizer not in ("kmer", "char", "byte"):
-            raise InputError(f"data.tokenizer must be kmer, char or byte, got {self.tokenizer!r}")
-        if self.split not in ("auto", "tail", "records"):
-            raise InputError(f"data.split must be auto, tail or records, got {self.split!r}")
+        _check_choices(self, "data")
         if not 0.0 < self.val_fraction < 1.0:
             raise InputError(f"data.val_fraction must be between 0 and 1, got {self.val_fraction}")
         if not 0.0 <= self.soft_mask_weight <= 1.0:
             raise InputError(f"data.soft_mask_weight must be between 0 and 1, got {self.soft_mask_weight}")
 
 
-PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true")
-STRATEGIES = ("auto", "ddp", "fsdp")
-
-
 @dataclass
 class TrainConfig:
     """Optimisation, hardware and bookkeeping."""
 
-    batch_size: int = 32  # windows per step per device
-    max_steps: int = 2000
-    max_time: str | None = None  # wall-clock budget: "15m", "2h", "90s" or "DD:HH:MM:SS"
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    accumulate: int = 1  # batches per optimizer step; derived from global_batch_tokens when that is set
-    global_batch_tokens: int | None = None  # tokens per optimizer step over all processes (sets accumulate)
-    precision: str = "auto"  # auto | 32-true | bf16-mixed | 16-mixed | bf16-true
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto (DDP when several processes) | ddp | fsdp (shards each Transformer block)
-    compile: bool = False  # torch.compile each Transformer block
-    activation_checkpointing: bool = False  # recompute each block's activations in the backward pass
-    val_every: int = 200  # steps between validations
-    val_windows: int = 256  # cap on validation windows (spread evenly over the held-out data)
-    log_every: int = 10
-    seed: int = 0
+    batch_size: int = option(32, "windows (or sequences) per step per device")
+    max_steps: int = option(2000, "optimizer steps at most")
+    max_time: str | None = option(
+        None, "wall-clock budget, e.g. 15m, 2h, 90s or DD:HH:MM:SS; the learning rate decays to fit it"
+    )
+    lr: float = option(2e-3, "peak learning rate")
+    min_lr_ratio: float = option(0.1, "the cosine decay ends at lr x this")
+    warmup_steps: int = option(100, "linear warmup steps")
+    weight_decay: float = option(0.1, "AdamW weight decay of the weight matrices")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.95, "AdamW beta2")
+    grad_clip: float = option(1.0, "gradient norm clipping")
+    accumulate: int = option(1, "batches per optimizer step (gradient accumulation)")
+    global_batch_tokens: int | None = option(
+        None,
+        "tokens per optimizer step over all processes; sets accumulate = this / (batch size x context x "
+        "processes), so a run makes the same steps on 1 or 64 GPUs",
+    )
+    precision: Precision = option("auto", "numeric precision (auto: bf16-mixed on GPUs and bf16-capable CPUs, else 32)")
+    accelerator: str = option("auto", "auto, cpu, gpu")
+    devices: str = option("auto", "processes per node: auto, a count, or a list of GPU indices such as 0,1")
+    num_nodes: int = option(1, "machines (for multi-node runs under SLURM or torchrun)")
+    strategy: Literal["auto", "ddp", "fsdp"] = option(
+        "auto", "auto: DDP when several processes; fsdp shards each Transformer block (GPUs only)"
+    )
+    compile: bool = option(False, "torch.compile each Transformer block")
+    activation_checkpointing: bool = option(
+        False, "recompute activations in the backward pass: less memory for long contexts, about 1/3 more compute"
+    )
+    val_every: int = option(200, "optimizer steps between validations (and checkpoints)")
+    val_windows: int = option(256, "cap on validation windows (spread evenly over the held-out data)")
+    log_every: int = option(10, "steps between logged training metrics")
+    seed: int = option(0, "seed for initialisation and data order")
 
     def validate(self) -> None:
         for name in ("batch_size", "max_steps", "accumulate", "val_every", "val_windows", "num_nodes"):
@@ -124,10 +165,7 @@ class TrainConfig:
                 raise InputError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise InputError(f"train.lr must be positive, got {self.lr}")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.strategy not in STRATEGIES:
-            raise InputError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        _check_choices(self, "train")
         if self.global_batch_tokens is not None:
             if not isinstance(self.global_batch_tokens, int) or self.global_batch_tokens < 1:
                 raise InputError(f"train.global_batch_tokens must be at least 1, got {self.global_batch_tokens}")
@@ -135,6 +173,35 @@ class TrainConfig:
                 raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
         if self.max_time:
             parse_duration(self.max_time)
+
+
+def _finetune_training() -> TrainConfig:
+    # A pretrained model wants a gentler learning rate, a shorter warmup and more frequent dev checks.
+    return TrainConfig(lr=5e-4, warmup_steps=50, val_every=100)
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning a pretrained model end to end as a sequence classifier."""
+
+    # layer, pooling and strands are fit-classifier's own options, shared with the probes.
+    layer: int = option(-1, "hidden layer that is pooled", cli=False)
+    # The last token is the only one whose causal state has seen the whole sequence; on the
+    # prom_300_tata dev split it beat mean pooling clearly (AUROC 0.774 against 0.672).
+    pooling: Pooling = option("last", "pooling over tokens", cli=False)
+    strands: Strands = option(
+        "both", "reverse-complement augmentation in training, both strands averaged in prediction", cli=False
+    )
+    patience: int = option(5, "dev evaluations without improvement before stopping")
+    train: TrainConfig = field(default_factory=_finetune_training)
+
+    def validate(self) -> FinetuneConfig:
+        check_choice("pooling", self.pooling, Pooling)
+        check_choice("strands", self.strands, Strands)
+        if self.patience < 1:
+            raise InputError(f"patience must be at least 1, got {self.patience}")
+        self.train.validate()
+        return self
 
 
 @dataclass
@@ -154,10 +221,8 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         """Write YAML atomically (every rank of a distributed run may save while another reads)."""
-        path = Path(path)
-        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-        partial.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        os.replace(partial, path)
+        with atomic_file(path) as partial:
+            partial.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> Config:
@@ -167,20 +232,23 @@ class Config:
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "command line") -> Config:
         """A copy with `{"model.width": 256, ...}` style overrides applied (None values skipped)."""
-        nested: dict[str, dict[str, Any]] = {}
-        for dotted, value in overrides.items():
-            if value is None:
-                continue
-            section, _, key = dotted.partition(".")
-            nested.setdefault(section, {})[key] = value
-        config = dataclasses.replace(
-            self,
-            model=dataclasses.replace(self.model),
-            data=dataclasses.replace(self.data),
-            train=dataclasses.replace(self.train),
-        )
-        _update(config, nested, source, prefix="")
-        return config.validate()
+        return with_overrides(self, overrides, source)
+
+
+def with_overrides(config: Any, overrides: dict[str, Any], source: str = "command line") -> Any:
+    """A validated copy of a config dataclass with dotted-key overrides (`{"train.lr": 1e-3}`); None skipped."""
+    nested: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, key = dotted.split(".")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[key] = value
+    updated = copy.deepcopy(config)
+    _update(updated, nested, source, prefix="")
+    return updated.validate()
 
 
 def _update(obj: Any, values: dict[str, Any], source: str, prefix: str) -> None:

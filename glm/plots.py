@@ -6,17 +6,14 @@ renderer from the file's suffix, so no backend has to be selected and no window 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 
-from glm.files import atomic_file
-from glm.heads import label_indices
+from glm.io.files import atomic_file
 
 
 def _save(figure: Figure, path: str | Path) -> None:
@@ -25,10 +22,13 @@ def _save(figure: Figure, path: str | Path) -> None:
 
 
 def plot_roc(
-    labels: Sequence[Any] | np.ndarray, probabilities: np.ndarray, classes: list[str], path: str | Path, title: str = ""
+    truth: np.ndarray, probabilities: np.ndarray, classes: list[str], path: str | Path, title: str = ""
 ) -> None:
-    """ROC curve: one curve (binary, positive = classes[1]) or one-vs-rest per class; AUC in the legend."""
-    truth = label_indices(labels, classes)
+    """ROC curve: one curve (binary, positive = classes[1]) or one-vs-rest per class; AUC in the legend.
+
+    truth: the class index of each row (into `classes`); probabilities: (rows, classes).
+    """
+    truth = np.asarray(truth)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     figure = Figure(figsize=(4.8, 4.4))
     axes = figure.subplots()
@@ -47,16 +47,10 @@ def plot_roc(
 
 
 def plot_confusion(
-    labels: Sequence[Any] | np.ndarray,
-    predicted: Sequence[Any] | np.ndarray,
-    classes: list[str],
-    path: str | Path,
-    title: str = "",
+    truth: np.ndarray, predicted: np.ndarray, classes: list[str], path: str | Path, title: str = ""
 ) -> None:
-    """Confusion matrix: rows are true classes, columns predicted classes, cells counts."""
-    matrix = confusion_matrix(
-        label_indices(labels, classes), label_indices(predicted, classes), labels=range(len(classes))
-    )
+    """Confusion matrix: rows are true classes, columns predicted classes (both as class indices), cells counts."""
+    matrix = confusion_matrix(truth, predicted, labels=range(len(classes)))
     size = 1.2 + 0.7 * len(classes)
     figure = Figure(figsize=(size + 1.0, size))
     axes = figure.subplots()

@@ -12,16 +12,19 @@ import torch
 from conftest import ROOT, write_fasta
 
 import cli
+from glm.alphabet import reverse_complement
 from glm.api import GenomicLM
-from glm.checkpoint import export_model
-from glm.classify import FeatureSpec, FinetuneOptions, fit_classifier, load_classifier
-from glm.config import ModelConfig
+from glm.config import FinetuneConfig, ModelConfig, TrainConfig
 from glm.errors import InputError
-from glm.genome import reverse_complement
-from glm.heads import compare_layers, cross_validate
-from glm.model import Transformer
-from glm.sequences import SequenceSet, kmer_features, read_sequences
-from glm.tokenizers import KmerTokenizer
+from glm.heads.classifiers import load_classifier
+from glm.heads.evaluation import compare_layers, cross_validate
+from glm.heads.features import FeatureSpec, kmer_features
+from glm.heads.sequence_tasks import ProbeFitter, fit_classifier
+from glm.io.sequences import SequenceSet, read_sequences
+from glm.model.checkpoint import export_model
+from glm.model.tokenizers import KmerTokenizer
+from glm.model.transformer import Transformer
+from glm.training.finetune import FinetuneFitter
 
 MOTIF = "GGGGGGGGGGGGGGGG"  # 16 G: easy to see in pooled states, absent by chance from random 48-mers
 
@@ -153,8 +156,8 @@ def test_kmer_features_count_frequencies() -> None:
 def test_probe_classifier_saves_and_reloads_to_identical_predictions(tmp_path, model_dir) -> None:
     task = motif_task(n=120)
     train, test = task.subset(range(80)), task.subset(range(80, 120))
-    spec = FeatureSpec("embedding", str(model_dir))
-    results = fit_classifier(train, tmp_path / "out", test=test, spec=spec, progress=False, say=lambda *_: None)
+    fitter = ProbeFitter(FeatureSpec("embedding", str(model_dir)), progress=False, say=lambda *_: None)
+    results = fit_classifier(train, tmp_path / "out", fitter, test=test, progress=False, say=lambda *_: None)
     assert results["test"]["accuracy"] > 0.9
     assert {"metrics.json", "head", "test_predictions.tsv", "test_roc.png", "test_confusion.png"} <= {
         p.name for p in (tmp_path / "out").iterdir()
@@ -168,11 +171,9 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
     task = motif_task(n=240, seed=1)
     train, dev = task.subset(range(160)), task.subset(range(160, 240))
     before = load_probe_free_accuracy(model_dir, dev)
-    options = FinetuneOptions(lr=3e-3, max_steps=60, val_every=20, patience=10, precision="32-true", warmup_steps=5)
-    spec = FeatureSpec("embedding", str(model_dir))
-    results = fit_classifier(
-        train, tmp_path / "out", dev=dev, spec=spec, finetune=options, progress=False, say=lambda *_: None
-    )
+    training = TrainConfig(lr=3e-3, max_steps=60, val_every=20, precision="32-true", warmup_steps=5)
+    fitter = FinetuneFitter(model_dir, FinetuneConfig(patience=10, train=training), tmp_path / "out", progress=False)
+    results = fit_classifier(train, tmp_path / "out", fitter, dev=dev, progress=False, say=lambda *_: None)
     assert results["dev"]["accuracy"] > max(before + 0.2, 0.85)
     loaded = load_classifier(tmp_path / "out" / "head")
     assert loaded.classes == ["motif", "none"] and (tmp_path / "out" / "head" / "model" / "model.safetensors").exists()
@@ -184,7 +185,7 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
 
 def load_probe_free_accuracy(model_dir: Path, dev: SequenceSet) -> float:
     """Dev accuracy of the untrained network: the majority share, about 0.5 here."""
-    from glm.classify import SequenceClassifierNet, encode_batch
+    from glm.heads.classifiers import SequenceClassifierNet, encode_batch
 
     lm = GenomicLM.load(model_dir, device="cpu")
     torch.manual_seed(0)

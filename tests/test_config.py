@@ -31,7 +31,7 @@ def test_config_round_trips_through_yaml(tmp_path) -> None:
         ({"modle": {}}, r"unknown key modle \(did you mean model\?\)"),
         ({"model": {"width": "wide"}}, r"model.width: expected int, got 'wide'"),
         ({"model": {"width": 100, "n_heads": 3}}, r"must be a multiple of model.n_heads"),
-        ({"data": {"split": "random"}}, r"data.split must be auto, tail or records"),
+        ({"data": {"split": "random"}}, r"data.split must be one of auto, tail, records, got 'random'"),
         ({"train": {"max_time": "soon"}}, r"train.max_time: expected e.g. 90s"),
     ],
 )

@@ -5,10 +5,11 @@ import pytest
 import torch
 from conftest import DATA, write_fasta
 
-from glm.data import TrainWindows, ValidationWindows, prepare
+from glm.alphabet import reverse_complement
 from glm.errors import InputError
-from glm.genome import read_fasta, reverse_complement
-from glm.tokenizers import PAD, SEP, UNK, KmerTokenizer
+from glm.io.genome import read_fasta
+from glm.model.tokenizers import PAD, SEP, UNK, KmerTokenizer
+from glm.training.data import TrainWindows, ValidationWindows, prepare
 
 
 def random_dna(length: int, seed: int = 0) -> str:

@@ -5,8 +5,9 @@ import gzip
 import pytest
 from conftest import DATA, write_fasta
 
+from glm.alphabet import reverse_complement
 from glm.errors import InputError
-from glm.genome import Genome, read_fasta, reverse_complement
+from glm.io.genome import Genome, read_fasta
 
 
 def test_reverse_complement_iupac_and_case() -> None:

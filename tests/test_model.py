@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from glm.api import GenomicLM, plan_windows
-from glm.checkpoint import export_model, load_model
 from glm.config import ModelConfig
 from glm.errors import InputError
-from glm.lit import LitGLM
-from glm.model import Transformer
-from glm.tokenizers import SEP, UNK, KmerTokenizer
+from glm.model.checkpoint import export_model, load_model
+from glm.model.likelihood import token_log_probs
+from glm.model.tokenizers import SEP, UNK, KmerTokenizer
+from glm.model.transformer import Transformer
+from glm.training.lit import LitGLM
 
 
 def tiny_model(vocab_size: int = 23, context: int = 32, seed: int = 0) -> Transformer:
@@ -26,7 +27,7 @@ def test_causality_later_tokens_do_not_change_earlier_log_probs() -> None:
     changed = ids.clone()
     changed[:, 15:] = torch.randint(3, 23, (2, 9))
     with torch.no_grad():
-        before, after = model.token_log_probs(ids), model.token_log_probs(changed)
+        before, after = token_log_probs(model, ids), token_log_probs(model, changed)
     # log-prob at t predicts ids[t+1] from ids[:t+1]; targets up to index 14 see only unchanged tokens
     torch.testing.assert_close(before[:, :14], after[:, :14], rtol=0, atol=1e-6)
     assert not torch.allclose(before[:, 14:], after[:, 14:])
@@ -40,7 +41,7 @@ def test_summed_log_likelihood_equals_minus_training_loss(tiny_config) -> None:
     batch = {"ids": ids, "soft_masked": torch.zeros_like(ids, dtype=torch.uint8)}
     with torch.no_grad():
         loss, nll_sum, count = lit._shared_step(batch, "train")
-        log_probs = lit.model.token_log_probs(ids)
+        log_probs = token_log_probs(lit.model, ids)
     scored = ids[:, 1:] != UNK
     assert count.item() == scored.sum().item() == 3 * 39 - 1
     torch.testing.assert_close(log_probs[scored].sum(), -loss * count, rtol=1e-5, atol=1e-4)
@@ -56,7 +57,7 @@ def test_soft_masked_targets_are_down_weighted(tiny_config) -> None:
     soft[0, 10:] = 1  # targets 9.. are lowercase: weight 0 in training, counted in metrics
     with torch.no_grad():
         loss, nll_sum, count = lit._shared_step({"ids": ids, "soft_masked": soft}, "train")
-        log_probs = lit.model.token_log_probs(ids)[0]
+        log_probs = token_log_probs(lit.model, ids)[0]
     torch.testing.assert_close(loss, -log_probs[:9].mean(), rtol=1e-5, atol=1e-5)
     assert count.item() == 19
 
@@ -90,7 +91,7 @@ def test_long_sequences_score_by_sliding_windows_like_a_manual_computation() -> 
     expected = 0.0
     with torch.no_grad():
         for start, keep_from in plan_windows(ids.shape[1], 17):
-            log_probs = lm.model.token_log_probs(ids[:, start : start + 17])[0]
+            log_probs = token_log_probs(lm.model, ids[:, start : start + 17])[0]
             for target in range(max(keep_from, 1), min(start + 17, ids.shape[1])):
                 expected += log_probs[target - start - 1].item()
     result = lm.log_likelihood(sequence)
@@ -99,7 +100,7 @@ def test_long_sequences_score_by_sliding_windows_like_a_manual_computation() -> 
     # A sequence that fits in one window is scored in one pass with full context.
     short = sequence[:16]
     with torch.no_grad():
-        direct = lm.model.token_log_probs(ids[:, :17]).sum().item()
+        direct = token_log_probs(lm.model, ids[:, :17]).sum().item()
     assert lm.log_likelihood(short).total == pytest.approx(direct, rel=1e-5)
 
 
@@ -143,7 +144,7 @@ def test_export_and_load_round_trip(tmp_path) -> None:
     loaded, loaded_tokenizer, config = load_model(tmp_path / "model")
     ids = torch.randint(3, tokenizer.vocab_size, (2, 20))
     with torch.no_grad():
-        torch.testing.assert_close(loaded.token_log_probs(ids), model.token_log_probs(ids), rtol=0, atol=0)
+        torch.testing.assert_close(token_log_probs(loaded, ids), token_log_probs(model, ids), rtol=0, atol=0)
     assert loaded_tokenizer.k == 3 and config["info"] == {"note": "test"}
     (tmp_path / "model" / "tokenizer.json").unlink()
     with pytest.raises(InputError, match="not a glm model directory: tokenizer.json is missing"):

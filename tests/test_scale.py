@@ -22,14 +22,16 @@ from prepare_worker import prepare_in_a_process
 from safetensors.torch import load_file
 
 import cli
-import glm.data
+import glm.training.data
 from glm.config import Config, ModelConfig, TrainConfig, load_config
-from glm.data import ValidationWindows
 from glm.errors import InputError
-from glm.lit import LitGLM
-from glm.model import Transformer
-from glm.tokenizers import KmerTokenizer
-from glm.train import AtomicCheckpointIO, accumulation, check_launcher, pretrain, processes
+from glm.model.tokenizers import KmerTokenizer
+from glm.model.transformer import Transformer
+from glm.training.checkpoints import AtomicCheckpointIO
+from glm.training.data import ValidationWindows
+from glm.training.lit import LitGLM
+from glm.training.pretrain import pretrain
+from glm.training.trainer import accumulation, check_launcher, processes
 
 
 def test_concurrent_prepares_write_the_store_once(tmp_path) -> None:
@@ -165,10 +167,10 @@ def test_accumulated_micro_batches_make_the_same_update_as_one_large_batch(tmp_p
 DDP_WRAPPER = """
 import os, sys
 sys.path.insert(0, {root!r})
-import cli, glm.train
+import cli, glm.training.pretrain
 from safetensors.torch import save_file
 
-pretrain = glm.train.pretrain
+pretrain = glm.training.pretrain.pretrain
 
 def pretrain_and_dump(*args, **kwargs):
     result = pretrain(*args, **kwargs)
@@ -176,7 +178,7 @@ def pretrain_and_dump(*args, **kwargs):
     save_file(state, os.path.join({dump!r}, "rank%s.safetensors" % os.environ.get("LOCAL_RANK", "0")))
     return result
 
-glm.train.pretrain = pretrain_and_dump
+glm.training.pretrain.pretrain = pretrain_and_dump
 sys.exit(cli.main())
 """
 
@@ -197,7 +199,7 @@ def run_cli_subprocess(script: Path, args: list[str], cwd: Path) -> subprocess.C
 
 def validation_bits(model_dir: Path, run_config: Config) -> float:
     """Bits per base of an exported model on the run's validation windows, in this one process."""
-    store = glm.data.prepare(
+    store = glm.training.data.prepare(
         DATA / "phiX174.fa", KmerTokenizer(1), run_config.data.resolved_cache_dir(), progress=False
     )
     lit = LitGLM(run_config.to_dict(), bases_per_token=1.0)

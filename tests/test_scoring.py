@@ -10,15 +10,19 @@ import torch
 from conftest import DATA, write_fasta
 
 import cli
+from glm.alphabet import reverse_complement
 from glm.api import GenomicLM
-from glm.checkpoint import export_model
 from glm.config import ModelConfig
 from glm.errors import InputError
-from glm.genome import Genome, reverse_complement
-from glm.model import Transformer
-from glm.scoring import _build_pairs, _ReverseStrand, mirror_variant, mutagenesis_matrix, score_variants
-from glm.tokenizers import ByteTokenizer, KmerTokenizer
-from glm.variants import read_variants, reference_windows
+from glm.io.genome import Genome
+from glm.io.variant_readers import read_variants
+from glm.model.checkpoint import export_model
+from glm.model.tokenizers import ByteTokenizer, KmerTokenizer
+from glm.model.transformer import Transformer
+from glm.scoring import mutagenesis_matrix, score_variants
+from glm.scoring.plan import make_plan
+from glm.scoring.windows import ReverseStrand, mirror_variant, reference_windows
+from glm.scoring.zero_shot import build_pairs
 
 random.seed(11)
 CONTIG = "".join(random.choice("ACGT") for _ in range(600))
@@ -97,7 +101,8 @@ def test_neighbouring_variants_share_reference_windows(lm, genome) -> None:
     variants = read_variants(
         rows([(p, CONTIG[p - 1], "A" if CONTIG[p - 1] != "A" else "C") for p in range(200, 260)]), genome
     )
-    refs, pairs, statuses, _ = _build_pairs(variants, genome, lm.tokenizer, 93, "both")
+    plan = make_plan(lm.model, lm.tokenizer, window=93, strands="both")
+    refs, pairs, statuses, _ = build_pairs(variants, genome, lm.tokenizer, plan)
     assert len(pairs) == 2 * len(variants) and not any(statuses)
     assert len(refs) <= 2 * (60 // 3 + 2)  # per strand: one window per 3 positions, +2 for partial cells
 
@@ -119,7 +124,7 @@ def test_strand_average_is_unchanged_by_reverse_complementing_everything(lm, gen
 
 def test_reverse_strand_windows_mirror_the_forward_construction(genome) -> None:
     """Indel windows on both strands: equal lengths, the event inside, shared prefix before it."""
-    reverse = _ReverseStrand(genome)
+    reverse = ReverseStrand(genome)
     for variant in read_variants(rows(), genome):
         mirror = mirror_variant(variant, len(CONTIG))
         for view, oriented in ((genome, variant), (reverse, mirror)):

@@ -10,9 +10,9 @@ import cli
 from glm.api import GenomicLM
 from glm.config import Config
 from glm.errors import InputError
-from glm.model import Transformer
-from glm.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer
-from glm.train import input_format, pretrain
+from glm.model.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer
+from glm.model.transformer import Transformer
+from glm.training.pretrain import input_format, pretrain
 
 PARAGRAPH = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -100,7 +100,7 @@ def test_bad_prompts_give_clear_errors() -> None:
 
 
 def test_cli_generate_streams_prompt_and_samples(tmp_path, capsys) -> None:
-    from glm.checkpoint import export_model
+    from glm.model.checkpoint import export_model
 
     lm = tiny_lm(KmerTokenizer(2))
     export_model(tmp_path / "model", lm.model, lm.tokenizer)

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glm.alphabet import reverse_complement
 from glm.errors import InputError
-from glm.genome import reverse_complement
-from glm.tokenizers import (
+from glm.model.tokenizers import (
     PAD,
     SEP,
     UNK,

@@ -16,8 +16,8 @@ import cli
 import glm
 from glm.api import GenomicLM
 from glm.config import Config
-from glm.genome import Genome
-from glm.train import pretrain
+from glm.io.genome import Genome
+from glm.training.pretrain import pretrain
 
 
 def quiet_pretrain(fasta, config: Config, run_dir, resume: bool = False):

@@ -11,14 +11,14 @@ from conftest import write_fasta
 
 import cli
 from glm.api import GenomicLM
-from glm.checkpoint import export_model
 from glm.config import ModelConfig
 from glm.errors import InputError
-from glm.heads import Head
-from glm.model import Transformer
+from glm.heads.probes import Head
+from glm.heads.variant_heads import fit_variant_head
+from glm.model.checkpoint import export_model
+from glm.model.tokenizers import KmerTokenizer
+from glm.model.transformer import Transformer
 from glm.scoring import FEATURE_SCORES, variant_features
-from glm.tokenizers import KmerTokenizer
-from glm.variant_heads import fit_variant_head
 
 _DRAW = random.Random(5)
 CONTIG = "".join(_DRAW.choice("ACGT") for _ in range(900))

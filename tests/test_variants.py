@@ -8,8 +8,11 @@ import pytest
 from conftest import DATA, ROOT, write_fasta
 
 from glm.errors import InputError
-from glm.genome import Genome
-from glm.variants import Variant, read_variants, reference_windows, vcf_info_name, window_fraction_n, write_variants
+from glm.io.genome import Genome
+from glm.io.variant_readers import read_variants
+from glm.io.variant_writer import vcf_info_name, write_variants
+from glm.io.variants import Variant
+from glm.scoring.windows import reference_windows, window_fraction_n
 
 MITOMAP_CONFIRMED = ROOT / "data" / "mitomap_confirmed_mutations.vcf.gz"
 VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"

@@ -5,7 +5,7 @@
     report.cv.metrics                       # out-of-fold auroc, auprc, accuracy, mcc
     lm.score_variants("new.vcf", "genome.fa", head="heads/mito")   # adds head_probability
 
-Features (glm.scoring.variant_features): the llr on each strand and their mean, the cosine and L2
+Features (glm.scoring.zero_shot.variant_features): the llr on each strand and their mean, the cosine and L2
 embedding distances, and (features="all", the default) the strand-averaged difference of the
 pooled alt and ref embeddings; features="scores" keeps only the five scores, the better choice
 when labelled variants number in the hundreds rather than thousands. The
@@ -18,7 +18,6 @@ only ever applied to features computed the same way.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,15 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from glm.checkpoint import model_fingerprint
 from glm.errors import InputError
-from glm.genome import Genome
-from glm.heads import CVResult, Head, cross_validate, fit_head
-from glm.model import Transformer
+from glm.heads.evaluation import CVResult, cross_validate
+from glm.heads.probes import Head, fit_head, label_indices
+from glm.io.coordinates import to_one_based
+from glm.io.files import atomic_file, write_json
+from glm.io.genome import Genome
+from glm.io.variant_readers import read_variants
+from glm.io.variants import Variant, VariantList
+from glm.model.checkpoint import model_fingerprint
+from glm.model.tokenizers import Tokenizer
+from glm.model.transformer import Transformer
 from glm.plots import plot_roc
-from glm.scoring import FEATURE_SCORES, default_window, variant_features
-from glm.tokenizers import Tokenizer
-from glm.variants import Variant, VariantList, read_variants
+from glm.scoring.windows import default_window
+from glm.scoring.zero_shot import FEATURE_SCORES, variant_features
 
 ROC_PNG, CV_TSV, METRICS_JSON = "roc.png", "cross_validation.tsv", "metrics.json"
 FEATURE_SETS = ("all", "scores")
@@ -144,7 +148,8 @@ def fit_variant_head(
         _write_cv(out, used, labels, groups, cv)
         positive = head.classes[-1]
         title = f"{len(used)} variants, {folds}-fold CV" + (f" grouped by {group}" if group else "")
-        plot_roc(labels, cv.probabilities, cv.classes, out / ROC_PNG, title=f"{positive}: {title}")
+        truth = label_indices(labels, cv.classes)
+        plot_roc(truth, cv.probabilities, cv.classes, out / ROC_PNG, title=f"{positive}: {title}")
     return VariantHeadReport(head, cv, used, skipped, out)
 
 
@@ -152,17 +157,9 @@ def _write_cv(out: Path, used: list[Variant], labels: list[str], groups: list[st
     positive = cv.classes[-1]
     lines = ["chrom\tpos\tref\talt\tlabel\tgroup\tfold\tprobability_" + positive]
     for index, variant in enumerate(used):
-        cells = [variant.chrom, str(variant.pos + 1), variant.ref, variant.alt, labels[index]]
+        cells = [variant.chrom, str(to_one_based(variant.pos)), variant.ref, variant.alt, labels[index]]
         cells += [groups[index] if groups else "", str(cv.folds[index]), f"{cv.probabilities[index, -1]:.6g}"]
         lines.append("\t".join(cells))
-    (out / CV_TSV).write_text("\n".join(lines) + "\n")
-    metrics = {"metrics": cv.metrics, "fold_metrics": cv.fold_metrics, "classes": cv.classes}
-    (out / METRICS_JSON).write_text(json.dumps(metrics, indent=2) + "\n")
-
-
-def load_head(directory: str | os.PathLike[str]) -> Head:
-    """A saved variant head (see fit_variant_head)."""
-    head = Head.load(directory)
-    if head.info.get("task") != "variant":
-        raise InputError("not a variant head (no task=variant in head.json)", Path(directory) / "head.json")
-    return head
+    with atomic_file(out / CV_TSV) as partial:
+        partial.write_text("\n".join(lines) + "\n")
+    write_json(out / METRICS_JSON, {"metrics": cv.metrics, "fold_metrics": cv.fold_metrics, "classes": cv.classes})

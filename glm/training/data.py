@@ -27,11 +27,8 @@ place, so the result is still one complete store.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
-import os
-import shutil
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
@@ -45,8 +42,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.genome import Record, header_line, open_text, read_fasta
-from glm.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
+from glm.io.files import atomic_directory, read_text
+from glm.io.genome import Record, header_line, open_text, read_fasta
+from glm.model.batching import pad_batch
+from glm.model.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
 RECORDS_SPLIT_MIN_RECORDS = 20
@@ -170,14 +169,11 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 def _write_store_atomically(
     fasta: Path, tokenizer: Tokenizer, directory: Path, settings: dict[str, Any], progress: bool
 ) -> None:
-    """Write the store into a private directory and rename it to `directory` when complete."""
-    partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
-    try:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-    except OSError as error:
-        raise InputError(f"cannot write the token cache ({error.strerror})", directory.parent) from None
-    try:
+    """Write the store into a private directory and rename it to `directory` when complete.
+
+    A store that another process (one without a working lock) finished first is kept as it is.
+    """
+    with atomic_directory(directory, replace=False) as partial:
         if settings["format"] == "fasta":
             records, split = read_fasta(fasta), settings["split"]
         else:
@@ -185,37 +181,11 @@ def _write_store_atomically(
         meta = _write_store(fasta, records, tokenizer, partial, split, settings["val_fraction"], progress)
         meta.update(settings, source=str(fasta.resolve()))
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            partial.rename(directory)
-        except OSError:  # another process (one without a working lock) finished the same store first
-            shutil.rmtree(partial, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _count_records(fasta: Path) -> int:
     with open_text(fasta) as handle:
         return sum(1 for line in handle if line.startswith(">"))
-
-
-def read_text(path: str | Path) -> str:
-    """A whole UTF-8 text file (plain or gzipped); invalid UTF-8 is an error naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        message = f"text: not valid UTF-8 (byte {error.start}); use --tokenizer byte for raw bytes"
-        raise InputError(message, path, line) from None
-    if not text:
-        raise InputError("empty file", path)
-    return text
 
 
 def _write_store(
@@ -387,12 +357,8 @@ class ValidationWindows(IterableDataset):
             yield {"ids": empty, "soft_masked": torch.zeros_like(empty, dtype=torch.uint8)}
         for first in range(0, len(self.starts), self.batch_size):
             starts = self.starts[first : first + self.batch_size]
-            ids = np.full((len(starts), self.window), PAD, dtype=np.int64)
-            masked = np.zeros((len(starts), self.window), dtype=np.uint8)
-            for row, start in enumerate(starts):
-                piece = tokens[start : start + self.window]
-                ids[row, : len(piece)] = piece
-                masked[row, : len(piece)] = soft[start : start + self.window]
+            ids = pad_batch([tokens[start : start + self.window] for start in starts], self.window)
+            masked = pad_batch([soft[start : start + self.window] for start in starts], self.window, 0, np.uint8)
             yield {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
 
 

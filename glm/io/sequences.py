@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from glm.alphabet import find_invalid_base
 from glm.errors import InputError
-from glm.genome import first_line, open_text, read_fasta
-from glm.tokenizers import find_invalid_base
+from glm.io.files import atomic_file
+from glm.io.genome import first_line, open_text, read_fasta
 
 NAME_COLUMNS = ("name", "id")
 
@@ -165,41 +166,18 @@ def _columns(header: list[str], path: Path, line: int) -> dict[str, int]:
     return columns
 
 
-def write_fasta(sequences: SequenceSet, handle: object) -> None:
-    """Write the sequences as FASTA records (one line each) to an open text handle."""
-    for name, sequence in zip(sequences.names, sequences.sequences):
-        handle.write(f">{name}\n{sequence}\n")  # type: ignore[attr-defined]
+def write_fasta(sequences: SequenceSet, path: str | Path) -> None:
+    """Write the sequences as FASTA records (one line each), atomically."""
+    with atomic_file(path) as partial, open(partial, "w") as handle:
+        for name, sequence in zip(sequences.names, sequences.sequences):
+            handle.write(f">{name}\n{sequence}\n")
 
 
-_CODES = np.full(256, 4, dtype=np.int64)  # anything but A/C/G/T (IUPAC, N) breaks a k-mer
-for _code, _base in enumerate("ACGT"):
-    _CODES[ord(_base)] = _CODES[ord(_base.lower())] = _code
-
-
-def kmer_features(sequences: Sequence[str], k: int) -> tuple[np.ndarray, list[str]]:
-    """Overlapping k-mer frequencies for every length 1..k, (n, 4 + 16 + ... + 4^k), and their names.
-
-    Each length's counts are divided by the number of k-mers of that length in the sequence;
-    k-mers holding N or another IUPAC code are not counted.
-    """
-    if not 1 <= k <= 8:
-        raise InputError(f"k-mer length must be 1 to 8, got {k}")
-    blocks = []
-    for length in range(1, k + 1):
-        table = np.zeros((len(sequences), 4**length), dtype=np.float32)
-        for row, sequence in enumerate(sequences):
-            codes = _CODES[np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)]
-            if len(codes) < length:
-                continue
-            windows = np.lib.stride_tricks.sliding_window_view(codes, length)  # (positions, length)
-            valid = (windows < 4).all(axis=1)
-            index = (windows[valid] * 4 ** np.arange(length - 1, -1, -1)).sum(axis=1)
-            counts = np.bincount(index, minlength=4**length)
-            table[row] = counts / max(int(valid.sum()), 1)
-        blocks.append(table)
-    names = [_kmer_name(i, length) for length in range(1, k + 1) for i in range(4**length)]
-    return np.concatenate(blocks, axis=1), names
-
-
-def _kmer_name(index: int, length: int) -> str:
-    return "".join("ACGT"[(index >> (2 * (length - 1 - position))) & 3] for position in range(length))
+def write_names(path: str | Path, sequences: SequenceSet) -> None:
+    """A TSV naming the rows of an array computed from `sequences`: index, name (and label when labelled)."""
+    labelled = sequences.labels is not None
+    lines = ["index\tname" + ("\tlabel" if labelled else "")]
+    for index, name in enumerate(sequences.names):
+        lines.append(f"{index}\t{name}" + (f"\t{sequences.labels[index]}" if labelled else ""))  # type: ignore[index]
+    with atomic_file(path) as partial:
+        partial.write_text("\n".join(lines) + "\n")

@@ -17,16 +17,9 @@ from typing import IO
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
+from glm.alphabet import find_invalid_base, reverse_complement
 from glm.errors import InputError
-from glm.tokenizers import find_invalid_base
-
-_COMPLEMENT = str.maketrans("ACGTUNRYKMSWBDHVacgtunrykmswbdhv", "TGCAANYRMKSWVHDBtgcaanyrmkswvhdb")
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def reverse_complement(sequence: str) -> str:
-    """Reverse complement, IUPAC-aware and case-preserving."""
-    return sequence.translate(_COMPLEMENT)[::-1]
+from glm.io.files import GZIP_MAGIC
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -38,7 +31,7 @@ def open_text(path: str | Path) -> IO[str]:
         raise InputError("is a directory, expected a file", path)
     with open(path, "rb") as handle:
         magic = handle.read(2)
-    if magic == _GZIP_MAGIC:
+    if magic == GZIP_MAGIC:
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace")
     return open(path, encoding="ascii", errors="replace")
 
@@ -202,24 +195,3 @@ class Genome:
         self._cache.move_to_end(name)
         while len(self._cache) > self._cache_records:
             self._cache.popitem(last=False)
-
-
-def parse_region(text: str, genome: Genome) -> tuple[str, int, int]:
-    """A region string "chr:start-end" (1-based, inclusive) as (contig, start, end), 0-based half-open.
-
-    "chr" alone is the whole contig; commas in numbers are allowed ("chr1:1,000-2,000").
-    """
-    name, _, span = text.rpartition(":") if ":" in text else (text, "", "")
-    if name not in genome:
-        shown = ", ".join(genome.names[:10]) + (", ..." if len(genome) > 10 else "")
-        raise InputError(f"region {text!r}: unknown contig {name!r}; contigs in this genome: {shown}", genome.path)
-    length = genome.lengths[name]
-    if not span:
-        return name, 0, length
-    first, dash, last = span.replace(",", "").partition("-")
-    if not (dash and first.isdigit() and last.isdigit()):
-        raise InputError(f"region {text!r}: expected CONTIG:START-END with 1-based inclusive positions")
-    start, end = int(first) - 1, int(last)
-    if not 0 <= start < end <= length:
-        raise InputError(f"region {text!r}: must lie within 1-{length} of {name} and have START <= END")
-    return name, start, end

@@ -13,7 +13,6 @@ tensor is an error, never silently ignored.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ from safetensors.torch import load_file, save_file
 
 from glm.config import ModelConfig
 from glm.errors import InputError
-from glm.files import atomic_directory
-from glm.model import Transformer
-from glm.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
+from glm.io.files import atomic_directory, read_json, require_files, write_json
+from glm.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
+from glm.model.transformer import Transformer
 
 WEIGHTS, CONFIG, TOKENIZER = "model.safetensors", "config.json", "tokenizer.json"
 FORMAT_VERSION = 1
@@ -43,23 +42,21 @@ def export_model(
     config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
     with atomic_directory(directory) as partial:
         save_file(state, partial / WEIGHTS)
-        (partial / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        write_json(partial / CONFIG, config)
         save_tokenizer(tokenizer, partial / TOKENIZER)
     return directory
 
 
 def load_model(
-    directory: str | Path, device: str | torch.device = "cpu"
+    directory: str | Path, device: str | torch.device | None = None
 ) -> tuple[Transformer, Tokenizer, dict[str, Any]]:
-    """Load an exported model directory: (model in eval mode, tokenizer, config.json contents)."""
-    directory = Path(directory)
-    for name in (WEIGHTS, CONFIG, TOKENIZER):
-        if not (directory / name).is_file():
-            raise InputError(f"not a glm model directory: {name} is missing", directory)
-    try:
-        config = json.loads((directory / CONFIG).read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON ({error.msg})", directory / CONFIG, error.lineno) from None
+    """Load an exported model directory: (model in eval mode, tokenizer, config.json contents).
+
+    device: where the weights go; None is "cuda" when a GPU is present, else "cpu".
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    directory = require_files(directory, (WEIGHTS, CONFIG, TOKENIZER), "model directory")
+    config = read_json(directory / CONFIG)
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(config.get("model", {})) - known
     if unknown:

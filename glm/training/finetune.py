@@ -1,7 +1,7 @@
 """Fine-tuning a pretrained model end to end as a sequence classifier, through Lightning.
 
-The Trainer is glm.train's `build_trainer` (devices, precision, checkpoints, loggers, progress
-bar: the same options as pretraining). The network is glm.classify's SequenceClassifierNet:
+The Trainer is glm.training.trainer's `build_trainer` (devices, precision, checkpoints, loggers, progress
+bar: the same options as pretraining). The network is glm.heads.classifiers' SequenceClassifierNet:
 the pretrained Transformer, pooled, then a linear layer. The LightningModule reuses LitGLM's
 optimiser (AdamW, warmup, cosine decay fitted to max_steps or max_time) and its train and
 validation steps; the metric watched for checkpoints and early stopping is
@@ -16,9 +16,8 @@ dev set, each rank taking its share, and the sums are reduced across ranks.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,19 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, IterableDataset
 
-from glm.checkpoint import load_model
-from glm.classify import FinetunedClassifier, FinetuneOptions, SequenceClassifierNet, encode_batch
-from glm.config import Config
-from glm.genome import reverse_complement
-from glm.heads import label_indices
-from glm.lit import LitGLM
-from glm.sequences import SequenceSet
-from glm.tokenizers import Tokenizer
-from glm.train import build_trainer
+from glm.alphabet import reverse_complement
+from glm.config import Config, FinetuneConfig
+from glm.heads.classifiers import FinetunedClassifier, SequenceClassifierNet, classifier_tokens
+from glm.heads.probes import label_indices
+from glm.heads.sequence_tasks import split_off
+from glm.io.sequences import SequenceSet
+from glm.model.batching import pad_batch
+from glm.model.checkpoint import load_model
+from glm.model.tokenizers import Tokenizer
+from glm.training.lit import LitGLM
+from glm.training.trainer import build_trainer, lightning_notices_silenced
 
 METRIC = "val/bits_per_sequence"
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 class LitClassifier(LitGLM):
@@ -78,7 +78,7 @@ class TrainBatches(IterableDataset):
             rows = rng.integers(0, len(self.labels), size=self.batch_size)
             strands = rng.integers(0, len(self.token_lists), size=self.batch_size)
             pieces = [self.token_lists[strand][row] for strand, row in zip(strands, rows)]
-            yield {"ids": pad(pieces), "labels": torch.from_numpy(self.labels[rows])}
+            yield {"ids": torch.from_numpy(pad_batch(pieces)), "labels": torch.from_numpy(self.labels[rows])}
             index += 1
 
 
@@ -95,15 +95,8 @@ class DevBatches(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for first in range(0, len(self.rows), self.batch_size):
             rows = self.rows[first : first + self.batch_size]
-            yield {"ids": pad([self.token_lists[row] for row in rows]), "labels": torch.from_numpy(self.labels[rows])}
-
-
-def pad(pieces: list[np.ndarray]) -> torch.Tensor:
-    """Token lists of one batch, PAD (0) after the shorter ones: (batch, longest)."""
-    batch = np.zeros((len(pieces), max(len(piece) for piece in pieces)), dtype=np.int64)
-    for row, piece in enumerate(pieces):
-        batch[row, : len(piece)] = piece
-    return torch.from_numpy(batch)
+            ids = pad_batch([self.token_lists[row] for row in rows])
+            yield {"ids": torch.from_numpy(ids), "labels": torch.from_numpy(self.labels[rows])}
 
 
 class ClassificationData(pl.LightningDataModule):
@@ -114,12 +107,12 @@ class ClassificationData(pl.LightningDataModule):
         classes: list[str],
         tokenizer: Tokenizer,
         context: int,
-        options: FinetuneOptions,
+        options: FinetuneConfig,
     ):
         super().__init__()
 
         def tokens(sequences: list[str]) -> list[np.ndarray]:
-            return [row for row in encode_batch(tokenizer, sequences, context).numpy()]
+            return [classifier_tokens(tokenizer, sequence, context) for sequence in sequences]
 
         strands = [train.sequences]
         if options.strands == "both" and tokenizer.kind == "kmer":
@@ -132,23 +125,24 @@ class ClassificationData(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank = self.trainer.global_rank if self.trainer else 0
-        seed = self.options.seed
-        dataset = TrainBatches(self.train_tokens, self.train_labels, self.options.batch_size, seed, rank)
+        train = self.options.train
+        dataset = TrainBatches(self.train_tokens, self.train_labels, train.batch_size, train.seed, rank)
         return DataLoader(dataset, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        dataset = DevBatches(self.dev_tokens, self.dev_labels, 4 * self.options.batch_size, rank, world)
+        dataset = DevBatches(self.dev_tokens, self.dev_labels, 4 * self.options.train.batch_size, rank, world)
         return DataLoader(dataset, batch_size=None)
 
 
+@lightning_notices_silenced()
 def finetune(
     model_dir: str | Path,
     train: SequenceSet,
     dev: SequenceSet,
     classes: list[str],
     run_dir: str | Path,
-    options: FinetuneOptions,
+    options: FinetuneConfig,
     progress: bool = True,
 ) -> FinetunedClassifier:
     """Fine-tune the model in `model_dir` on labelled train sequences, early-stopping on dev.
@@ -157,22 +151,10 @@ def finetune(
     with the weights of the best dev evaluation.
     """
     run_dir = Path(run_dir)
+    options.validate()
     backbone, tokenizer, _ = load_model(model_dir, "cpu")
-    train_options = {
-        "batch_size": options.batch_size,
-        "max_steps": options.max_steps,
-        "max_time": options.max_time,
-        "lr": options.lr,
-        "warmup_steps": options.warmup_steps,
-        "val_every": options.val_every,
-        "precision": options.precision,
-        "accelerator": options.accelerator,
-        "devices": options.devices,
-        "num_nodes": options.num_nodes,
-        "seed": options.seed,
-    }
-    config = Config.from_dict({"model": asdict(backbone.config), "train": train_options})
-    pl.seed_everything(options.seed, verbose=False)
+    config = Config(model=backbone.config, train=replace(options.train)).validate()
+    pl.seed_everything(options.train.seed, verbose=False)
     lit = LitClassifier(config.to_dict(), len(classes), options.layer, options.pooling)
     lit.model.backbone.load_state_dict(backbone.state_dict(), strict=True)
     data = ClassificationData(train, dev, classes, tokenizer, backbone.config.context, options)
@@ -193,3 +175,29 @@ def finetune(
         "options": asdict(options),
     }
     return FinetunedClassifier(lit.model.cpu().eval(), tokenizer, classes, options.strands, info)
+
+
+class FinetuneFitter:
+    """A glm.heads.sequence_tasks fitter that fine-tunes the model in `model_dir` (dev: 10% of train if none).
+
+    Each fit's logs and checkpoints go to OUT/finetune/NAME.
+    """
+
+    method = "fine-tuned"
+
+    def __init__(self, model_dir: str | Path, options: FinetuneConfig, out: str | Path, progress: bool = True):
+        self.model_dir, self.options, self.out, self.progress = model_dir, options.validate(), Path(out), progress
+        self.features = {
+            "kind": "finetuned",
+            "model": str(Path(model_dir).resolve()),
+            "layer": options.layer,
+            "pooling": options.pooling,
+            "strands": options.strands,
+        }
+
+    def __call__(
+        self, train: SequenceSet, dev: SequenceSet | None, classes: list[str], name: str
+    ) -> FinetunedClassifier:
+        if dev is None:
+            train, dev = split_off(train, 0.1, self.options.train.seed)
+        return finetune(self.model_dir, train, dev, classes, self.out / "finetune" / name, self.options, self.progress)

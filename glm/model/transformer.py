@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from glm.config import ModelConfig
+from glm.errors import InputError
 
 
 class RMSNorm(nn.Module):
@@ -204,10 +205,9 @@ class Transformer(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layers)
 
-    def token_log_probs(self, ids: torch.Tensor) -> torch.Tensor:
-        """log P(ids[:, t] | ids[:, :t]) for t = 1 .. time-1, shape (batch, time - 1), in float32.
-
-        Every position of the sequence is scored (no last-token shortcut).
-        """
-        logits = self(ids[:, :-1]).float()
-        return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    def check_layer(self, layer: int) -> int:
+        """`layer` as an index into `hidden_states` (0 = embedding, -1 = final), or an InputError."""
+        n_states = self.config.n_layers + 1
+        if not -n_states <= layer < n_states:
+            raise InputError(f"layer must be in [{-n_states}, {n_states - 1}] for this model, got {layer}")
+        return layer

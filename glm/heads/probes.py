@@ -1,10 +1,8 @@
-"""Supervised heads on features (embeddings, k-mer counts, variant scores): fit, cross-validate, save.
+"""Probes on features (embeddings, k-mer counts, variant scores): fit with scikit-learn, predict in numpy, save.
 
     head = fit_head(features, labels, kind="logistic")      # standardisation + classifier
     head.predict_proba(new_features)                        # (n, n_classes), columns = head.classes
     head.save("heads/promoter"); Head.load("heads/promoter")
-    result = cross_validate(features, labels, groups=genes, folds=5)
-    result.metrics                                          # auroc, auprc, accuracy, mcc
 
 scikit-learn fits the probes; a fitted `Head` keeps only arrays (scaler, coefficients, exported
 trees) and predicts with numpy, so a saved head is JSON plus safetensors and never a pickle.
@@ -14,14 +12,12 @@ Probes:
             arrays and evaluated here exactly as scikit-learn does (features cast to float32,
             `x <= threshold` goes left).
 Labels may be strings or integers; `classes` are their sorted distinct values, as strings.
-No Lightning here: fine-tuning the Transformer lives in glm.finetune.
+Cross-validation and metrics live in glm.heads.evaluation; fine-tuning in glm.training.finetune.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +26,11 @@ import sklearn
 from safetensors.numpy import load_file, save_file
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, average_precision_score, matthews_corrcoef, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from glm.errors import InputError
-from glm.files import atomic_directory
+from glm.io.files import atomic_directory, read_json, require_files, write_json
 
 PROBES = ("logistic", "boosting")
 HEAD_JSON, HEAD_ARRAYS = "head.json", "head.safetensors"
@@ -50,17 +44,6 @@ _ARRAYS = {
     "logistic": ("coef", "intercept"),
     "boosting": ("children_left", "children_right", "feature", "threshold", "value", "init_raw"),
 }
-
-
-@dataclass
-class CVResult:
-    """Out-of-fold predictions of a cross-validation and the metrics computed from them."""
-
-    probabilities: np.ndarray  # out-of-fold class probabilities, (n, n_classes)
-    folds: np.ndarray  # fold index of each row (int)
-    classes: list[str]
-    metrics: dict[str, float]  # auroc, auprc, accuracy, mcc (see classification_metrics)
-    fold_metrics: list[dict[str, float]] = field(default_factory=list)  # the same, per fold
 
 
 class Head:
@@ -114,19 +97,18 @@ class Head:
         }
         with atomic_directory(directory) as partial:
             save_file({name: np.ascontiguousarray(array) for name, array in self.arrays.items()}, partial / HEAD_ARRAYS)
-            (partial / HEAD_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+            write_json(partial / HEAD_JSON, meta)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Head:
-        """Read a directory written by `save`; anything missing or inconsistent is an InputError."""
-        directory = Path(directory)
-        for name in (HEAD_JSON, HEAD_ARRAYS):
-            if not (directory / name).is_file():
-                raise InputError(f"not a glm head directory: {name} is missing", directory)
-        try:
-            meta = json.loads((directory / HEAD_JSON).read_text())
-        except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON ({error.msg})", directory / HEAD_JSON, error.lineno) from None
+    def load(cls, directory: str | Path, task: str | None = None) -> Head:
+        """Read a directory written by `save`; anything missing or inconsistent is an InputError.
+
+        task: "variant" to accept only a variant head (one written by fit-head).
+        """
+        directory = require_files(directory, (HEAD_JSON, HEAD_ARRAYS), "head directory")
+        meta = read_json(directory / HEAD_JSON)
+        if task is not None and meta.get("info", {}).get("task") != task:
+            raise InputError(f"not a {task} head (no task={task} in {HEAD_JSON})", directory / HEAD_JSON)
         kind = meta.get("kind")
         if kind not in PROBES:
             raise InputError(f"kind: expected one of {', '.join(PROBES)}, got {kind!r}", directory / HEAD_JSON)
@@ -276,133 +258,3 @@ def fit_head(
         "sklearn_version": sklearn.__version__,
     }
     return head_from_estimator(pipeline, kind, classes, list(names), info)
-
-
-def classification_metrics(
-    labels: Sequence[Any] | np.ndarray, probabilities: np.ndarray, classes: list[str]
-) -> dict[str, float]:
-    """auroc, auprc, accuracy and mcc of class probabilities (n, n_classes) against labels.
-
-    Binary: the positive class is classes[1]. Several classes: AUROC and AUPRC are macro
-    averages of one-vs-rest scores. A class absent from `labels` makes AUROC/AUPRC NaN.
-    """
-    truth = label_indices(labels, classes)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.shape != (len(truth), len(classes)):
-        raise InputError(f"probabilities: expected shape {(len(truth), len(classes))}, got {probabilities.shape}")
-    predicted = probabilities.argmax(axis=1)
-    metrics = {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "mcc": float(matthews_corrcoef(truth, predicted)),
-        "auroc": float("nan"),
-        "auprc": float("nan"),
-    }
-    if len(np.unique(truth)) == len(classes):
-        if len(classes) == 2:
-            metrics["auroc"] = float(roc_auc_score(truth, probabilities[:, 1]))
-            metrics["auprc"] = float(average_precision_score(truth, probabilities[:, 1]))
-        else:
-            one_hot = np.eye(len(classes))[truth]
-            metrics["auroc"] = float(roc_auc_score(one_hot, probabilities, average="macro"))
-            metrics["auprc"] = float(average_precision_score(one_hot, probabilities, average="macro"))
-    return metrics
-
-
-def fold_splits(
-    index: np.ndarray, classes: list[str], groups: Sequence[Any] | np.ndarray | None, folds: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, test rows) of each fold: stratified by class, and by group when groups are given.
-
-    Raises InputError when the folds cannot be made: fewer than 2 folds, a class with fewer
-    members (or groups) than folds, or a fold whose training part lacks a class.
-    """
-    if folds < 2:
-        raise InputError(f"folds: need at least 2, got {folds}")
-    counts = np.bincount(index, minlength=len(classes))
-    if counts.min() < folds:
-        small = classes[int(counts.argmin())]
-        raise InputError(f"labels: class {small!r} has {counts.min()} members, fewer than the {folds} folds")
-    if groups is None:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(len(index)), index))
-    else:
-        group_values = np.asarray(groups)
-        if len(group_values) != len(index):
-            raise InputError(f"groups: {len(group_values)} groups for {len(index)} rows")
-        n_groups = len(np.unique(group_values))
-        if n_groups < folds:
-            raise InputError(f"groups: {n_groups} distinct groups, fewer than the {folds} folds")
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(len(index)), index, group_values))
-    for fold, (train, _) in enumerate(splits):
-        missing = sorted(set(range(len(classes))) - set(index[train].tolist()))
-        if missing:
-            raise InputError(
-                f"groups: fold {fold} has no training rows of class {classes[missing[0]]!r} "
-                "(its rows sit in too few groups for this many folds)"
-            )
-    return splits
-
-
-def cross_validate(
-    features: np.ndarray,
-    labels: Sequence[Any] | np.ndarray,
-    groups: Sequence[Any] | np.ndarray | None = None,
-    kind: str = "logistic",
-    folds: int = 5,
-    seed: int = 0,
-    **options: Any,
-) -> CVResult:
-    """Stratified k-fold cross-validation of a probe; out-of-fold probabilities and their metrics.
-
-    With `groups`, folds are StratifiedGroupKFold: all rows of a group (a gene, a locus, a
-    family of homologs) fall in the same test fold, so no group is in both train and test.
-    """
-    features = check_features(features)
-    index, classes = encode_labels(labels, len(features))
-    splits = fold_splits(index, classes, groups, folds, seed)
-    probabilities = np.zeros((len(features), len(classes)))
-    fold_of = np.full(len(features), -1, dtype=np.int64)
-    fold_metrics = []
-    by_index = [str(i) for i in range(len(classes))]  # the folds' heads see class indices as labels
-    for fold, (train, test) in enumerate(splits):
-        head = fit_head(features[train], index[train], kind=kind, seed=seed, **options)
-        probabilities[test] = head.predict_proba(features[test])
-        fold_of[test] = fold
-        fold_metrics.append(classification_metrics(index[test], probabilities[test], by_index))
-    assert (fold_of >= 0).all(), "every row is tested exactly once"
-    metrics = classification_metrics(index, probabilities, by_index)
-    return CVResult(probabilities, fold_of, classes, metrics, fold_metrics)
-
-
-@dataclass
-class LayerScore:
-    layer: int
-    metrics: dict[str, float]  # cross-validated, see classification_metrics
-
-
-def compare_layers(
-    lm: Any,
-    sequences: Sequence[str],
-    labels: Sequence[Any] | np.ndarray,
-    layers: Sequence[int] | None = None,
-    pooling: str = "mean",
-    strands: str = "both",
-    kind: str = "logistic",
-    folds: int = 5,
-    seed: int = 0,
-    groups: Sequence[Any] | np.ndarray | None = None,
-    progress: bool = False,
-) -> list[LayerScore]:
-    """Cross-validated probe metrics of each layer's pooled embeddings, to pick the layer to use.
-
-    `lm` is a glm.GenomicLM; layers default to all of them (0 = token embeddings, n = the final
-    normed layer). Returns one LayerScore per layer, in layer order.
-    """
-    layers = list(range(lm.model.config.n_layers + 1)) if layers is None else list(layers)
-    scores = []
-    for layer in layers:
-        features = lm.embed(sequences, layer=layer, pooling=pooling, strands=strands, progress=progress)
-        result = cross_validate(features, labels, groups=groups, kind=kind, folds=folds, seed=seed)
-        scores.append(LayerScore(layer, result.metrics))
-    return scores

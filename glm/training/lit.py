@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import Timer
 
 from glm.config import Config, parse_duration
-from glm.data import TokenStore, TrainWindows, ValidationWindows
-from glm.model import Transformer
-from glm.tokenizers import NOT_A_TARGET, Tokenizer
+from glm.model.tokenizers import NOT_A_TARGET, Tokenizer
+from glm.model.transformer import Transformer
+from glm.training.data import TokenStore, TrainWindows, ValidationWindows
 
 
 def target_weights(
@@ -46,7 +46,7 @@ class LitGLM(pl.LightningModule):
         self.metric = f"bits_per_{unit}"  # bits per base for DNA, per char or byte for text
         self.model = Transformer(self.config.model)
         train = self.config.train
-        # Under FSDP the strategy wraps each block for activation checkpointing itself (train.build_strategy).
+        # Under FSDP the strategy wraps each block for activation checkpointing itself (trainer.build_strategy).
         self.model.activation_checkpointing = train.activation_checkpointing and train.strategy != "fsdp"
         if train.compile:
             for block in self.model.blocks:  # block by block: one small graph, reused for every layer

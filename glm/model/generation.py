@@ -9,11 +9,14 @@ for the same seed (the cache only saves work).
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator, Sequence
 
 import torch
 
-from glm.model import Transformer
+from glm.errors import InputError
+from glm.model.tokenizers import N_SPECIAL, Tokenizer
+from glm.model.transformer import Transformer
 
 
 def sample_tokens(
@@ -79,3 +82,51 @@ def _sample(
         probs = probs.scatter(0, order[drop], 0.0)
         probs = probs / probs.sum()
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def generate_pieces(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    max_bases: int | None = None,
+    use_cache: bool = True,
+) -> Iterator[str]:
+    """Continue `prompt`, yielding each new piece of text (bases, characters) as it is sampled.
+
+    Only whole k-mers (or real characters and bytes) are sampled, never special tokens. A DNA
+    prompt is conditioned on from its last whole k-mer backwards (up to k-1 leading bases are left
+    out), without a leading SEP: a prompt need not start a record. max_bases stops at exactly
+    that many new bases (or characters); see GenomicLM.generate_stream for the other options.
+    """
+    if not prompt:
+        raise InputError("prompt: empty; give at least one base (or character) to continue from")
+    allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    if tokenizer.kind == "kmer":
+        if tokenizer.stride != tokenizer.k:
+            raise InputError("generation needs non-overlapping k-mers (a model trained with stride = k)")
+        prompt = prompt[len(prompt) % tokenizer.k :]
+        if not prompt:
+            raise InputError(f"prompt: at least k={tokenizer.k} bases are needed to continue from")
+        allowed[list(tokenizer.kmer_ids())] = True  # whole k-mers only: no specials, no tails
+    else:
+        allowed[N_SPECIAL:] = True
+    try:
+        prompt_ids = tokenizer.encode(prompt).ids  # no leading SEP: a prompt need not start a record
+    except InputError as error:
+        raise InputError(f"prompt: {error}") from None
+    decoder = codecs.getincrementaldecoder("utf-8")("replace") if tokenizer.kind == "byte" else None
+    produced = 0
+    for token in sample_tokens(
+        model, prompt_ids.tolist(), max_new_tokens, allowed, temperature, top_k, top_p, seed, use_cache
+    ):
+        piece = decoder.decode(bytes([token - N_SPECIAL])) if decoder else tokenizer.decode([token])
+        if max_bases is not None and produced + len(piece) >= max_bases:
+            yield piece[: max_bases - produced]
+            return
+        produced += len(piece)
+        yield piece

@@ -14,7 +14,6 @@ Three special tokens come first in every vocabulary:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +21,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from glm.alphabet import AMBIGUOUS, BASE_CODE, BASES, INVALID, as_bytes
+from glm.config import DataConfig
 from glm.errors import InputError
+from glm.io.files import read_json, read_text, write_json
 
 PAD, UNK, SEP = 0, 1, 2
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[SEP]")
 N_SPECIAL = len(SPECIAL_TOKENS)
 NOT_A_TARGET = (PAD, UNK, SEP)
-
-BASES = "ACGT"
-IUPAC_AMBIGUOUS = "NRYKMSWBDHV"
-_INVALID, _UNKNOWN = 255, 4
-
-# Byte -> base code: A/C/G/T (either case, U as T) -> 0..3, IUPAC ambiguity -> 4, else invalid.
-_BASE_CODE = np.full(256, _INVALID, dtype=np.uint8)
-for _code, _base in enumerate(BASES):
-    _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _code
-_BASE_CODE[ord("U")] = _BASE_CODE[ord("u")] = 3
-for _base in IUPAC_AMBIGUOUS:
-    _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _UNKNOWN
 
 
 @dataclass
@@ -77,16 +67,6 @@ class Tokenizer(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-def find_invalid_base(sequence: str | bytes, chunk: int = 1 << 22) -> int | None:
-    """Index of the first character that is not a nucleotide or IUPAC code, or None."""
-    for start in range(0, len(sequence), chunk):
-        codes = _BASE_CODE[np.frombuffer(_as_bytes(sequence[start : start + chunk]), dtype=np.uint8)]
-        bad = np.flatnonzero(codes == _INVALID)
-        if len(bad):
-            return start + int(bad[0])
-    return None
-
-
 def encode_in_chunks(tokenizer: Tokenizer, sequence: str, chunk: int = 1 << 20) -> Iterator[Encoding]:
     """Encode a long sequence piece by piece, giving exactly the tokens of `tokenizer.encode(sequence)`.
 
@@ -103,15 +83,6 @@ def encode_in_chunks(tokenizer: Tokenizer, sequence: str, chunk: int = 1 << 20) 
             return
         yield tokenizer.encode(sequence[start:overhang])
         start += chunk
-
-
-def _as_bytes(text: str | bytes) -> bytes:
-    if isinstance(text, bytes):
-        return text
-    try:
-        return text.encode("ascii")
-    except UnicodeEncodeError as error:
-        raise InputError(f"sequence: non-ASCII character {text[error.start]!r} at position {error.start}") from None
 
 
 class KmerTokenizer:
@@ -155,9 +126,9 @@ class KmerTokenizer:
         return np.arange(n_tokens, dtype=np.int64) * self.stride
 
     def encode(self, sequence: str | bytes) -> Encoding:
-        raw = np.frombuffer(_as_bytes(sequence), dtype=np.uint8)
-        codes = _BASE_CODE[raw]
-        bad = np.flatnonzero(codes == _INVALID)
+        raw = np.frombuffer(as_bytes(sequence), dtype=np.uint8)
+        codes = BASE_CODE[raw]
+        bad = np.flatnonzero(codes == INVALID)
         if len(bad):
             position = int(bad[0])
             raise InputError(f"sequence: invalid base {chr(raw[position])!r} at position {position}")
@@ -179,8 +150,8 @@ class KmerTokenizer:
         unknown = np.zeros(len(starts), dtype=bool)
         for j in range(length):
             base = codes[starts + j].astype(np.int64)
-            unknown |= base == _UNKNOWN
-            value = value * 4 + np.where(base == _UNKNOWN, 0, base)
+            unknown |= base == AMBIGUOUS
+            value = value * 4 + np.where(base == AMBIGUOUS, 0, base)
         return np.where(unknown, UNK, self._first_id[length] + value)
 
     def kmer_ids(self, length: int | None = None) -> range:
@@ -322,12 +293,18 @@ def tokenizer_from_dict(values: dict[str, Any], source: str = "tokenizer") -> To
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(tokenizer.to_dict(), indent=2) + "\n")
+    write_json(path, tokenizer.to_dict())
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    try:
-        values = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON ({error.msg})", path, error.lineno) from None
-    return tokenizer_from_dict(values, source=str(path))
+    return tokenizer_from_dict(read_json(path), source=str(path))
+
+
+def build_tokenizer(data: DataConfig, text_path: str | Path | None = None) -> Tokenizer:
+    """The tokenizer a data config asks for; a char vocabulary is built from the whole text (nanoGPT's way)."""
+    if data.tokenizer == "kmer":
+        return KmerTokenizer(data.k, data.stride)
+    if data.tokenizer == "byte":
+        return ByteTokenizer()
+    assert text_path is not None, "a char tokenizer is built from its text"
+    return CharTokenizer.from_text(read_text(text_path))

@@ -1,0 +1,54 @@
+"""The subcommands: one typed function each (models, variants, sequences); glm.arguments makes the parser.
+
+    python cli.py pretrain data/lambda_virus.fa
+    python cli.py eval runs/lambda_virus/model data/phiX174.fa
+    python cli.py pretrain data/tinyshakespeare.txt --config text
+    python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
+    python cli.py score runs/MT-human/model --genome data/MT-human.fa \\
+        --variants data/mitomap_confirmed_mutations.vcf.gz --alias MT=MT_human --out scores.vcf.gz
+    python cli.py mutagenesis runs/MT-human/model --genome data/MT-human.fa --region MT_human:3230-3304 --out mt_tl1
+    python cli.py fit-head runs/MT-human/model --genome data/MT-human.fa --variants data/mitomap_labelled.tsv \\
+        --alias MT=MT_human --label label --group block --out heads/mitomap
+    python cli.py embed runs/lambda_virus/model --input seqs.fa --out emb.npy
+    python cli.py fit-classifier runs/x/model --train train.csv --dev dev.csv --test test.csv --out heads/x
+    python cli.py classify heads/x --input new.fa --out preds.tsv
+
+Bad input prints one line (`error: file:line: field: problem`) and exits with status 2. Commands
+import what they need when they run, so `eval` or `score` never load Lightning.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from glm.arguments import build_parser
+from glm.commands import models, sequences, variants
+from glm.errors import InputError
+
+COMMANDS = [
+    models.pretrain,
+    models.evaluate,
+    models.generate,
+    variants.score,
+    variants.mutagenesis,
+    variants.fit_head,
+    sequences.embed,
+    sequences.layers,
+    sequences.fit_classifier,
+    sequences.classify,
+    sequences.to_fasta,
+]
+
+
+def main(argv: list[str] | None = None, prog: str = "glm") -> int:
+    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
+    args = build_parser(COMMANDS, prog, "glm: genomic language models.").parse_args(argv)
+    try:
+        args.run(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

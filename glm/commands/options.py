@@ -1,0 +1,42 @@
+"""Arguments several subcommands share, each declared once with its help."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from glm.arguments import Help
+from glm.config import Strands
+from glm.errors import InputError
+
+ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
+Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
+Quiet = Annotated[bool, Help("no progress bars")]
+GenomeFasta = Annotated[str, Help("reference FASTA the variants refer to (.gz allowed)")]
+Window = Annotated[int | None, Help("bases per scoring window (default: the model's context)")]
+ScoringBatch = Annotated[int | None, Help("windows per forward pass (default 16)")]
+Methods = Annotated[
+    list[Literal["llr", "embedding"]] | None, Help("score to compute; repeat for several (default llr)")
+]
+StrandChoice = Annotated[Strands, Help("both: average with the reverse-complement strand")]
+Aliases = Annotated[list[str] | None, Help("contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")]
+Layer = Annotated[int, Help("0 = token embeddings, i = block i, -1 = final")]
+
+
+def inputs(what: str) -> Any:
+    """The --input option (also --fasta, --table): one or more files of sequences."""
+    text = (
+        f"{what}: FASTA, CSV/TSV with a 'sequence' column, or LABEL=FASTA (kind read from the content; "
+        "repeat for several files)"
+    )
+    return Annotated[list[str], Help(text, flags=("--fasta", "--table"), metavar="FILE")]
+
+
+def parse_aliases(pairs: list[str] | None) -> dict[str, str]:
+    """["MT=MT_human", ...] -> {"MT": "MT_human", ...}."""
+    aliases = {}
+    for pair in pairs or []:
+        name, equals, target = pair.partition("=")
+        if not (equals and name and target):
+            raise InputError(f"--alias: expected NAME=CONTIG (e.g. MT=chrM), got {pair!r}")
+        aliases[name] = target
+    return aliases

@@ -1,0 +1,172 @@
+"""Subcommands about sets of sequences: embeddings, layer choice, classifiers, FASTA conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from glm.arguments import ConfigOptions, Help, command
+from glm.commands.options import Device, Layer, ModelDir, Quiet, StrandChoice, inputs
+from glm.config import FinetuneConfig, Pooling
+from glm.errors import InputError
+
+
+@command(
+    "embed",
+    help="pooled embeddings of sequences, to a .npy file",
+    description="Embed sequences with an exported model: one pooled vector per sequence, saved as OUT (.npy, "
+    "float32, one row per sequence) and OUT's .names.tsv (row index, name, label when given). Sequences longer "
+    "than the model's context are embedded in sliding windows advancing by half a context, each token taken "
+    "from one window (so memory stays bounded).",
+)
+def embed(
+    model: ModelDir,
+    *,
+    input: inputs("sequences to embed"),  # noqa: A002 - the option is --input
+    out: Annotated[str, Help("output .npy file")],
+    layer: Layer = -1,
+    pooling: Annotated[Pooling, Help("over tokens")] = "mean",
+    strands: StrandChoice = "both",
+    batch_size: Annotated[int, Help("windows per forward pass")] = 32,
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    import numpy as np  # noqa: PLC0415
+
+    import glm  # noqa: PLC0415
+    from glm.io.files import atomic_file  # noqa: PLC0415
+    from glm.io.sequences import read_sequences, write_names  # noqa: PLC0415
+
+    sequences = read_sequences(input)
+    lm = glm.load(model, device=device)
+    lm.batch_size = batch_size
+    embeddings = lm.embed(sequences.sequences, layer=layer, pooling=pooling, strands=strands, progress=not quiet)
+    destination = Path(out)
+    names = destination.with_name(destination.name.removesuffix(".npy") + ".names.tsv")
+    with atomic_file(destination) as partial:
+        np.save(partial, embeddings)
+    write_names(names, sequences)
+    print(f"{embeddings.shape[0]:,} embeddings of width {embeddings.shape[1]} -> {destination} (names: {names})")
+
+
+@command(
+    "layers",
+    help="which layer's embeddings classify best (cross-validated probe per layer)",
+    description="Fit a logistic probe on each layer's pooled embeddings of a labelled set and print its "
+    "cross-validated AUROC, AUPRC, accuracy and MCC, to pick the layer for embed and fit-classifier.",
+)
+def layers(
+    model: ModelDir,
+    *,
+    input: inputs("labelled sequences"),  # noqa: A002 - the option is --input
+    pooling: Annotated[Pooling, Help("over tokens")] = "mean",
+    strands: StrandChoice = "both",
+    folds: Annotated[int, Help("cross-validation folds")] = 5,
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    import glm  # noqa: PLC0415
+    from glm.heads.evaluation import compare_layers, layer_table  # noqa: PLC0415
+    from glm.io.sequences import read_sequences  # noqa: PLC0415
+
+    sequences = read_sequences(input, labelled=True)
+    lm = glm.load(model, device=device)
+    scores = compare_layers(
+        lm, sequences.sequences, sequences.labels, pooling=pooling, strands=strands, folds=folds, progress=not quiet
+    )
+    print(f"{folds}-fold cross-validation of a logistic probe on each layer ({pooling} pooling)")
+    print(layer_table(scores))
+
+
+@command(
+    "fit-classifier",
+    help="train a sequence classifier (frozen probe or fine-tuned) and evaluate it",
+    description="Train a classifier of labelled sequences: a logistic probe on a frozen model's pooled "
+    "embeddings (default), a probe on k-mer frequencies (--features kmer, no model needed), or the whole model "
+    "fine-tuned with a linear head (--finetune, early stopping on --dev). Inputs: CSV/TSV with sequence and "
+    "label columns, or LABEL=FASTA per class (repeat the option). Without --test, the estimate is k-fold "
+    "cross-validation on --train. Writes OUT/head (the classifier, for `classify`), OUT/metrics.json, "
+    "predictions, ROC curves and confusion matrices (PNG).",
+)
+def fit_classifier(
+    model: Annotated[str | None, Help("exported model directory (runs/NAME/model)")] = None,
+    *,
+    train: Annotated[list[str], Help("labelled training sequences", metavar="FILE")],
+    out: Annotated[str, Help("output directory")],
+    dev: Annotated[list[str] | None, Help("labelled dev sequences (model selection)", metavar="FILE")] = None,
+    test: Annotated[list[str] | None, Help("labelled test sequences (the reported numbers)", metavar="FILE")] = None,
+    features: Annotated[Literal["embedding", "kmer"], Help("probe features")] = "embedding",
+    kmer_k: Annotated[int, Help("k-mer features: frequencies of every length 1..k")] = 4,
+    probe: Annotated[Literal["logistic", "boosting"], Help("probe classifier")] = "logistic",
+    layer: Layer = -1,
+    pooling: Annotated[Pooling | None, Help("over tokens (default: mean for probes, last for --finetune)")] = None,
+    strands: StrandChoice = "both",
+    folds: Annotated[int, Help("cross-validation folds when no --test is given")] = 5,
+    seed: Annotated[int, Help("fixes folds, splits, initialisation and batches")] = 0,
+    quiet: Quiet = False,
+    finetune: Annotated[bool, Help("train the whole model with a linear head (options below)")] = False,
+    tuning: Annotated[
+        dict[str, Any],
+        ConfigOptions(FinetuneConfig, "fine-tuning (with --finetune)", show_defaults=True),
+    ],
+) -> None:
+    from glm.config import with_overrides  # noqa: PLC0415
+    from glm.heads.features import FeatureSpec  # noqa: PLC0415
+    from glm.heads.sequence_tasks import ProbeFitter  # noqa: PLC0415
+    from glm.heads.sequence_tasks import fit_classifier as fit
+    from glm.io.sequences import read_sequences  # noqa: PLC0415
+
+    if model is None and (features == "embedding" or finetune):
+        raise InputError("fit-classifier: give a MODEL directory (only --features kmer works without one)")
+    train_set = read_sequences(train, labelled=True)
+    dev_set = read_sequences(dev, labelled=True) if dev else None
+    test_set = read_sequences(test, labelled=True) if test else None
+    if finetune:
+        from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only when fine-tuning
+
+        chosen = {"layer": layer, "pooling": pooling or "last", "strands": strands, "train.seed": seed}
+        options = with_overrides(FinetuneConfig(), {**tuning, **chosen})
+        fitter: Any = FinetuneFitter(model, options, out, progress=not quiet)  # type: ignore[arg-type]
+    else:
+        spec = FeatureSpec(features, model, layer, pooling or "mean", strands, kmer_k)
+        fitter = ProbeFitter(spec, probe, seed, progress=not quiet)
+    fit(train_set, out, fitter, dev_set, test_set, folds, seed, progress=not quiet)
+    print(f"classifier -> {Path(out) / 'head'}; metrics, predictions and plots in {out}")
+
+
+@command(
+    "classify",
+    help="apply a classifier made by fit-classifier",
+    description="Predict the class of each sequence with a classifier directory written by fit-classifier; "
+    "writes a TSV: name, (label,) predicted class, one probability column per class.",
+)
+def classify(
+    head: Annotated[str, Help("classifier directory (fit-classifier's OUT or OUT/head)")],
+    *,
+    input: inputs("sequences to classify"),  # noqa: A002 - the option is --input
+    out: Annotated[str, Help("output TSV")],
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    from glm.heads.classifiers import load_classifier, write_predictions  # noqa: PLC0415
+    from glm.io.sequences import read_sequences  # noqa: PLC0415
+
+    classifier = load_classifier(head, device=device)
+    sequences = read_sequences(input)
+    probabilities = classifier.predict_proba(sequences.sequences, progress=not quiet)
+    write_predictions(out, sequences, probabilities, classifier.classes)
+    print(f"{len(sequences):,} predictions -> {out}")
+
+
+@command(
+    "to-fasta",
+    help="write sequences from tables (CSV/TSV) as FASTA, e.g. to pretrain on a task's training sequences",
+    description="Write the sequences of CSV/TSV tables (or FASTA files) as one FASTA file, one record per "
+    "sequence (labels dropped), so `pretrain` can train on a labelled task's sequences.",
+)
+def to_fasta(*, input: inputs("sequences"), out: Annotated[str, Help("output FASTA file")]) -> None:  # noqa: A002
+    from glm.io.sequences import read_sequences, write_fasta  # noqa: PLC0415
+
+    sequences = read_sequences(input)
+    write_fasta(sequences, out)
+    print(f"{len(sequences):,} sequences -> {out}")

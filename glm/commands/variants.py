@@ -1,0 +1,151 @@
+"""Subcommands about variants: zero-shot scores, saturation mutagenesis, supervised variant heads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from glm.arguments import Help, command
+from glm.commands.options import (
+    Aliases,
+    Device,
+    GenomeFasta,
+    Methods,
+    ModelDir,
+    Quiet,
+    ScoringBatch,
+    StrandChoice,
+    Window,
+    parse_aliases,
+)
+
+
+@command(
+    "score",
+    help="score variants (VCF or TSV) against a genome",
+    description="Zero-shot variant effect scores. llr = log P(alt window) - log P(ref window) in nats, averaged "
+    "over both strands: negative means the model finds the alternative less likely (predicted more damaging). "
+    "Output is TSV or VCF (scores as INFO fields), chosen by the --out suffix.",
+)
+def score(
+    model: ModelDir,
+    *,
+    genome: GenomeFasta,
+    variants: Annotated[str, Help("VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")],
+    out: Annotated[str, Help("output file: .tsv, .vcf or .vcf.gz")],
+    method: Methods = None,
+    strands: StrandChoice = "both",
+    window: Window = None,
+    batch_size: ScoringBatch = None,
+    alias: Aliases = None,
+    skip_ref_mismatch: Annotated[bool, Help("report variants whose REF disagrees with the genome, not stop")] = False,
+    head: Annotated[str | None, Help("variant head directory from fit-head: adds a head_probability column")] = None,
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    import glm  # noqa: PLC0415
+
+    lm = glm.load(model, device=device)
+    options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
+    scores = lm.score_variants(
+        variants,
+        genome,
+        method=method or ["llr"],
+        window=window,
+        strands=strands,
+        aliases=parse_aliases(alias),
+        on_ref_mismatch="skip" if skip_ref_mismatch else "error",
+        head=head,
+        progress=not quiet,
+        **options,
+    )
+    print(scores.summary(scores.write(out)))
+
+
+@command(
+    "mutagenesis",
+    help="score every SNV of a region; TSV and heatmap",
+    description="Saturation mutagenesis: score all three alternatives at every base of a region and write "
+    "OUT.tsv and OUT.png (heatmap of positions x alternative bases, with the per-position minimum).",
+)
+def mutagenesis(
+    model: ModelDir,
+    *,
+    genome: GenomeFasta,
+    region: Annotated[str, Help("CONTIG:START-END, 1-based inclusive")],
+    out: Annotated[str, Help("output prefix: writes PREFIX.tsv and PREFIX.png")],
+    method: Methods = None,
+    strands: StrandChoice = "both",
+    window: Window = None,
+    batch_size: ScoringBatch = None,
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    import glm  # noqa: PLC0415
+    from glm.plots import plot_mutagenesis  # noqa: PLC0415
+    from glm.scoring import mutagenesis_matrix  # noqa: PLC0415
+
+    lm = glm.load(model, device=device)
+    methods = method or ["llr"]
+    options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
+    scores = lm.mutagenesis(
+        genome, region, method=methods, window=window, strands=strands, progress=not quiet, **options
+    )
+    prefix = Path(out)
+    print(scores.summary(scores.write(prefix.with_name(prefix.name + ".tsv"))))
+    column = "llr" if "llr" in methods else "embedding_cosine"
+    positions, reference, matrix = mutagenesis_matrix(scores, column)
+    picture = prefix.with_name(prefix.name + ".png")
+    plot_mutagenesis(positions, reference, matrix, picture, title=f"{region}: {column}", label=column)
+    print(f"heatmap -> {picture}")
+
+
+@command(
+    "fit-head",
+    help="fit a supervised variant head with (grouped) cross-validation",
+    description="Fit a probe on model features of labelled variants, report out-of-fold AUROC/AUPRC, draw the "
+    "ROC curve and save the head (JSON + safetensors) to OUT for `score --head`.",
+)
+def fit_head(
+    model: ModelDir,
+    *,
+    genome: GenomeFasta,
+    variants: Annotated[str, Help("labelled variants: TSV/CSV (or VCF with the label in INFO)")],
+    label: Annotated[str, Help("column holding each variant's class")],
+    out: Annotated[str, Help("output directory for the head, roc.png and predictions")],
+    group: Annotated[str | None, Help("column of groups (gene, exon, block) kept whole within a test fold")] = None,
+    kind: Annotated[Literal["logistic", "boosting"], Help("probe")] = "logistic",
+    features: Annotated[
+        Literal["all", "scores"],
+        Help("all: the five scores and the embedding delta; scores: the five scores only (few labels)"),
+    ] = "all",
+    folds: Annotated[int, Help("cross-validation folds")] = 5,
+    seed: Annotated[int, Help("fold assignment and probe seed")] = 0,
+    window: Window = None,
+    batch_size: ScoringBatch = None,
+    alias: Aliases = None,
+    device: Device = None,
+    quiet: Quiet = False,
+) -> None:
+    import glm  # noqa: PLC0415
+    from glm.heads.variant_heads import fit_variant_head  # noqa: PLC0415
+
+    lm = glm.load(model, device=device)
+    report = fit_variant_head(
+        lm.model,
+        lm.tokenizer,
+        variants,
+        genome,
+        label=label,
+        group=group,
+        kind=kind,
+        features=features,
+        folds=folds,
+        seed=seed,
+        window=window,
+        batch_size=batch_size or lm.batch_size,
+        aliases=parse_aliases(alias),
+        out=out,
+        progress=not quiet,
+    )
+    print(report.summary())

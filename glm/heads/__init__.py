@@ -1,0 +1,1 @@
+"""Supervised heads on model features: probes, evaluation, sequence classifiers, variant heads."""

@@ -1,0 +1,175 @@
+"""Fitting and evaluating a sequence classifier on labelled splits, with its reports on disk.
+
+    fit_classifier(train, "out/x", ProbeFitter(FeatureSpec("embedding", "runs/x/model")), dev=dev, test=test)
+
+A fitter makes one classifier from a training split (and a dev split for model selection):
+`ProbeFitter` here (a probe on frozen features), or glm.training.finetune's `FinetuneFitter`
+(the whole model fine-tuned, through Lightning). `fit_classifier` runs it per cross-validation
+fold and once on the whole training set, and writes OUT/head (the classifier, for `classify`),
+OUT/metrics.json, predictions, ROC curves and confusion matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+
+from glm.errors import InputError
+from glm.heads.classifiers import ProbeClassifier, write_predictions
+from glm.heads.evaluation import classification_metrics, fold_splits
+from glm.heads.features import FeatureCache, FeatureSpec
+from glm.heads.probes import encode_labels, fit_head, label_indices
+from glm.io.files import write_json
+from glm.io.sequences import SequenceSet
+from glm.plots import plot_confusion, plot_roc
+
+C_GRID = (0.01, 0.1, 1.0, 10.0)  # logistic-probe regularisation tried on a dev split
+
+
+class Classifier(Protocol):
+    classes: list[str]
+    info: dict[str, Any]
+
+    def predict_proba(self, sequences: list[str], progress: bool = False) -> np.ndarray: ...
+    def save(self, directory: str | Path) -> None: ...
+
+
+class Fitter(Protocol):
+    """Makes one classifier; called once per cross-validation fold and once for the final classifier."""
+
+    method: str  # what is fitted, for the reports: "logistic probe on embedding", "fine-tuned"
+    features: dict[str, Any]  # the feature settings, for metrics.json
+
+    def __call__(self, train: SequenceSet, dev: SequenceSet | None, classes: list[str], name: str) -> Classifier: ...
+
+
+def check_known_labels(sequences: SequenceSet, classes: list[str], split: str) -> None:
+    """Every label of a dev/test set must be a training class; the first stray one is an InputError."""
+    assert sequences.labels is not None
+    known = set(classes)
+    for label, origin in zip(sequences.labels, sequences.origins):
+        if label not in known:
+            raise InputError(f"{origin}: {split} label {label!r} is not a training class ({', '.join(classes)})")
+
+
+def report(
+    directory: Path, split: str, sequences: SequenceSet, probabilities: np.ndarray, classes: list[str], title: str
+) -> dict[str, float]:
+    """Metrics of one labelled split, plus its predictions TSV, ROC curve and confusion matrix."""
+    assert sequences.labels is not None
+    metrics = classification_metrics(sequences.labels, probabilities, classes)
+    write_predictions(directory / f"{split}_predictions.tsv", sequences, probabilities, classes)
+    truth = label_indices(sequences.labels, classes)
+    plot_roc(truth, probabilities, classes, directory / f"{split}_roc.png", title=f"{title} ({split})")
+    predicted = probabilities.argmax(axis=1)
+    plot_confusion(truth, predicted, classes, directory / f"{split}_confusion.png", title=f"{title} ({split})")
+    return metrics
+
+
+def metrics_line(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{name} {metrics[name]:.4f}" for name in ("accuracy", "mcc", "auroc", "auprc"))
+
+
+def spec_dict(spec: FeatureSpec) -> dict[str, Any]:
+    values = asdict(spec)
+    if spec.model:
+        values["model"] = str(Path(spec.model).resolve())
+    return values
+
+
+def split_off(sequences: SequenceSet, fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:
+    """(the rest, a stratified held-out `fraction`) of a labelled set; the same for the same seed."""
+    rows = np.arange(len(sequences))
+    rest, held = train_test_split(rows, test_size=fraction, stratify=sequences.labels, random_state=seed)
+    return sequences.subset(np.sort(rest)), sequences.subset(np.sort(held))
+
+
+def fit_classifier(
+    train: SequenceSet,
+    out: str | Path,
+    fitter: Fitter,
+    dev: SequenceSet | None = None,
+    test: SequenceSet | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+    say: Any = print,
+) -> dict[str, Any]:
+    """Fit a sequence classifier with `fitter` and evaluate it; write OUT/head (the classifier) and the reports.
+
+    Without a test set the estimate is `folds`-fold cross-validation on train (folds fixed by
+    `seed`), and the saved classifier is then fitted on all of train. With dev, the fitter uses
+    it for model selection and its metrics are reported. Returns what is written to OUT/metrics.json.
+    """
+    out = Path(out)
+    assert train.labels is not None, "training sequences need labels"
+    index, classes = encode_labels(train.labels)
+    for split, sequences in (("dev", dev), ("test", test)):
+        if sequences is not None:
+            check_known_labels(sequences, classes, split)
+    title = fitter.method
+    results: dict[str, Any] = {"method": title, "classes": classes, "train": len(train), "features": fitter.features}
+    out.mkdir(parents=True, exist_ok=True)
+    if test is None:
+        probabilities = np.zeros((len(train), len(classes)))
+        for fold, (fit_rows, held_rows) in enumerate(fold_splits(index, classes, None, folds, seed)):
+            say(f"fold {fold + 1}/{folds}")
+            classifier = fitter(train.subset(fit_rows), None, classes, f"fold{fold}")
+            probabilities[held_rows] = classifier.predict_proba(train.subset(held_rows).sequences)
+        results["cv"] = {"folds": folds, **report(out, "cv", train, probabilities, classes, title)}
+        say(f"{folds}-fold cross-validation: {metrics_line(results['cv'])}")
+    classifier = fitter(train, dev, classes, "final")
+    classifier.save(out / "head")
+    for split, sequences in (("dev", dev), ("test", test)):
+        if sequences is not None:
+            probabilities = classifier.predict_proba(sequences.sequences, progress)
+            results[split] = report(out, split, sequences, probabilities, classes, title)
+            say(f"{split + ':':<5} {metrics_line(results[split])}")
+    results["head_info"] = classifier.info
+    write_json(out / "metrics.json", results)
+    return results
+
+
+class ProbeFitter:
+    """Fits a probe on frozen features under `spec`; every fit shares one feature cache.
+
+    With a dev split, the logistic probe's C is the one of C_GRID with the lowest dev log-loss.
+    """
+
+    def __init__(
+        self, spec: FeatureSpec, probe: str = "logistic", seed: int = 0, progress: bool = True, say: Any = print
+    ):
+        self.spec, self.probe, self.seed, self.progress, self.say = spec.validate(), probe, seed, progress, say
+        self.cache = FeatureCache(self.spec)
+        self.method = f"{probe} probe on {spec.kind}"
+        self.features = spec_dict(self.spec)
+
+    def __call__(self, train: SequenceSet, dev: SequenceSet | None, classes: list[str], name: str) -> ProbeClassifier:
+        train_features = self.cache(train.sequences, self.progress)
+        options: dict[str, Any] = {}
+        if dev is not None and self.probe == "logistic":
+            dev_features = self.cache(dev.sequences, self.progress)
+            options["C"] = _pick_c(train_features, train.labels, dev_features, dev.labels, self.seed)
+            self.say(f"logistic probe: C = {options['C']} (lowest dev log-loss of {C_GRID})")
+        head = fit_head(
+            train_features, train.labels, kind=self.probe, feature_names=self.cache.names, seed=self.seed, **options
+        )
+        head.info["features"] = self.features
+        return ProbeClassifier(head, self.cache)
+
+
+def _pick_c(
+    features: np.ndarray, labels: list[str], dev_features: np.ndarray, dev_labels: list[str], seed: int
+) -> float:
+    """The C of C_GRID whose logistic probe has the lowest log-loss on the dev split."""
+    losses = {}
+    for c in C_GRID:
+        head = fit_head(features, labels, kind="logistic", seed=seed, C=c)
+        truth = label_indices(dev_labels, head.classes)
+        losses[c] = log_loss(truth, head.predict_proba(dev_features), labels=range(len(head.classes)))
+    return min(losses, key=losses.get)

@@ -1,0 +1,400 @@
+"""Reading variants: VCF(.gz), TSV/CSV and Python rows -> a VariantList checked against the genome.
+
+The input format is told from the file's content, never its name. Every row becomes `Variant`
+records with 0-based positions; alleles we cannot score (symbolic, breakend, `*`) get a per-row
+`status` instead of failing. Then contigs are reconciled and REF alleles checked (glm.io.variants).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from glm.errors import InputError
+from glm.io.coordinates import to_zero_based
+from glm.io.genome import Genome, open_text
+from glm.io.variants import (
+    INFO_HEADER,
+    PYTHON_SOURCE,
+    SEQUENCE_ALLELE,
+    VCF_FIXED_COLUMNS,
+    Variant,
+    VariantList,
+    check_bounds_and_ref,
+    contig_list,
+    decode_info,
+    reconcile_contigs,
+)
+
+# Accepted (lowercase) names of the core columns of a TSV/CSV, and of the keys of Python dicts.
+_COLUMN_NAMES = {
+    "chrom": ("chrom", "chr", "chromosome", "contig"),
+    "pos": ("pos", "position"),
+    "ref": ("ref", "reference"),
+    "alt": ("alt", "alternate"),
+    "id": ("id",),
+}
+_REQUIRED = ("chrom", "pos", "ref", "alt")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass
+class _Row:
+    """One input row before its ALT column is split and its alleles are checked."""
+
+    chrom: str
+    pos: str | int
+    ref: str
+    alt: str
+    id: str
+    fields: dict[str, str]
+    line: int
+    per_allele: dict[str, list[str]] = field(default_factory=dict)  # INFO Number=A values, one per ALT
+
+
+def read_variants(
+    source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Sequence[Any]],
+    genome: Genome,
+    aliases: dict[str, str] | None = None,
+    on_ref_mismatch: str = "error",
+) -> VariantList:
+    """Read, validate and reconcile variants from a file or from Python rows.
+
+    `source` is a path to a VCF (plain, gzip or bgzip), TSV or CSV, told apart by content: a
+    `##fileformat=VCF` line or a `#CHROM` header means VCF, otherwise a table whose header names
+    chrom/chr/chromosome/contig, pos/position, ref/reference and alt/alternate columns (any case;
+    tab or comma separated, sniffed from the header; an `id` column is used as the ID, the others
+    are kept in `fields`). It may also be an iterable of dicts with those keys (extra keys kept in
+    `fields`) or of tuples (chrom, pos, ref, alt, *extra), extra items kept as "column5", ...;
+    a pandas DataFrame is read row by row. Positions in every input are 1-based.
+
+    Multi-allelic VCF lines give one Variant per ALT (INFO values declared Number=A or R are split
+    to match). Alleles are uppercased; REF/ALT characters other than ACGTN are an error, except
+    symbolic (`<DEL>`), breakend and `*` ALTs (and ALT "."), which are kept with a "not supported"
+    status. Contigs are matched to `genome.names` exactly, then through `aliases`, then by adding
+    or removing a "chr" prefix. Each REF is compared with the genome (case-insensitive; N in the
+    genome is a mismatch): on_ref_mismatch="error" raises one InputError with the count and first
+    examples, "skip" keeps the mismatches with a status so they are reported but not scored.
+    FORMAT and sample columns of a VCF are not kept.
+    """
+    if on_ref_mismatch not in ("error", "skip"):
+        raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
+    aliases = dict(aliases or {})
+    for name, target in aliases.items():
+        if target not in genome:
+            raise InputError(
+                f"aliases: {name!r} maps to {target!r}, which is not a contig of the genome; {contig_list(genome)}"
+            )
+
+    header_lines: list[str] = []
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        source_name = str(path)
+        try:
+            if _sniff_is_vcf(path):
+                variants = _read_vcf(path, header_lines)
+            else:
+                variants = _read_table(path)
+        except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
+            raise InputError(f"cannot read: {error}", path) from error
+    else:
+        source_name = PYTHON_SOURCE
+        variants = _read_python(source)
+    if not variants:
+        raise InputError("no variants: the input has no variant rows", source_name)
+
+    reconcile_contigs(variants, genome, aliases)
+    check_bounds_and_ref(variants, genome, on_ref_mismatch)
+    return VariantList(variants, header_lines, source_name)
+
+
+def _sniff_is_vcf(path: Path) -> bool:
+    """True for a VCF (a ##fileformat=VCF line or a #CHROM header), False for a table."""
+    with open_text(path) as handle:
+        for text in handle:
+            text = text.rstrip("\r\n")
+            if text.startswith("##fileformat=VCF"):
+                return True
+            if text.startswith("##") or not text.strip():
+                continue
+            return text.startswith("#CHROM")
+    raise InputError("empty file: no variants", path)
+
+
+def _lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
+    """(1-based line number, text without its line ending) for each line."""
+    for number, text in enumerate(handle, start=1):
+        yield number, text.rstrip("\r\n")
+
+
+def _read_vcf(path: Path, header_lines: list[str]) -> list[Variant]:
+    variants: list[Variant] = []
+    columns: list[str] | None = None
+    info_numbers: dict[str, str] = {}
+    with open_text(path) as handle:
+        for number, text in _lines(handle):
+            if not text.strip():
+                continue
+            if text.startswith("##"):
+                header_lines.append(text)
+                match = INFO_HEADER.match(text)
+                if match:
+                    declared = re.search(r"Number=([^,>]+)", match.group(2))
+                    info_numbers[match.group(1)] = declared.group(1) if declared else "."
+                continue
+            if text.startswith("#"):
+                columns = _vcf_header(path, number, text)
+                continue
+            if columns is None:
+                raise InputError("header: no #CHROM header line before the first record", path, number)
+            cells = text.split("\t")
+            if len(cells) != len(columns):
+                raise InputError(
+                    f"columns: expected {len(columns)} tab-separated columns (as in the #CHROM header), "
+                    f"found {len(cells)}",
+                    path,
+                    number,
+                )
+            row = _Row(
+                chrom=cells[0], pos=cells[1], ref=cells[3], alt=cells[4], id=cells[2] or ".", fields={}, line=number
+            )
+            if len(columns) > 5:
+                row.fields["QUAL"] = cells[5]
+            if len(columns) > 6:
+                row.fields["FILTER"] = cells[6]
+            if len(columns) > 7:
+                _parse_info(cells[7], info_numbers, row)
+            variants += _row_to_variants(row, str(path))
+    return variants
+
+
+def _vcf_header(path: Path, number: int, text: str) -> list[str]:
+    columns = text[1:].split("\t")
+    expected = VCF_FIXED_COLUMNS[: max(5, min(len(columns), 8))]
+    if len(columns) < 5 or tuple(columns[: len(expected)]) != expected:
+        raise InputError(
+            f"header: expected the tab-separated columns #{' '.join(VCF_FIXED_COLUMNS)}, found {text!r}", path, number
+        )
+    return columns
+
+
+def _parse_info(info: str, numbers: dict[str, str], row: _Row) -> None:
+    """INFO -> row.fields in order (flags as "true"); per-ALT values (Number=A/R) kept aside for the split."""
+    if info == ".":
+        return
+    n_alts = row.alt.count(",") + 1
+    for entry in info.split(";"):
+        if not entry:
+            continue
+        key, has_value, value = entry.partition("=")
+        if not has_value:
+            row.fields[key] = "true"
+            continue
+        value = decode_info(value)
+        row.fields[key] = value
+        values = value.split(",")
+        if n_alts > 1 and numbers.get(key) == "A" and len(values) == n_alts:
+            row.per_allele[key] = values
+        elif n_alts > 1 and numbers.get(key) == "R" and len(values) == n_alts + 1:
+            row.per_allele[key] = [f"{values[0]},{alt_value}" for alt_value in values[1:]]
+
+
+def _read_table(path: Path) -> list[Variant]:
+    variants: list[Variant] = []
+    with open_text(path) as handle:
+        lines = _lines(handle)
+        header: str | None = None
+        header_number = 0
+        for number, text in lines:
+            if text.strip() and not text.startswith("##"):
+                header_number, header = number, text
+                break
+        if header is None:
+            raise InputError("empty file: no variants", path)
+        delimiter = "\t" if "\t" in header else ","
+        names = [name.strip() for name in _split(header, delimiter)]
+        if names and names[0].startswith("#"):
+            names[0] = names[0][1:].strip()
+        roles = _column_roles(names, str(path), header_number)
+        for number, text in lines:
+            if not text.strip():
+                continue
+            cells = [cell.strip() for cell in _split(text, delimiter)]
+            if len(cells) != len(names):
+                what = "tab" if delimiter == "\t" else "comma"
+                raise InputError(
+                    f"columns: expected {len(names)} {what}-separated columns (as in the header on line "
+                    f"{header_number}), found {len(cells)}",
+                    path,
+                    number,
+                )
+            by_role = {role: cells[index] for role, index in roles.items()}
+            extra = {name: cells[index] for index, name in enumerate(names) if index not in roles.values()}
+            row = _Row(
+                chrom=by_role["chrom"],
+                pos=by_role["pos"],
+                ref=by_role["ref"],
+                alt=by_role["alt"],
+                id=by_role.get("id") or ".",
+                fields=extra,
+                line=number,
+            )
+            variants += _row_to_variants(row, str(path))
+    return variants
+
+
+def _split(text: str, delimiter: str) -> list[str]:
+    # CSV cells may be quoted ("a, b"); tab-separated cells are taken literally.
+    return next(csv.reader([text])) if delimiter == "," else text.split("\t")
+
+
+def _column_roles(names: Sequence[str], source: str, line: int, what: str = "column") -> dict[str, int]:
+    """Map chrom/pos/ref/alt(/id) to indexes in `names` (a table's header, or a dict's keys), any case.
+
+    `what` is "column" for a table header or "key" for the keys of a Python row, for the messages.
+    """
+    where = "header: " if what == "column" else ""
+    roles: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        lowered = name.lower()
+        if lowered in seen:
+            raise InputError(
+                f"{where}duplicate {what} {name!r} ({what}s {seen[lowered] + 1} and {index + 1})", source, line
+            )
+        seen[lowered] = index
+        for role, accepted in _COLUMN_NAMES.items():
+            if lowered in accepted:
+                if role in roles:
+                    raise InputError(
+                        f"{where}{what}s {names[roles[role]]!r} and {name!r} both look like the {role} {what}",
+                        source,
+                        line,
+                    )
+                roles[role] = index
+    missing = [role for role in _REQUIRED if role not in roles]
+    if missing:
+        if what == "column":
+            accepted = "; ".join(f"{role}: {'|'.join(_COLUMN_NAMES[role])}" for role in _REQUIRED)
+            hint = f"; a table needs a tab- or comma-separated header line naming its columns ({accepted})"
+        else:
+            hint = f" (row keys: {list(names)})"
+        raise InputError(f"{where}missing {what}(s) {', '.join(missing)}{hint}", source, line)
+    return roles
+
+
+def _read_python(rows: Iterable[Any]) -> list[Variant]:
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame iterates over its column names
+        rows = rows.to_dict("records")
+    variants: list[Variant] = []
+    for index, item in enumerate(rows):
+        if isinstance(item, Mapping):
+            keys = list(item)
+            roles = _column_roles([str(key) for key in keys], PYTHON_SOURCE, index, what="key")
+            used = {keys[position] for position in roles.values()}
+            values = {role: item[keys[position]] for role, position in roles.items()}
+            extra = {str(key): _text(value) for key, value in item.items() if key not in used}
+        elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
+            if len(item) < 4:
+                raise InputError(f"expected (chrom, pos, ref, alt, ...), got {len(item)} items", PYTHON_SOURCE, index)
+            values = dict(zip(_REQUIRED, item[:4]))
+            extra = {f"column{number}": _text(value) for number, value in enumerate(item[4:], start=5)}
+        else:
+            raise InputError(f"expected a dict or a tuple, got {type(item).__name__}", PYTHON_SOURCE, index)
+        for role in _REQUIRED:
+            if values[role] is None:
+                raise InputError(f"{role}: missing value", PYTHON_SOURCE, index)
+        row = _Row(
+            chrom=_text(values["chrom"]),
+            pos=values["pos"],
+            ref=_text(values["ref"]),
+            alt=_text(values["alt"]),
+            id=_text(values.get("id")) or ".",
+            fields=extra,
+            line=index,
+        )
+        variants += _row_to_variants(row, PYTHON_SOURCE)
+    return variants
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _parse_pos(value: str | int, source: str, line: int) -> int:
+    """A 1-based position from a cell or a Python value -> 0-based start."""
+    if isinstance(value, bool):
+        raise InputError(f"POS: expected an integer, got {value!r}", source, line)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # pandas turns integer columns with gaps into floats
+    if not isinstance(value, int):
+        if hasattr(value, "__index__"):  # numpy integers
+            value = int(value)
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            value = int(value.strip())
+        else:
+            raise InputError(f"POS: expected an integer, got {value!r}", source, line)
+    if value < 1:
+        raise InputError(f"POS: must be at least 1 (positions are 1-based), got {value}", source, line)
+    return to_zero_based(value)
+
+
+def _unsupported_alt(alt: str) -> str:
+    """Why an ALT cannot be scored, or "" for a sequence allele (checked separately)."""
+    if alt == "*":
+        return "ALT '*' (overlapping deletion) not supported"
+    if alt == ".":
+        return "no ALT allele ('.'): nothing to score"
+    if alt.startswith("<") and alt.endswith(">"):
+        return f"symbolic allele {alt} not supported"
+    if "[" in alt or "]" in alt or (len(alt) > 1 and (alt.startswith(".") or alt.endswith("."))):
+        return "breakend alleles not supported"
+    return ""
+
+
+def _check_bases(allele: str, name: str, source: str, line: int) -> str:
+    if not allele:
+        raise InputError(f"{name}: empty allele", source, line)
+    upper = allele.upper()
+    if not SEQUENCE_ALLELE.fullmatch(upper):
+        bad = next(char for char in upper if char not in "ACGTN")
+        raise InputError(f"{name}: invalid base {bad!r} in {allele!r} (expected A, C, G, T or N)", source, line)
+    return upper
+
+
+def _row_to_variants(row: _Row, source: str) -> list[Variant]:
+    """Check one row's fields and split its ALT column into one Variant per allele."""
+    if not row.chrom:
+        raise InputError("CHROM: empty contig name", source, row.line)
+    pos = _parse_pos(row.pos, source, row.line)
+    ref = _check_bases(row.ref, "REF", source, row.line)
+    if not row.alt:
+        raise InputError("ALT: empty allele", source, row.line)
+    variants = []
+    for index, alt in enumerate(row.alt.split(",")):
+        status = _unsupported_alt(alt)
+        if not status:
+            alt = _check_bases(alt, "ALT", source, row.line)
+        fields = dict(row.fields)
+        for key, values in row.per_allele.items():
+            fields[key] = values[index]
+        variants.append(
+            Variant(
+                chrom=row.chrom,
+                pos=pos,
+                ref=ref,
+                alt=alt,
+                id=row.id,
+                fields=fields,
+                line=row.line,
+                source=source,
+                status=status,
+            )
+        )
+    return variants

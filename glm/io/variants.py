@@ -1,0 +1,188 @@
+"""Variant records, and the checks that tie them to a genome: contig names, bounds, REF alleles.
+
+A `Variant` is one REF>ALT allele at a 0-based position (glm.io.variant_readers makes them from
+VCF, TSV/CSV or Python rows; glm.io.variant_writer writes them back out). Contig names are
+reconciled with the genome (exact, then the user's aliases, then adding or removing a "chr"
+prefix) and each REF is checked against the genome before anything is scored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from glm.errors import InputError
+from glm.io.coordinates import to_one_based
+
+if TYPE_CHECKING:
+    from glm.io.genome import Genome
+
+PYTHON_SOURCE = "<python>"
+VCF_FIXED_COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
+SEQUENCE_ALLELE = re.compile(r"[ACGTN]+")
+INFO_HEADER = re.compile(r"^##INFO=<ID=([^,>]+)(.*)>\s*$")
+# VCF 4.3 percent-encodes the characters that would break an INFO value; we decode on read and
+# encode on write so values survive a round trip. "%" goes first when encoding, last when decoding.
+_INFO_ESCAPES = (("%", "%25"), (";", "%3B"), ("=", "%3D"), ("\t", "%09"), ("\n", "%0A"), ("\r", "%0D"))
+
+
+@dataclass
+class Variant:
+    """One REF>ALT allele at a 0-based position; a multi-allelic VCF line gives one per ALT.
+
+    `line` is the 1-based line of the source file (shared by the ALTs of one VCF line), or for
+    Python rows the 0-based index of the row. `fields` holds the extra columns of a table, or for a
+    VCF the QUAL and FILTER columns followed by the INFO entries (flags as "true"). `status` is ""
+    for a variant that can be scored, else why not. `contig` is the genome's name for `chrom`.
+    """
+
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    id: str = "."
+    fields: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+    source: str = PYTHON_SOURCE
+    status: str = ""
+    contig: str = ""
+
+    @property
+    def kind(self) -> str:
+        """ "SNV", "MNV", "insertion", "deletion", "complex" or "unsupported".
+
+        Equal lengths give SNV (1 base) or MNV. Otherwise the shared leading, then trailing, bases
+        are stripped: what is left only in ALT is an insertion, only in REF a deletion, in both complex.
+        """
+        ref, alt = self.ref.upper(), self.alt.upper()
+        if not (SEQUENCE_ALLELE.fullmatch(ref) and SEQUENCE_ALLELE.fullmatch(alt)):
+            return "unsupported"
+        if len(ref) == len(alt):
+            return "SNV" if len(ref) == 1 else "MNV"
+        shared = 0
+        while shared < min(len(ref), len(alt)) and ref[shared] == alt[shared]:
+            shared += 1
+        ref, alt = ref[shared:], alt[shared:]
+        shared = 0
+        while shared < min(len(ref), len(alt)) and ref[-1 - shared] == alt[-1 - shared]:
+            shared += 1
+        ref, alt = ref[: len(ref) - shared], alt[: len(alt) - shared]
+        if not ref:
+            return "insertion"
+        if not alt:
+            return "deletion"
+        return "complex"
+
+    @property
+    def where(self) -> str:
+        """`source:line`, for messages."""
+        return f"{self.source}:{self.line}"
+
+
+class VariantList(list[Variant]):
+    """The variants read from one source, with its VCF header lines (`##...`; empty for tables)."""
+
+    def __init__(self, variants: Iterable[Variant] = (), header_lines: Sequence[str] = (), source: str = ""):
+        super().__init__(variants)
+        self.header_lines = list(header_lines)
+        self.source = source
+
+
+def decode_info(value: str) -> str:
+    if "%" not in value:
+        return value
+    for plain, escaped in reversed(_INFO_ESCAPES):
+        value = value.replace(escaped, plain).replace(escaped.lower(), plain)
+    return value
+
+
+def encode_info(value: str) -> str:
+    for plain, escaped in _INFO_ESCAPES:
+        value = value.replace(plain, escaped)
+    return value
+
+
+def contig_list(genome: Genome) -> str:
+    shown = ", ".join(genome.names[:10])
+    more = f" (first 10 of {len(genome)})" if len(genome) > 10 else ""
+    return f"contigs in the genome{more}: {shown}"
+
+
+def reconcile_contigs(variants: list[Variant], genome: Genome, aliases: dict[str, str]) -> None:
+    """Set each variant's `contig` to the genome's name for its `chrom`."""
+    resolved: dict[str, str] = {}
+    for variant in variants:
+        if variant.chrom not in resolved:
+            contig = _match_contig(variant.chrom, genome, aliases)
+            if contig is None:
+                raise InputError(
+                    f"CHROM: contig {variant.chrom!r} is not in the genome ({genome.path}); {contig_list(genome)}; "
+                    "map other names with aliases={'name': 'contig'}",
+                    variant.source,
+                    variant.line,
+                )
+            resolved[variant.chrom] = contig
+        variant.contig = resolved[variant.chrom]
+
+
+def _match_contig(chrom: str, genome: Genome, aliases: dict[str, str]) -> str | None:
+    if chrom in genome:
+        return chrom
+    if chrom in aliases:
+        return aliases[chrom]
+    if chrom[:3].lower() == "chr" and chrom[3:] in genome:
+        return chrom[3:]
+    for prefix in ("chr", "Chr", "CHR"):
+        if prefix + chrom in genome:
+            return prefix + chrom
+    return None
+
+
+def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatch: str) -> None:
+    """Positions inside the contig (else an error), then REF against the genome, one contig at a time."""
+    by_contig: dict[str, list[tuple[int, Variant]]] = {}
+    for index, variant in enumerate(variants):
+        length = genome.lengths[variant.contig]
+        if variant.pos >= length:
+            raise InputError(
+                f"POS: {to_one_based(variant.pos)} is past the end of contig {variant.contig!r} (length {length:,})",
+                variant.source,
+                variant.line,
+            )
+        if variant.pos + len(variant.ref) > length:
+            raise InputError(
+                f"REF: {variant.ref!r} at POS {to_one_based(variant.pos)} extends past the end of contig "
+                f"{variant.contig!r} (length {length:,})",
+                variant.source,
+                variant.line,
+            )
+        by_contig.setdefault(variant.contig, []).append((index, variant))
+
+    mismatches: list[tuple[int, Variant, str]] = []
+    for contig, group in by_contig.items():
+        sequence = genome.sequence(contig)  # grouped so each contig is loaded once, whatever the input order
+        for index, variant in group:
+            found = sequence[variant.pos : variant.pos + len(variant.ref)].upper()
+            if found != variant.ref:
+                mismatches.append((index, variant, found))
+    if not mismatches:
+        return
+    if on_ref_mismatch == "skip":
+        for _, variant, found in mismatches:
+            if not variant.status:
+                variant.status = f"REF mismatch: genome has {found!r}"
+        return
+    mismatches.sort(key=lambda mismatch: mismatch[0])  # examples in input order
+    first = mismatches[0][1]
+    examples = "; ".join(
+        f"{variant.where} {variant.chrom}:{to_one_based(variant.pos)} REF {variant.ref!r} but genome has {found!r}"
+        for _, variant, found in mismatches[:3]
+    )
+    raise InputError(
+        f"REF: {len(mismatches)} of {len(variants)} variants do not match the genome ({genome.path}); "
+        f"first {min(3, len(mismatches))}: {examples}; pass on_ref_mismatch='skip' to keep them unscored",
+        first.source,
+        first.line,
+    )

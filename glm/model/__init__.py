@@ -1,0 +1,1 @@
+"""The model: tokenizers, the Transformer, batching, log-likelihoods, generation, exported model directories."""

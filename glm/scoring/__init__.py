@@ -1,0 +1,17 @@
+"""Variant effect scoring: windows, the scoring plan, forward passes, zero-shot scores, score tables.
+
+from glm.scoring import score_variants, VariantScores
+"""
+
+from glm.scoring.table import VariantScores, mutagenesis_matrix, mutagenesis_variants
+from glm.scoring.zero_shot import FEATURE_SCORES, METHODS, score_variants, variant_features
+
+__all__ = [
+    "FEATURE_SCORES",
+    "METHODS",
+    "VariantScores",
+    "mutagenesis_matrix",
+    "mutagenesis_variants",
+    "score_variants",
+    "variant_features",
+]

@@ -1,0 +1,1 @@
+"""Training through PyTorch Lightning (the only package that imports it): data, module, Trainer, runs."""

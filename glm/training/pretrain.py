@@ -1,0 +1,247 @@
+"""Pretraining: config -> token store -> Lightning Trainer -> exported model directory.
+
+The run directory holds everything about one run:
+
+    runs/NAME/
+      config.yaml           the resolved configuration (a resume reads it back)
+      checkpoints/          last.ckpt (resume from here), last.previous.ckpt (the one before it)
+                            and best.ckpt (lowest val bits/base); see glm.training.checkpoints
+      logs/version_N/       metrics.csv (and TensorBoard events when tensorboard is installed)
+      model/                the exported model: glm.load("runs/NAME/model")
+
+Several processes (DDP, FSDP; started by Lightning, torchrun or SLURM) all run `pretrain`: each
+prepares or opens the token store, trains on its own windows, and rank 0 alone writes checkpoints
+and the exported model. Checkpoint files are written atomically, so a run killed at any moment
+resumes from its last complete checkpoint. docs/SCALING.md has the recipes.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from glm.config import Config, load_config
+from glm.errors import InputError
+from glm.io.genome import first_line, is_fasta
+from glm.model.checkpoint import export_model
+from glm.model.tokenizers import build_tokenizer
+from glm.model.transformer import Transformer
+from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoint
+from glm.training.data import TokenStore, prepare
+from glm.training.lit import GenomeDataModule, LitGLM
+from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
+
+MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
+
+
+def input_format(path: str | Path, config: Config) -> str:
+    """'fasta' or 'text': data.format, or (auto) from the file's content, never from its name."""
+    found = config.data.format
+    if found == "auto":
+        found = "fasta" if is_fasta(path) else "text"
+    tokenizer = config.data.tokenizer
+    if found == "text" and tokenizer == "kmer":
+        raise InputError(
+            "expected a FASTA header line starting with '>' (to train on text instead, use --tokenizer char "
+            "or byte, or --config text)",
+            path,
+            first_line(path)[0],
+        )
+    if found == "fasta" and tokenizer != "kmer" and config.data.format == "auto":
+        raise InputError(f"this is FASTA; --tokenizer {tokenizer} trains on text (add --format text to force)", path)
+    return found
+
+
+def _check_writable(directory: Path) -> None:
+    """Fail early (before preparing data) if the run directory cannot be created or written."""
+    existing = directory.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"output directory: {existing} is a file", directory)
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise InputError(f"output directory is not writable ({error.strerror} in {existing})", directory) from None
+
+
+@dataclass
+class PretrainResult:
+    model: Transformer  # the trained model, in memory
+    is_global_zero: bool  # False on the other processes of a distributed run
+    model_dir: Path
+    run_dir: Path
+    parameters: int
+    steps: int
+    tokens_seen: int
+    bases_seen: int
+    seconds: float
+    val_bits: float  # bits per unit (base, char or byte) on the validation windows
+    train_bits: float  # the same on the last training batch
+    unit: str
+
+    def summary(self) -> str:
+        return "\n".join(
+            [
+                f"parameters        {self.parameters:,}",
+                f"steps             {self.steps:,}",
+                f"tokens seen       {self.tokens_seen:,} ({self.bases_seen:,} {self.unit}s)",
+                f"time              {self.seconds:.0f} s",
+                f"train bits/{self.unit:<6}{self.train_bits:.4f}",
+                f"val bits/{self.unit:<8}{self.val_bits:.4f}",
+                f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
+            ]
+        )
+
+
+def resolve_config(
+    config_name: str | None, overrides: dict[str, Any], run_dir: Path, resume: bool, say: Callable[[str], Any] = print
+) -> Config:
+    """The run's config: the saved one when resuming, else a preset (chosen by hardware if none given)."""
+    say = on_rank_zero(say)
+    saved = run_dir / "config.yaml"
+    if resume:
+        if not saved.exists():
+            raise InputError("--resume: no earlier run here (config.yaml missing)", run_dir)
+        base = load_config(saved)
+        say(f"resuming the run in {run_dir}")
+    elif config_name is None:
+        preset, hardware = hardware_preset()
+        say(f"hardware: {hardware} -> preset {preset!r} (choose another with --config)")
+        base = load_config(preset)
+    else:
+        base = load_config(config_name)
+    return base.with_overrides(overrides)
+
+
+@lightning_notices_silenced()
+def pretrain(
+    fasta: str | Path,
+    config: Config,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    say: Callable[[str], Any] = print,
+    callbacks: list[pl.Callback] | None = None,
+) -> PretrainResult:
+    """Pretrain a causal language model on `fasta` (or a text file) and export it to `run_dir/model`.
+
+    `say` receives the progress notes (print by default); `callbacks` are extra Lightning
+    callbacks added to the Trainer's own.
+    """
+    say = on_rank_zero(say)
+    run_dir = Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    resume_from = resume_checkpoint(checkpoints) if resume else None
+    if not resume and ((checkpoints / LAST).exists() or previous_checkpoint(checkpoints / LAST).exists()):
+        raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
+    _check_writable(run_dir)
+
+    fmt = input_format(fasta, config)
+    tokenizer = build_tokenizer(config.data, fasta)
+    # Built before anything is written: it checks the strategy, devices and global batch.
+    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
+    store = prepare(  # validates the input before anything is written to the run directory
+        fasta,
+        tokenizer,
+        config.data.resolved_cache_dir(),
+        split=config.data.split,
+        val_fraction=config.data.val_fraction,
+        progress=progress,
+        input_format=fmt,
+    )
+    window = _window_length(store, config, fasta, say)
+    config = config.with_overrides({"model.vocab_size": tokenizer.vocab_size})  # the caller's config stays as given
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.yaml")
+
+    pl.seed_everything(config.train.seed, verbose=False)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls for float32 runs on Ampere and later GPUs
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
+    datamodule = GenomeDataModule(store, tokenizer, config, window)
+    accumulate = trainer.accumulate_grad_batches
+    say(
+        f"model: {lit.model.num_parameters():,} parameters; data: {store.meta['train_bases']:,} train bases, "
+        f"{store.meta['val_bases']:,} val bases ({store.meta['split_used']} split); window {window - 1} tokens; "
+        f"precision {trainer.precision}; {trainer.world_size} process(es) x {config.train.batch_size} windows "
+        f"x {accumulate} accumulated = {trainer.world_size * config.train.batch_size * accumulate} windows per step"
+    )
+
+    started = time.perf_counter()
+    trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    seconds = time.perf_counter() - started
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    metric = f"bits_per_{tokenizer.unit}"
+    train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
+    val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
+    trainer.save_checkpoint(checkpoints / LAST, weights_only=False)  # a full checkpoint (optimizer too), for --resume
+    model = full_model(trainer, config)  # every rank takes part (FSDP gathers the shards); rank 0 gets it
+
+    steps = trainer.global_step
+    tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * accumulate
+    info = {
+        "trained_on": str(Path(fasta).resolve()),
+        "steps": steps,
+        "tokens_seen": tokens,
+        f"val_{metric}": val[f"val/{metric}"],
+        "data": config.to_dict()["data"],
+    }
+    model_dir = run_dir / "model"
+    if model is not None:  # one writer under DDP and FSDP
+        export_model(model_dir, model, tokenizer, info)
+    return PretrainResult(
+        model=model if model is not None else lit.model.eval(),
+        is_global_zero=trainer.is_global_zero,
+        model_dir=model_dir,
+        run_dir=run_dir,
+        parameters=lit.model.num_parameters(),
+        steps=steps,
+        tokens_seen=tokens,
+        bases_seen=int(tokens * tokenizer.bases_per_token),
+        seconds=seconds,
+        val_bits=val[f"val/{metric}"],
+        train_bits=train_bits,
+        unit=tokenizer.unit,
+    )
+
+
+def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
+    """The trained weights in a plain Transformer on global rank 0 (None on the other ranks).
+
+    Every rank must call this: under FSDP the full state dict is gathered from all the shards.
+    """
+    state = trainer.strategy.lightning_module_state_dict()
+    if not trainer.is_global_zero:
+        return None
+    model = Transformer(config.model)
+    model.load_state_dict({name.removeprefix("model."): tensor for name, tensor in state.items()}, strict=True)
+    return model.eval()
+
+
+def _window_length(store: TokenStore, config: Config, fasta: str | Path, say: Callable[[str], Any]) -> int:
+    """Tokens per training window (context + 1), shrunk with a note for genomes shorter than that.
+
+    Validation windows are cut to the held-out data by ValidationWindows itself.
+    """
+    window = config.model.context + 1
+    available = store.n_tokens("train")
+    if min(available, store.n_tokens("val")) < MIN_WINDOW:
+        raise InputError(
+            f"too short to train: {store.meta['train_bases']} train and {store.meta['val_bases']} val bases "
+            f"give fewer than {MIN_WINDOW} tokens on one side of the split",
+            fasta,
+        )
+    if available < window:
+        say(f"note: genome is shorter than one window; training on windows of {available - 1} tokens")
+        window = available
+    return window

@@ -1,0 +1,214 @@
+"""The Lightning Trainer glm runs: hardware, precision, strategy, launcher checks, callbacks, loggers.
+
+Pretraining and fine-tuning both build their Trainer here, so they take the same options
+(devices, nodes, precision, strategy, time budget) and keep the same run-directory layout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
+from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+from pytorch_lightning.strategies import FSDPStrategy, Strategy
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from glm.config import Config, TrainConfig, parse_duration
+from glm.errors import InputError
+from glm.model.transformer import Block
+from glm.training.checkpoints import LAST, AtomicCheckpointIO
+
+# Lightning notices that do not apply to how glm uses it (silenced during glm's runs only).
+LIGHTNING_NOTICES = (
+    ".*LeafSpec.*is deprecated.*",
+    ".*IterableDataset.*has `__len__` defined.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
+    ".*recommended to use `self.log\\('val/.*sync_dist=True.*",  # glm reduces validation sums itself
+    ".*does not have many workers.*",  # windows are drawn in the main process by design
+)
+
+
+@contextmanager
+def lightning_notices_silenced() -> Iterator[None]:
+    """Within the block, hide LIGHTNING_NOTICES; the process's own warning filters are left as they were."""
+    with warnings.catch_warnings():
+        for message in LIGHTNING_NOTICES:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+def hardware_preset() -> tuple[str, str]:
+    """(preset name, description of the hardware found) for runs started without --config."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return "small", f"{torch.cuda.device_count()} x {name}"
+    bf16 = ", bf16 matrix instructions" if cpu_has_native_bf16() else ""
+    return "tiny", f"CPU, {os.cpu_count()} cores{bf16}, no GPU"
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """'auto' -> bf16-mixed on GPUs and on CPUs with native bf16 matrix units, else 32-true."""
+    if precision != "auto":
+        return precision
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on x86 CPUs with AVX512-BF16 or AMX-BF16 instructions (Linux: read from /proc/cpuinfo).
+
+    There bf16 matmuls run about 2-4x faster than float32; elsewhere bf16 is emulated and slower.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Progress in optimizer steps out of max_steps (the training stream itself is endless)."""
+
+    @property
+    def total_train_batches(self) -> int:
+        return self.trainer.max_steps * self.trainer.accumulate_grad_batches
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description("train")
+
+
+def on_rank_zero(say: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`say` on the first process of a distributed run, silence on the others."""
+    return say if rank_zero_only.rank == 0 else (lambda *_: None)
+
+
+def build_trainer(
+    config: Config, run_dir: Path, progress: bool, extra_callbacks: list[pl.Callback], unit: str = "base"
+) -> pl.Trainer:
+    train = config.train
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=f"val/bits_per_{unit}",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks: list[pl.Callback] = [best, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    if progress:
+        callbacks.append(StepProgressBar())
+    devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
+    world_size = processes(train)
+    check_launcher(world_size)
+    accumulate = accumulation(train, config.model.context, world_size)
+    trainer = pl.Trainer(
+        accelerator=train.accelerator,
+        devices=devices,
+        num_nodes=train.num_nodes,
+        strategy=build_strategy(train),
+        precision=resolve_precision(train.precision, train.accelerator),
+        plugins=[AtomicCheckpointIO(keep_previous=[LAST])],
+        max_steps=train.max_steps,
+        max_epochs=-1,
+        max_time=parse_duration(train.max_time) if train.max_time else None,
+        val_check_interval=train.val_every * accumulate,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        gradient_clip_val=train.grad_clip,
+        accumulate_grad_batches=accumulate,
+        callbacks=callbacks,
+        logger=_loggers(run_dir),
+        log_every_n_steps=train.log_every,
+        use_distributed_sampler=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=run_dir,
+    )
+    assert trainer.world_size == world_size, f"Lightning runs {trainer.world_size} processes, glm expected {world_size}"
+    return trainer
+
+
+def build_strategy(train: TrainConfig) -> str | Strategy:
+    """'auto' (Lightning picks DDP for several processes), 'ddp', or FSDP sharding each Transformer block."""
+    if train.strategy != "fsdp":
+        return train.strategy
+    if train.accelerator == "cpu" or not torch.cuda.is_available():
+        raise InputError("--strategy fsdp needs CUDA GPUs (Lightning's FSDP does not run on CPU); use ddp there")
+    return FSDPStrategy(
+        auto_wrap_policy={Block},  # one shard unit per block: gathered just before use, freed after
+        activation_checkpointing_policy={Block} if train.activation_checkpointing else None,
+        sharding_strategy="FULL_SHARD",
+        state_dict_type="full",  # checkpoints and export hold whole tensors, gathered on rank 0
+    )
+
+
+def processes(train: TrainConfig) -> int:
+    """Processes in the run: devices per node (a count, a list of indices, or auto) x nodes."""
+    devices = str(train.devices).strip()
+    if devices in ("auto", "-1"):
+        gpus = train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        per_node = torch.cuda.device_count() if gpus else 1
+    elif devices.isdigit():
+        per_node = int(devices)
+    else:
+        per_node = len([index for index in devices.strip("[]").split(",") if index.strip()])
+    return per_node * train.num_nodes
+
+
+def check_launcher(world_size: int) -> None:
+    """A launcher outside glm (torchrun, SLURM's srun) must start --devices x --num-nodes processes.
+
+    Lightning would otherwise run each of them as a separate one-device run, all writing to the
+    same run directory.
+    """
+    if TorchElasticEnvironment.detect():
+        launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
+    elif SLURMEnvironment.detect():
+        launcher, started = "SLURM", int(os.environ["SLURM_NTASKS"])
+    else:
+        return
+    if started != world_size:
+        raise InputError(
+            f"{launcher} started {started} processes, but --devices x --num-nodes is {world_size}: give --devices "
+            "(processes per node) and --num-nodes to match"
+        )
+
+
+def accumulation(train: TrainConfig, context: int, world_size: int) -> int:
+    """Micro-batches per optimizer step: train.accumulate, or derived from train.global_batch_tokens.
+
+    accumulate = global_batch_tokens / (batch_size x context x processes), which must divide
+    evenly, so a run makes the same optimizer steps on 1 GPU or 64.
+    """
+    if train.global_batch_tokens is None:
+        return train.accumulate
+    per_micro_batch = train.batch_size * context * world_size
+    if train.global_batch_tokens % per_micro_batch:
+        below = train.global_batch_tokens // per_micro_batch * per_micro_batch
+        nearest = f"{below:,} or {below + per_micro_batch:,}" if below else f"{per_micro_batch:,}"
+        raise InputError(
+            f"--global-batch-tokens {train.global_batch_tokens:,} is not a multiple of batch size x context x "
+            f"processes = {train.batch_size} x {context} x {world_size} = {per_micro_batch:,} tokens (try {nearest})"
+        )
+    return train.global_batch_tokens // per_micro_batch
+
+
+def _loggers(run_dir: Path) -> list[Logger]:
+    """CSV always; TensorBoard too when the optional tensorboard package is installed."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
+    if importlib.util.find_spec("tensorboard") is not None:
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
+    return loggers
