@@ -155,30 +155,18 @@ class GenomicLM:
         """
         return "".join(self.generate_stream(prompt, **options))
 
-    def generate_stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 200,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        max_bases: int | None = None,
-        use_cache: bool = True,
-    ) -> Iterator[str]:
+    def generate_stream(self, prompt: str, **options: Any) -> Iterator[str]:
         """Sample a continuation of `prompt`, yielding each new piece of text as soon as it is sampled.
 
-        max_new_tokens counts tokens; max_bases stops at exactly that many new bases (or
-        characters). temperature 0 is greedy; top_k and top_p restrict sampling to the most likely
-        tokens; a fixed seed gives the same output with and without the key/value cache.
-        A DNA prompt is conditioned on from its last whole k-mer backwards: up to k-1 leading bases
-        are left out of the conditioning, so the continuation starts right after the prompt. The
-        prompt is conditioned on as it is, without the record separator that `log_likelihood` puts
-        first (training windows start anywhere in a record, so a prompt is usually mid-record).
+        Options are those of `glm.model.generation.generate_pieces`: max_new_tokens (tokens),
+        max_bases (stop at exactly that many new bases or characters), temperature (0 is greedy),
+        top_k and top_p (sample only among the most likely tokens), seed (the same output with and
+        without the key/value cache), use_cache. A DNA prompt is conditioned on from its last whole
+        k-mer backwards, so the continuation starts right after the prompt; it is conditioned on
+        as it is, without the record separator that `log_likelihood` puts first (training windows
+        start anywhere in a record, so a prompt is usually mid-record).
         """
-        yield from generate_pieces(
-            self.model, self.tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, max_bases, use_cache
-        )
+        yield from generate_pieces(self.model, self.tokenizer, prompt, **options)
 
 
 def evaluation_table(rows: list[tuple[str, int, float]]) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+
 @dataclass(frozen=True)
 class Help:
     """Help of one argument; `flags` adds other names for an option, `metavar` names its value."""
@@ -142,7 +143,7 @@ def _add(
     """Add one argument: its action, type and choices from `kind`, its help from `meta`."""
     meta = meta or Help("")
     text = meta.text
-    if show_default and default not in (None, False, [], ()):
+    if show_default and default is not None and default is not False and default != []:
         text += f" (default: {default})"
     options: dict[str, Any] = {"help": text}
     if meta.metavar:

@@ -8,13 +8,14 @@ one, never a partial file under the final name.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from glm.errors import InputError
 
@@ -133,3 +134,26 @@ def read_text(path: str | Path) -> str:
     if not text:
         raise InputError("empty file", path)
     return text
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a plain or gzip-compressed text file (detected from its content) for reading."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path)
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic == GZIP_MAGIC:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace")
+    return open(path, encoding="ascii", errors="replace")
+
+
+def first_line(path: str | Path) -> tuple[int, str]:
+    """(1-based number, text) of the first non-blank line; an all-blank file is an InputError."""
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                return number, line
+    raise InputError("empty file", path)

@@ -7,42 +7,16 @@ of their header line, as Biopython's SeqRecord.id does.
 
 from __future__ import annotations
 
-import gzip
-import io
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from glm.alphabet import find_invalid_base, reverse_complement
 from glm.errors import InputError
-from glm.io.files import GZIP_MAGIC
-
-
-def open_text(path: str | Path) -> IO[str]:
-    """Open a plain or gzip-compressed text file (detected from its content) for reading."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path)
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace")
-    return open(path, encoding="ascii", errors="replace")
-
-
-def first_line(path: str | Path) -> tuple[int, str]:
-    """(1-based number, text) of the first non-blank line; an all-blank file is an InputError."""
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                return number, line
-    raise InputError("empty file", path)
+from glm.io.files import first_line, open_text
 
 
 def is_fasta(path: str | Path) -> bool:

@@ -24,8 +24,8 @@ import numpy as np
 
 from glm.alphabet import find_invalid_base
 from glm.errors import InputError
-from glm.io.files import atomic_file
-from glm.io.genome import first_line, open_text, read_fasta
+from glm.io.files import atomic_file, first_line, open_text
+from glm.io.genome import read_fasta
 
 NAME_COLUMNS = ("name", "id")
 

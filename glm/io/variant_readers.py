@@ -18,7 +18,8 @@ from typing import IO, Any
 
 from glm.errors import InputError
 from glm.io.coordinates import to_zero_based
-from glm.io.genome import Genome, open_text
+from glm.io.files import open_text
+from glm.io.genome import Genome
 from glm.io.variants import (
     INFO_HEADER,
     PYTHON_SOURCE,

@@ -177,7 +177,17 @@ def score_variants(
         raise InputError(f"method must be among {', '.join(METHODS)}, got {method!r}")
     if head is not None:
         window, layer, strands = _head_settings(head, model, window)
-    plan = make_plan(model, tokenizer, window, strands, layer, batch_size, reuse, head is not None, progress)
+    plan = make_plan(
+        model,
+        tokenizer,
+        window=window,
+        strands=strands,
+        layer=layer,
+        batch_size=batch_size,
+        reuse=reuse,
+        keep_delta=head is not None,
+        progress=progress,
+    )
     found = _evaluate(model, tokenizer, variants, genome, plan, aliases, on_ref_mismatch)  # type: ignore[arg-type]
     columns: dict[str, np.ndarray] = {}
     if "llr" in methods:
@@ -226,7 +236,9 @@ def variant_features(
     Returns (features (variants, 5 + width), feature names, the variants with their status); rows
     of unscored variants are NaN. The delta (alt minus ref pooled embedding) is averaged over strands.
     """
-    plan = make_plan(model, tokenizer, window, "both", layer, batch_size, keep_delta=True, progress=progress)
+    plan = make_plan(
+        model, tokenizer, window=window, layer=layer, batch_size=batch_size, keep_delta=True, progress=progress
+    )
     found = _evaluate(model, tokenizer, variants, genome, plan, aliases, on_ref_mismatch)  # type: ignore[arg-type]
     names = [*FEATURE_SCORES, *(f"delta_{i}" for i in range(model.config.width))]
     return found.features(), names, found.variants

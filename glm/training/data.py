@@ -42,8 +42,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_text
-from glm.io.genome import Record, header_line, open_text, read_fasta
+from glm.io.files import atomic_directory, open_text, read_text
+from glm.io.genome import Record, header_line, read_fasta
 from glm.model.batching import pad_batch
 from glm.model.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
 
