@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from glm.errors import InputError
 from glm.heads.evaluation import classification_metrics, cross_validate
