@@ -166,7 +166,7 @@ class GenomicLM:
         as it is, without the record separator that `log_likelihood` puts first (training windows
         start anywhere in a record, so a prompt is usually mid-record).
         """
-        yield from generate_pieces(self.model, self.tokenizer, prompt, **options)
+        return generate_pieces(self.model, self.tokenizer, prompt, **options)
 
 
 def evaluation_table(rows: list[tuple[str, int, float]]) -> str:

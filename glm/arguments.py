@@ -26,6 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from glm.config import Bounds
+from glm.errors import InputError
+
 
 @dataclass(frozen=True)
 class Help:
@@ -34,6 +37,7 @@ class Help:
     text: str
     flags: tuple[str, ...] = ()
     metavar: str | None = None
+    bounds: str | None = None  # allowed range as an interval, "[1, inf)": checked when parsed, shown in the help
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,18 @@ def command(name: str, help: str, description: str | None = None) -> Callable[[C
     return register
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (as glm's own errors are) instead of the whole usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(
     commands: list[Callable[..., Any]], prog: str = "glm", description: str = ""
 ) -> argparse.ArgumentParser:
     """A parser with one subcommand per `@command` function; `args.run(args)` calls the chosen one."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = _Parser(prog=prog, description=description)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for function in commands:
         name, help_text, description_text = function.command  # type: ignore[attr-defined]
@@ -84,7 +95,7 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
         positional = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
         required = parameter.default is inspect.Parameter.empty
-        _add(parser, parameter.name, kind, meta, default, positional, required, show_default=True)
+        _add(parser, parameter.name, kind, meta, default, positional, required, shown=default)
 
     def call(namespace: argparse.Namespace) -> Any:
         values = {name: getattr(namespace, name) for name in plain}
@@ -115,8 +126,10 @@ def _config_options(
             continue  # not a command-line field, or one the command declares itself
         taken.add(flag)
         group = group or parser.add_argument_group(title, (type(defaults).__doc__ or "").strip())
-        shown = f" (default: {value})" if meta.show_defaults and value is not None else ""
-        _add(group, flag, hints[item.name], Help(item.metadata["help"] + shown), None, False, False, False, True)
+        shown = value if meta.show_defaults else None
+        bounds = item.metadata.get("bounds")
+        help_text = Help(item.metadata["help"], bounds=bounds)
+        _add(group, flag, hints[item.name], help_text, None, False, False, shown=shown, boolean_pair=True)
         keys[flag] = f"{prefix}{item.name}"
     return keys
 
@@ -137,15 +150,16 @@ def _add(
     default: Any,
     positional: bool,
     required: bool,
-    show_default: bool,
+    shown: Any,
     boolean_pair: bool = False,
 ) -> None:
-    """Add one argument: its action, type and choices from `kind`, its help from `meta`."""
+    """Add one argument: its action, type and choices from `kind`, its help from `meta` (with the
+    range and the default `shown`, unless that is None, False or empty)."""
     meta = meta or Help("")
-    text = meta.text
-    if show_default and default is not None and default is not False and default != []:
-        text += f" (default: {default})"
-    options: dict[str, Any] = {"help": text}
+    notes = [str(Bounds.parse(meta.bounds))] if meta.bounds else []
+    if shown is not None and shown is not False and shown != []:
+        notes.append(f"default: {shown}")
+    options: dict[str, Any] = {"help": meta.text + (f" ({'; '.join(notes)})" if notes else "")}
     if meta.metavar:
         options["metavar"] = meta.metavar
     kind, optional = _strip_none(kind)
@@ -157,7 +171,7 @@ def _add(
     elif typing.get_origin(kind) is Literal:
         options["choices"] = list(typing.get_args(kind))
     else:
-        options["type"] = kind
+        options["type"] = _parser(kind, Bounds.parse(meta.bounds) if meta.bounds else None)
     if positional:
         if not required:
             options["nargs"] = "?"
@@ -165,6 +179,23 @@ def _add(
         return
     flags = [f"--{name.replace('_', '-')}", *meta.flags]
     parser.add_argument(*flags, dest=name, default=default, required=required and not optional, **options)
+
+
+def _parser(kind: type, bounds: Bounds | None) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)`, refused (status 2, with the reason) when the type raises an
+    InputError (e.g. an output path that cannot be written) or the value lies outside `bounds`."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except InputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if bounds is not None and value not in bounds:
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its "invalid int value" message
+    return parse
 
 
 def _strip_none(kind: Any) -> tuple[Any, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import re
 import typing
@@ -43,21 +44,61 @@ def check_choice(name: str, value: Any, literal: Any) -> None:
         raise InputError(f"{name} must be one of {', '.join(choices(literal))}, got {value!r}")
 
 
-def option(default: Any, help: str, flag: str | None = None, cli: bool = True) -> Any:
+@dataclass(frozen=True)
+class Bounds:
+    """An allowed numeric range, written as an interval: Bounds.parse("[0, 1)"), "[1, inf)", "(0, inf)"."""
+
+    low: float
+    high: float
+    low_closed: bool
+    high_closed: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Bounds:
+        match = re.fullmatch(r"([\[(])\s*(-?[\d.e+-]+|-inf)\s*,\s*(-?[\d.e+-]+|inf)\s*([\])])", text)
+        assert match, f"not an interval: {text!r}"
+        return cls(float(match.group(2)), float(match.group(3)), match.group(1) == "[", match.group(4) == "]")
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        low, high = f"{self.low:g}", f"{self.high:g}"
+        if self.high == math.inf:
+            return f"at least {low}" if self.low_closed else f"above {low}"
+        if self.low_closed and self.high_closed:
+            return f"between {low} and {high}"
+        return f"in {'[' if self.low_closed else '('}{low}, {high}{']' if self.high_closed else ')'}"
+
+
+def check_bounds(name: str, value: Any, bounds: str | Bounds) -> None:
+    """An InputError unless `value` (a number, or None for "not set") lies in `bounds`."""
+    bounds = Bounds.parse(bounds) if isinstance(bounds, str) else bounds
+    if value is not None and value not in bounds:
+        raise InputError(f"{name} must be {bounds}, got {value}")
+
+
+def option(default: Any, help: str, flag: str | None = None, cli: bool = True, bounds: str | None = None) -> Any:
     """A config field with its command-line help beside it (glm.arguments turns fields into options).
 
     flag: the option's name when it differs from the field's (`n_layers` -> `--layers`);
-    cli=False keeps the field off the command line.
+    cli=False keeps the field off the command line; bounds: the allowed range as an interval
+    ("[0, 1)", "[1, inf)"), checked by `validate` and shown in the help.
     """
-    return field(default=default, metadata={"help": help, "flag": flag, "cli": cli})
+    return field(default=default, metadata={"help": help, "flag": flag, "cli": cli, "bounds": bounds})
 
 
-def _check_choices(section: Any, prefix: str) -> None:
-    """Check every Literal-typed field of a config section against its choices."""
+def _check_fields(section: Any, prefix: str) -> None:
+    """Check every field of a config section: Literal fields against their choices, numbers against bounds."""
     hints = typing.get_type_hints(type(section))
     for item in fields(section):
+        name, value = f"{prefix}.{item.name}", getattr(section, item.name)
         if typing.get_origin(hints[item.name]) is Literal:
-            check_choice(f"{prefix}.{item.name}", getattr(section, item.name), hints[item.name])
+            check_choice(name, value, hints[item.name])
+        if item.metadata.get("bounds"):
+            check_bounds(name, value, item.metadata["bounds"])
 
 
 @dataclass
@@ -65,27 +106,27 @@ class ModelConfig:
     """Shape of the decoder-only Transformer."""
 
     vocab_size: int = option(0, "filled in from the tokenizer", cli=False)
-    n_layers: int = option(4, "Transformer blocks", flag="layers")
-    n_heads: int = option(4, "attention heads per block", flag="heads")
-    width: int = option(128, "hidden width (a multiple of --heads)")
-    context: int = option(256, "tokens per training window")
-    mlp_ratio: float = option(8 / 3, "SwiGLU hidden size = mlp_ratio x width, rounded up to a multiple of 32")
-    rope_base: float = option(10000.0, "base of the rotary position embedding frequencies")
-    dropout: float = option(0.0, "dropout probability in the residual branches")
-    norm_eps: float = option(1e-5, "epsilon of the RMS norms")
+    n_layers: int = option(4, "Transformer blocks", flag="layers", bounds="[1, inf)")
+    n_heads: int = option(4, "attention heads per block", flag="heads", bounds="[1, inf)")
+    width: int = option(128, "hidden width (a multiple of --heads)", bounds="[1, inf)")
+    context: int = option(256, "tokens per training window", bounds="[1, inf)")
+    mlp_ratio: float = option(
+        8 / 3, "SwiGLU hidden size = mlp_ratio x width, rounded up to a multiple of 32", bounds="(0, inf)"
+    )
+    rope_base: float = option(10000.0, "base of the rotary position embedding frequencies", bounds="(1, inf)")
+    dropout: float = option(0.0, "dropout probability in the residual branches", bounds="[0, 1)")
+    norm_eps: float = option(1e-5, "epsilon of the RMS norms", bounds="(0, inf)")
 
     @property
     def mlp_hidden(self) -> int:
         return 32 * -(-int(self.mlp_ratio * self.width) // 32)
 
     def validate(self) -> None:
+        _check_fields(self, "model")
         if self.width % self.n_heads:
             raise InputError(f"model.width ({self.width}) must be a multiple of model.n_heads ({self.n_heads})")
         if (self.width // self.n_heads) % 2:
             raise InputError("model.width / model.n_heads must be even (rotary embeddings rotate pairs)")
-        for name in ("n_layers", "n_heads", "width", "context"):
-            if getattr(self, name) < 1:
-                raise InputError(f"model.{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -94,18 +135,20 @@ class DataConfig:
 
     format: Literal["auto", "fasta", "text"] = option("auto", "input kind (auto: from the file's content)")
     tokenizer: Literal["kmer", "char", "byte"] = option("kmer", "kmer for DNA; char or byte for text")
-    k: int = option(1, "k-mer length, 1 to 8")
-    stride: int | None = option(None, "bases between k-mer starts (default k: non-overlapping)")
+    k: int = option(1, "k-mer length", bounds="[1, 8]")
+    stride: int | None = option(None, "bases between k-mer starts (default k: non-overlapping)", bounds="[1, 8]")
     split: Literal["auto", "tail", "records"] = option(
         "auto",
         "how validation data is held out: the tail of every record, or whole records (auto: records when the "
         "file has at least 20)",
     )
-    val_fraction: float = option(0.05, "fraction of bases held out for validation")
+    val_fraction: float = option(0.05, "fraction of bases held out for validation", bounds="(0, 1)")
     rc_augment: bool = option(True, "reverse-complement half of the training windows", flag="rc")
-    max_unknown_fraction: float = option(0.5, "redraw training windows with more unknown (N) tokens than this")
-    soft_mask_weight: float = option(1.0, "loss weight of lowercase (soft-masked) bases, 0 to 1")
-    num_workers: int = option(0, "DataLoader worker processes", flag="workers")
+    max_unknown_fraction: float = option(
+        0.5, "redraw training windows with more unknown (N) tokens than this", bounds="[0, 1]"
+    )
+    soft_mask_weight: float = option(1.0, "loss weight of lowercase (soft-masked) bases", bounds="[0, 1]")
+    num_workers: int = option(0, "DataLoader worker processes", flag="workers", bounds="[0, inf)")
     cache_dir: str | None = option(None, "where token stores are cached (default $GLM_CACHE or ~/.cache/glm)")
 
     def resolved_cache_dir(self) -> Path:
@@ -114,39 +157,40 @@ class DataConfig:
         return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()
 
     def validate(self) -> None:
-        _check_choices(self, "data")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise InputError(f"data.val_fraction must be between 0 and 1, got {self.val_fraction}")
-        if not 0.0 <= self.soft_mask_weight <= 1.0:
-            raise InputError(f"data.soft_mask_weight must be between 0 and 1, got {self.soft_mask_weight}")
+        _check_fields(self, "data")
+        if self.stride is not None and self.stride > self.k:
+            raise InputError(f"data.stride must be at most data.k ({self.k}), got {self.stride}")
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, hardware and bookkeeping."""
 
-    batch_size: int = option(32, "windows (or sequences) per step per device")
-    max_steps: int = option(2000, "optimizer steps at most")
+    batch_size: int = option(32, "windows (or sequences) per step per device", bounds="[1, inf)")
+    max_steps: int = option(2000, "optimizer steps at most", bounds="[1, inf)")
     max_time: str | None = option(
         None, "wall-clock budget, e.g. 15m, 2h, 90s or DD:HH:MM:SS; the learning rate decays to fit it"
     )
-    lr: float = option(2e-3, "peak learning rate")
-    min_lr_ratio: float = option(0.1, "the cosine decay ends at lr x this")
-    warmup_steps: int = option(100, "linear warmup steps")
-    weight_decay: float = option(0.1, "AdamW weight decay of the weight matrices")
-    beta1: float = option(0.9, "AdamW beta1")
-    beta2: float = option(0.95, "AdamW beta2")
-    grad_clip: float = option(1.0, "gradient norm clipping")
-    accumulate: int = option(1, "batches per optimizer step (gradient accumulation)")
+    lr: float = option(2e-3, "peak learning rate", bounds="(0, inf)")
+    min_lr_ratio: float = option(0.1, "the cosine decay ends at lr x this", bounds="[0, 1]")
+    warmup_steps: int = option(100, "linear warmup steps", bounds="[0, inf)")
+    weight_decay: float = option(0.1, "AdamW weight decay of the weight matrices", bounds="[0, inf)")
+    beta1: float = option(0.9, "AdamW beta1", bounds="[0, 1)")
+    beta2: float = option(0.95, "AdamW beta2", bounds="[0, 1)")
+    grad_clip: float = option(1.0, "gradient norm clipping (0: none)", bounds="[0, inf)")
+    accumulate: int = option(1, "batches per optimizer step (gradient accumulation)", bounds="[1, inf)")
     global_batch_tokens: int | None = option(
         None,
         "tokens per optimizer step over all processes; sets accumulate = this / (batch size x context x "
         "processes), so a run makes the same steps on 1 or 64 GPUs",
+        bounds="[1, inf)",
     )
     precision: Precision = option("auto", "numeric precision (auto: bf16-mixed on GPUs and bf16-capable CPUs, else 32)")
-    accelerator: str = option("auto", "auto, cpu, gpu")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = option(
+        "auto", "where to train (auto: a GPU when present)"
+    )
     devices: str = option("auto", "processes per node: auto, a count, or a list of GPU indices such as 0,1")
-    num_nodes: int = option(1, "machines (for multi-node runs under SLURM or torchrun)")
+    num_nodes: int = option(1, "machines (for multi-node runs under SLURM or torchrun)", bounds="[1, inf)")
     strategy: Literal["auto", "ddp", "fsdp"] = option(
         "auto", "auto: DDP when several processes; fsdp shards each Transformer block (GPUs only)"
     )
@@ -154,25 +198,27 @@ class TrainConfig:
     activation_checkpointing: bool = option(
         False, "recompute activations in the backward pass: less memory for long contexts, about 1/3 more compute"
     )
-    val_every: int = option(200, "optimizer steps between validations (and checkpoints)")
-    val_windows: int = option(256, "cap on validation windows (spread evenly over the held-out data)")
-    log_every: int = option(10, "steps between logged training metrics")
-    seed: int = option(0, "seed for initialisation and data order")
+    val_every: int = option(200, "optimizer steps between validations (and checkpoints)", bounds="[1, inf)")
+    val_windows: int = option(
+        256, "cap on validation windows (spread evenly over the held-out data)", bounds="[1, inf)"
+    )
+    log_every: int = option(10, "steps between logged training metrics", bounds="[1, inf)")
+    seed: int = option(0, "seed for initialisation and data order", bounds="[0, inf)")
 
     def validate(self) -> None:
-        for name in ("batch_size", "max_steps", "accumulate", "val_every", "val_windows", "num_nodes"):
-            if getattr(self, name) < 1:
-                raise InputError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise InputError(f"train.lr must be positive, got {self.lr}")
-        _check_choices(self, "train")
+        _check_fields(self, "train")
         if self.global_batch_tokens is not None:
-            if not isinstance(self.global_batch_tokens, int) or self.global_batch_tokens < 1:
-                raise InputError(f"train.global_batch_tokens must be at least 1, got {self.global_batch_tokens}")
             if self.accumulate != 1:
                 raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
-        if self.max_time:
-            parse_duration(self.max_time)
+        if self.max_time and parse_duration(self.max_time).total_seconds() <= 0:
+            raise InputError(f"train.max_time must be above 0, got {self.max_time!r}")
+        devices = str(self.devices).strip().strip("[]")
+        if devices not in ("auto", "-1") and not re.fullmatch(r"\d+|\d+(\s*,\s*\d+)+,?|\d+,", devices):
+            raise InputError(
+                f"train.devices: expected auto, a count (1 or more) or GPU indices such as 0,1; got {self.devices!r}"
+            )
+        if devices.isdigit() and int(devices) < 1:
+            raise InputError("train.devices must be at least 1 (or auto), got 0")
 
 
 def _finetune_training() -> TrainConfig:
@@ -192,14 +238,11 @@ class FinetuneConfig:
     strands: Strands = option(
         "both", "reverse-complement augmentation in training, both strands averaged in prediction", cli=False
     )
-    patience: int = option(5, "dev evaluations without improvement before stopping")
+    patience: int = option(5, "dev evaluations without improvement before stopping", bounds="[1, inf)")
     train: TrainConfig = field(default_factory=_finetune_training)
 
     def validate(self) -> FinetuneConfig:
-        check_choice("pooling", self.pooling, Pooling)
-        check_choice("strands", self.strands, Strands)
-        if self.patience < 1:
-            raise InputError(f"patience must be at least 1, got {self.patience}")
+        _check_fields(self, "finetune")
         self.train.validate()
         return self
 

@@ -148,7 +148,7 @@ def test_every_command_has_help_and_every_config_field_an_option(capsys) -> None
                 flag = (field.metadata["flag"] or field.name).replace("_", "-")
                 assert f"--{flag}" in pretrain_help, flag
     assert "--vocab-size" not in pretrain_help and "--no-rc" in pretrain_help
-    assert "peak learning rate (default: 0.0005)" in " ".join(_help(parser, "fit-classifier", capsys).split())
+    assert "peak learning rate (above 0; default: 0.0005)" in " ".join(_help(parser, "fit-classifier", capsys).split())
 
 
 def _help(parser, name: str, capsys) -> str:

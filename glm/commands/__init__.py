@@ -42,7 +42,10 @@ COMMANDS = [
 
 def main(argv: list[str] | None = None, prog: str = "glm") -> int:
     """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
-    args = build_parser(COMMANDS, prog, "glm: genomic language models.").parse_args(argv)
+    try:
+        args = build_parser(COMMANDS, prog, "glm: genomic language models.").parse_args(argv)
+    except SystemExit as exit_:  # --help, or a value argparse refused (its one-line error is printed)
+        return int(exit_.code or 0)
     try:
         args.run(args)
     except InputError as error:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, ModelDir, Quiet
 from glm.config import Config
+from glm.io.files import OutputDirectory
 
 
 def run_name(fasta: Path) -> str:
@@ -28,7 +29,7 @@ def pretrain(
     fasta: Annotated[str, Help("FASTA file to train on (.gz allowed; many records allowed)")],
     *,
     config: Annotated[str | None, Help("preset name (tiny, small, base) or a YAML file")] = None,
-    out: Annotated[str | None, Help("run directory (default: runs/<fasta name>)")] = None,
+    out: Annotated[OutputDirectory | None, Help("run directory (default: runs/<fasta name>)")] = None,
     resume: Annotated[bool, Help("continue the run in --out from checkpoints/last.ckpt")] = False,
     quiet: Quiet = False,
     overrides: Annotated[dict[str, Any], ConfigOptions(Config)],
@@ -74,13 +75,15 @@ def generate(
     model: ModelDir,
     *,
     prompt: Annotated[str, Help("bases (DNA models) or text to continue")],
-    num_samples: Annotated[int, Help("independent samples (seeds seed, seed+1, ...)")] = 1,
-    max_new_tokens: Annotated[int, Help("tokens to sample (k bases each for k-mers)")] = 200,
-    max_bases: Annotated[int | None, Help("stop after this many new bases (or characters)")] = None,
-    temperature: Annotated[float, Help("0 is greedy; higher is more random")] = 1.0,
-    top_k: Annotated[int | None, Help("sample only among the k most likely tokens")] = None,
-    top_p: Annotated[float | None, Help("sample only among the most likely tokens holding this mass")] = None,
-    seed: Annotated[int | None, Help("fixes the samples")] = None,
+    num_samples: Annotated[int, Help("independent samples (seeds seed, seed+1, ...)", bounds="[1, inf)")] = 1,
+    max_new_tokens: Annotated[int, Help("tokens to sample (k bases each for k-mers; at least 1)")] = 200,
+    max_bases: Annotated[int | None, Help("stop after this many new bases (or characters; at least 1)")] = None,
+    temperature: Annotated[float, Help("0 or more: 0 always takes the most likely token; higher is more random")] = 1.0,
+    top_k: Annotated[int | None, Help("sample only among the k most likely tokens (at least 1)")] = None,
+    top_p: Annotated[
+        float | None, Help("sample only among the most likely tokens holding this mass, in (0, 1]")
+    ] = None,
+    seed: Annotated[int | None, Help("fixes the samples", bounds="[0, inf)")] = None,
     no_cache: Annotated[bool, Help("recompute the whole window for every token (slow)")] = False,
     device: Device = None,
 ) -> None:
@@ -88,10 +91,7 @@ def generate(
 
     lm = glm.load(model, device=device)
     for sample in range(num_samples):
-        if sample:
-            print("---")
-        print(prompt, end="", flush=True)
-        pieces = lm.generate_stream(
+        pieces = lm.generate_stream(  # checks every option before anything is printed
             prompt,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
@@ -101,6 +101,9 @@ def generate(
             max_bases=max_bases,
             use_cache=not no_cache,
         )
+        if sample:
+            print("---")
+        print(prompt, end="", flush=True)
         for piece in pieces:
             print(piece, end="", flush=True)
         print()

@@ -12,8 +12,8 @@ ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
 Quiet = Annotated[bool, Help("no progress bars")]
 GenomeFasta = Annotated[str, Help("reference FASTA the variants refer to (.gz allowed)")]
-Window = Annotated[int | None, Help("bases per scoring window (default: the model's context)")]
-ScoringBatch = Annotated[int | None, Help("windows per forward pass (default 16)")]
+Window = Annotated[int | None, Help("bases per scoring window (default: the model's context)", bounds="[1, inf)")]
+ScoringBatch = Annotated[int | None, Help("windows per forward pass (default 16)", bounds="[1, inf)")]
 Methods = Annotated[
     list[Literal["llr", "embedding"]] | None, Help("score to compute; repeat for several (default llr)")
 ]

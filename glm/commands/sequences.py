@@ -9,6 +9,7 @@ from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, Layer, ModelDir, Quiet, StrandChoice, inputs
 from glm.config import FinetuneConfig, Pooling
 from glm.errors import InputError
+from glm.io.files import OutputDirectory, OutputFile
 
 
 @command(
@@ -23,11 +24,11 @@ def embed(
     model: ModelDir,
     *,
     input: inputs("sequences to embed"),  # noqa: A002 - the option is --input
-    out: Annotated[str, Help("output .npy file")],
+    out: Annotated[OutputFile, Help("output .npy file (the name is used as given)")],
     layer: Layer = -1,
     pooling: Annotated[Pooling, Help("over tokens")] = "mean",
     strands: StrandChoice = "both",
-    batch_size: Annotated[int, Help("windows per forward pass")] = 32,
+    batch_size: Annotated[int, Help("windows per forward pass", bounds="[1, inf)")] = 32,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -43,8 +44,8 @@ def embed(
     embeddings = lm.embed(sequences.sequences, layer=layer, pooling=pooling, strands=strands, progress=not quiet)
     destination = Path(out)
     names = destination.with_name(destination.name.removesuffix(".npy") + ".names.tsv")
-    with atomic_file(destination) as partial:
-        np.save(partial, embeddings)
+    with atomic_file(destination) as partial, open(partial, "wb") as handle:
+        np.save(handle, embeddings)  # to a handle: numpy would add .npy to a file name without it
     write_names(names, sequences)
     print(f"{embeddings.shape[0]:,} embeddings of width {embeddings.shape[1]} -> {destination} (names: {names})")
 
@@ -61,7 +62,7 @@ def layers(
     input: inputs("labelled sequences"),  # noqa: A002 - the option is --input
     pooling: Annotated[Pooling, Help("over tokens")] = "mean",
     strands: StrandChoice = "both",
-    folds: Annotated[int, Help("cross-validation folds")] = 5,
+    folds: Annotated[int, Help("cross-validation folds", bounds="[2, inf)")] = 5,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -92,17 +93,17 @@ def fit_classifier(
     model: Annotated[str | None, Help("exported model directory (runs/NAME/model)")] = None,
     *,
     train: Annotated[list[str], Help("labelled training sequences", metavar="FILE")],
-    out: Annotated[str, Help("output directory")],
+    out: Annotated[OutputDirectory, Help("output directory")],
     dev: Annotated[list[str] | None, Help("labelled dev sequences (model selection)", metavar="FILE")] = None,
     test: Annotated[list[str] | None, Help("labelled test sequences (the reported numbers)", metavar="FILE")] = None,
     features: Annotated[Literal["embedding", "kmer"], Help("probe features")] = "embedding",
-    kmer_k: Annotated[int, Help("k-mer features: frequencies of every length 1..k")] = 4,
+    kmer_k: Annotated[int, Help("k-mer features: frequencies of every length 1..k", bounds="[1, 8]")] = 4,
     probe: Annotated[Literal["logistic", "boosting"], Help("probe classifier")] = "logistic",
     layer: Layer = -1,
     pooling: Annotated[Pooling | None, Help("over tokens (default: mean for probes, last for --finetune)")] = None,
     strands: StrandChoice = "both",
-    folds: Annotated[int, Help("cross-validation folds when no --test is given")] = 5,
-    seed: Annotated[int, Help("fixes folds, splits, initialisation and batches")] = 0,
+    folds: Annotated[int, Help("cross-validation folds when no --test is given", bounds="[2, inf)")] = 5,
+    seed: Annotated[int, Help("fixes folds, splits, initialisation and batches", bounds="[0, inf)")] = 0,
     quiet: Quiet = False,
     finetune: Annotated[bool, Help("train the whole model with a linear head (options below)")] = False,
     tuning: Annotated[
@@ -144,7 +145,7 @@ def classify(
     head: Annotated[str, Help("classifier directory (fit-classifier's OUT or OUT/head)")],
     *,
     input: inputs("sequences to classify"),  # noqa: A002 - the option is --input
-    out: Annotated[str, Help("output TSV")],
+    out: Annotated[OutputFile, Help("output TSV")],
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -164,7 +165,7 @@ def classify(
     description="Write the sequences of CSV/TSV tables (or FASTA files) as one FASTA file, one record per "
     "sequence (labels dropped), so `pretrain` can train on a labelled task's sequences.",
 )
-def to_fasta(*, input: inputs("sequences"), out: Annotated[str, Help("output FASTA file")]) -> None:  # noqa: A002
+def to_fasta(*, input: inputs("sequences"), out: Annotated[OutputFile, Help("output FASTA file")]) -> None:  # noqa: A002
     from glm.io.sequences import read_sequences, write_fasta  # noqa: PLC0415
 
     sequences = read_sequences(input)

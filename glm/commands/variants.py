@@ -18,6 +18,7 @@ from glm.commands.options import (
     Window,
     parse_aliases,
 )
+from glm.io.files import OutputDirectory, OutputFile
 
 
 @command(
@@ -32,7 +33,7 @@ def score(
     *,
     genome: GenomeFasta,
     variants: Annotated[str, Help("VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")],
-    out: Annotated[str, Help("output file: .tsv, .vcf or .vcf.gz")],
+    out: Annotated[OutputFile, Help("output file: .tsv, .vcf or .vcf.gz")],
     method: Methods = None,
     strands: StrandChoice = "both",
     window: Window = None,
@@ -73,7 +74,9 @@ def mutagenesis(
     *,
     genome: GenomeFasta,
     region: Annotated[str, Help("CONTIG:START-END, 1-based inclusive")],
-    out: Annotated[str, Help("output prefix: writes PREFIX.tsv and PREFIX.png")],
+    out: Annotated[
+        OutputFile, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
+    ],
     method: Methods = None,
     strands: StrandChoice = "both",
     window: Window = None,
@@ -91,7 +94,7 @@ def mutagenesis(
     scores = lm.mutagenesis(
         genome, region, method=methods, window=window, strands=strands, progress=not quiet, **options
     )
-    prefix = Path(out)
+    prefix = Path(out.removesuffix(".tsv").removesuffix(".png"))
     print(scores.summary(scores.write(prefix.with_name(prefix.name + ".tsv"))))
     column = "llr" if "llr" in methods else "embedding_cosine"
     positions, reference, matrix = mutagenesis_matrix(scores, column)
@@ -112,15 +115,15 @@ def fit_head(
     genome: GenomeFasta,
     variants: Annotated[str, Help("labelled variants: TSV/CSV (or VCF with the label in INFO)")],
     label: Annotated[str, Help("column holding each variant's class")],
-    out: Annotated[str, Help("output directory for the head, roc.png and predictions")],
+    out: Annotated[OutputDirectory, Help("output directory for the head, roc.png and predictions")],
     group: Annotated[str | None, Help("column of groups (gene, exon, block) kept whole within a test fold")] = None,
     kind: Annotated[Literal["logistic", "boosting"], Help("probe")] = "logistic",
     features: Annotated[
         Literal["all", "scores"],
         Help("all: the five scores and the embedding delta; scores: the five scores only (few labels)"),
     ] = "all",
-    folds: Annotated[int, Help("cross-validation folds")] = 5,
-    seed: Annotated[int, Help("fold assignment and probe seed")] = 0,
+    folds: Annotated[int, Help("cross-validation folds", bounds="[2, inf)")] = 5,
+    seed: Annotated[int, Help("fold assignment and probe seed", bounds="[0, inf)")] = 0,
     window: Window = None,
     batch_size: ScoringBatch = None,
     alias: Aliases = None,

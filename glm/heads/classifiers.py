@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -29,10 +29,10 @@ from glm.alphabet import reverse_complement
 from glm.errors import InputError
 from glm.heads.features import FeatureCache, FeatureSpec
 from glm.heads.probes import HEAD_JSON, Head
-from glm.io.files import atomic_directory, atomic_file, read_json, write_json
+from glm.io.files import atomic_directory, atomic_file, read_json, read_safetensors, write_json
 from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch, with_separator
-from glm.model.checkpoint import export_model, load_model
+from glm.model.checkpoint import export_model, load_model, resolve_device
 from glm.model.tokenizers import PAD, Tokenizer
 from glm.model.transformer import Transformer
 
@@ -150,12 +150,12 @@ def load_classifier(directory: str | Path, device: str | None = None) -> ProbeCl
     if not (directory / FINETUNED_JSON).is_file():
         raise InputError(f"not a classifier directory: neither {HEAD_JSON} nor {FINETUNED_JSON} is here", directory)
     settings = read_json(directory / FINETUNED_JSON)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     backbone, tokenizer, _ = load_model(directory / FINETUNED_MODEL, device)
     net = SequenceClassifierNet(backbone, len(settings["classes"]), settings["layer"], settings["pooling"])
     try:
-        net.classifier.load_state_dict(load_file(directory / FINETUNED_WEIGHTS), strict=True)
-    except (RuntimeError, OSError) as error:
+        net.classifier.load_state_dict(read_safetensors(directory / FINETUNED_WEIGHTS), strict=True)
+    except RuntimeError as error:
         raise InputError(f"classifier weights do not match {FINETUNED_JSON}: {error}", directory) from None
     return FinetunedClassifier(net.to(device), tokenizer, settings["classes"], settings["strands"], settings["info"])
 

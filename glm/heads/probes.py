@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 import sklearn
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_json, require_files, write_json
+from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
 
 PROBES = ("logistic", "boosting")
 HEAD_JSON, HEAD_ARRAYS = "head.json", "head.safetensors"
@@ -112,7 +112,7 @@ class Head:
         kind = meta.get("kind")
         if kind not in PROBES:
             raise InputError(f"kind: expected one of {', '.join(PROBES)}, got {kind!r}", directory / HEAD_JSON)
-        arrays = load_file(directory / HEAD_ARRAYS)
+        arrays = read_safetensors(directory / HEAD_ARRAYS, framework="numpy")
         missing = {"mean", "scale", *_ARRAYS[kind]} - set(arrays)
         if missing:
             raise InputError(f"arrays missing: {sorted(missing)}", directory / HEAD_ARRAYS)

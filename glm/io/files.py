@@ -12,6 +12,8 @@ import io
 import json
 import os
 import shutil
+import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,43 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def check_output(path: str | Path, directory: bool = False) -> Path:
+    """`path` as a Path, or an InputError if an output cannot be written there; call before any work.
+
+    A file output must not be an existing directory (a directory output must not be an existing
+    file), and its nearest existing parent must be a directory this process can write in.
+    """
+    path = Path(path)
+    if path.is_dir() and not directory:
+        raise InputError("output: is a directory; give a file name", path)
+    if path.exists() and not path.is_dir() and directory:
+        raise InputError("output: is a file; give a directory", path)
+    existing = path.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"output: {existing} is a file, not a folder", path)
+    try:
+        tempfile.TemporaryFile(dir=existing).close()  # the file system's own answer (read-only, /proc, quota)
+    except OSError as error:
+        raise InputError(f"output: cannot write in {existing} ({error.strerror})", path) from None
+    return path
+
+
+class OutputFile(str):
+    """A path where an output file will be written, checked as it is made (see check_output)."""
+
+    def __new__(cls, path: str | Path) -> OutputFile:
+        return super().__new__(cls, check_output(path))
+
+
+class OutputDirectory(str):
+    """A path where an output directory will be written, checked as it is made (see check_output)."""
+
+    def __new__(cls, path: str | Path) -> OutputDirectory:
+        return super().__new__(cls, check_output(path, directory=True))
+
+
 @contextmanager
 def atomic_file(path: str | Path, backup: str | Path | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is flushed to disk and renamed to `path`.
@@ -38,12 +77,13 @@ def atomic_file(path: str | Path, backup: str | Path | None = None) -> Iterator[
     With `backup`, a file already at `path` is first renamed to `backup` (a checkpoint keeps the
     one it replaces). The temporary name keeps the suffix, for writers that choose a format by it.
     """
-    path = Path(path)
+    path = check_output(path)
+    partial = path.parent / f".{path.name}.partial-{os.getpid()}{path.suffix}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        partial.touch()  # fails here, before any work, where the file system refuses the write
     except OSError as error:
-        raise InputError(f"cannot create the output folder ({error.strerror})", path) from None
-    partial = path.parent / f".{path.name}.partial-{os.getpid()}{path.suffix}"
+        raise InputError(f"output: cannot write ({error.strerror})", path) from None
     try:
         yield partial
         _fsync(partial)
@@ -61,7 +101,7 @@ def atomic_directory(directory: str | Path, replace: bool = True) -> Iterator[Pa
     replace=True removes an older `directory`; replace=False keeps one that appeared meanwhile
     (another process wrote the same content first) and discards this copy.
     """
-    directory = Path(directory)
+    directory = check_output(directory, directory=True)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
@@ -90,6 +130,10 @@ def atomic_directory(directory: str | Path, replace: bool = True) -> Iterator[Pa
 def require_files(directory: str | Path, names: Iterable[str], what: str) -> Path:
     """`directory` as a Path, or an InputError naming the first of `names` it lacks ("not a glm <what>")."""
     directory = Path(directory)
+    if directory.is_file():
+        raise InputError(f"is a file; expected a glm {what} (a Lightning .ckpt is for --resume only)", directory)
+    if not directory.exists():
+        raise InputError(f"no such {what}", directory)
     for name in names:
         if not (directory / name).is_file():
             raise InputError(f"not a glm {what}: {name} is missing", directory)
@@ -111,6 +155,20 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"not valid JSON ({error.msg})", path, error.lineno) from None
 
 
+def read_safetensors(path: str | Path, framework: str = "pt") -> dict[str, Any]:
+    """The tensors of a safetensors file (torch tensors, or numpy arrays with framework="numpy").
+
+    Anything else under that name (a truncated file, a pickle) is an InputError; nothing is unpickled.
+    """
+    from safetensors import SafetensorError, safe_open  # noqa: PLC0415 - torch only when tensors are read
+
+    try:
+        with safe_open(str(path), framework=framework) as handle:
+            return {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a dict
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"not a valid safetensors file ({str(error).splitlines()[0]})", path) from None
+
+
 def write_json(path: str | Path, values: Any) -> None:
     """Write `values` as indented JSON, atomically."""
     with atomic_file(path) as partial:
@@ -124,7 +182,10 @@ def read_text(path: str | Path) -> str:
         raise InputError("no such file", path)
     raw = path.read_bytes()
     if raw[:2] == GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise InputError(f"not a complete gzip file ({error})", path) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -137,17 +198,56 @@ def read_text(path: str | Path) -> str:
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open a plain or gzip-compressed text file (detected from its content) for reading."""
+    """Open a plain or gzip-compressed text file (detected from its content) for reading.
+
+    A truncated or corrupt gzip stream is an InputError naming the file and the line reached,
+    raised while reading, instead of the decompressor's EOFError or zlib.error.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path)
     if path.is_dir():
         raise InputError("is a directory, expected a file", path)
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(2)
+    except OSError as error:
+        raise InputError(f"cannot read ({error.strerror})", path) from None
     if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace")
+        return _GzipText(path)
     return open(path, encoding="ascii", errors="replace")
+
+
+class _GzipText(io.TextIOWrapper):
+    """A gzip text stream whose decompression errors name the file and line (see open_text)."""
+
+    def __init__(self, path: Path):
+        super().__init__(gzip.open(path, "rb"), encoding="ascii", errors="replace")
+        self.path, self.lines_read = path, 0
+
+    def _reading(self, read: Any, *args: Any) -> Any:
+        try:
+            result = read(*args)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            near = self.lines_read + 1
+            detail = "truncated" if isinstance(error, EOFError) else f"corrupt: {error}"
+            raise InputError(f"not a complete gzip file ({detail}; near line {near})", self.path) from None
+        return result
+
+    def __next__(self) -> str:
+        line = self._reading(super().__next__)
+        self.lines_read += 1
+        return line
+
+    def readline(self, size: int = -1) -> str:  # type: ignore[override]
+        line = self._reading(super().readline, size)
+        self.lines_read += bool(line)
+        return line
+
+    def read(self, size: int | None = -1) -> str:
+        text = self._reading(super().read, size)
+        self.lines_read += text.count("\n")
+        return text
 
 
 def first_line(path: str | Path) -> tuple[int, str]:

@@ -37,8 +37,9 @@ def read_fasta(path: str | Path, unique_names: bool = True) -> Iterator[Record]:
     Raises InputError (naming file and line) for: a missing or empty file, text before the first
     header, an empty record name, a duplicate name (unless unique_names is False: sets of
     labelled sequences often repeat a gene name), a record with no bases, and characters that
-    are not nucleotides or IUPAC codes. Windows line endings are accepted. Only one record is held
-    in memory at a time.
+    are not nucleotides or IUPAC codes. Accepted as they are: Windows line endings, spaces inside
+    sequence lines (Biopython drops them), U (the tokenizers read it as T). Only one record is
+    held in memory at a time.
     """
     path = Path(path)
     _check_starts_with_header(path)

@@ -13,16 +13,16 @@ tensor is an error, never silently ignored.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from glm.config import ModelConfig
+from glm.config import Config
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_json, require_files, write_json
+from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
 from glm.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 from glm.model.transformer import Transformer
 
@@ -54,27 +54,44 @@ def load_model(
 
     device: where the weights go; None is "cuda" when a GPU is present, else "cpu".
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     directory = require_files(directory, (WEIGHTS, CONFIG, TOKENIZER), "model directory")
     config = read_json(directory / CONFIG)
-    known = {f.name for f in fields(ModelConfig)}
-    unknown = set(config.get("model", {})) - known
-    if unknown:
-        raise InputError(f"model: unknown keys {sorted(unknown)}", directory / CONFIG)
-    model_config = ModelConfig(**config["model"])
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise InputError("model: missing (config.json holds the model's shape under 'model')", directory / CONFIG)
+    model_config = Config.from_dict({"model": config["model"]}, source=str(directory / CONFIG)).model
     tokenizer = load_tokenizer(directory / TOKENIZER)
     if tokenizer.vocab_size != model_config.vocab_size:
         raise InputError(
             f"vocab_size: model has {model_config.vocab_size}, tokenizer has {tokenizer.vocab_size}", directory / CONFIG
         )
     model = Transformer(model_config)
-    state = load_file(directory / WEIGHTS)
+    state = read_safetensors(directory / WEIGHTS)
+    if "embedding.weight" not in state:
+        raise InputError("weights: no embedding.weight tensor (not weights exported by glm)", directory / WEIGHTS)
     state["head.weight"] = state["embedding.weight"]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise InputError(f"weights do not match config.json: {error}", directory / WEIGHTS) from None
     return model.to(device).eval(), tokenizer, config
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """A torch device this machine has: None is cuda when a GPU is present, else cpu; others are checked."""
+    has_gpu = torch.cuda.is_available()
+    if device is None:
+        return torch.device("cuda" if has_gpu else "cpu")
+    here = f"{torch.cuda.device_count()} CUDA GPU(s)" if has_gpu else "no GPU, only cpu"
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device: {device!r} is not a device name; use cpu or cuda (this machine: {here})") from None
+    if resolved.type == "cuda" and (not has_gpu or (resolved.index or 0) >= torch.cuda.device_count()):
+        raise InputError(f"device: {device!r} is not available (this machine: {here})")
+    if resolved.type not in ("cpu", "cuda"):
+        raise InputError(f"device: {device!r} is not supported; use cpu or cuda (this machine: {here})")
+    return resolved
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from glm.config import check_bounds
 from glm.errors import InputError
 from glm.model.tokenizers import N_SPECIAL, Tokenizer
 from glm.model.transformer import Transformer
@@ -105,6 +106,11 @@ def generate_pieces(
     """
     if not prompt:
         raise InputError("prompt: empty; give at least one base (or character) to continue from")
+    check_bounds("max_new_tokens", max_new_tokens, "[1, inf)")
+    check_bounds("temperature", temperature, "[0, inf)")  # 0: always the most likely token
+    check_bounds("top_k", top_k, "[1, inf)")
+    check_bounds("top_p", top_p, "(0, 1]")
+    check_bounds("max_bases", max_bases, "[1, inf)")
     allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
     if tokenizer.kind == "kmer":
         if tokenizer.stride != tokenizer.k:
@@ -119,11 +125,17 @@ def generate_pieces(
         prompt_ids = tokenizer.encode(prompt).ids  # no leading SEP: a prompt need not start a record
     except InputError as error:
         raise InputError(f"prompt: {error}") from None
+    tokens = sample_tokens(
+        model, prompt_ids.tolist(), max_new_tokens, allowed, temperature, top_k, top_p, seed, use_cache
+    )
+    return _pieces(tokenizer, tokens, max_bases)  # checked above, before the first token is asked for
+
+
+def _pieces(tokenizer: Tokenizer, tokens: Iterator[int], max_bases: int | None) -> Iterator[str]:
+    """The text of each sampled token, cut at exactly `max_bases` new bases (or characters)."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace") if tokenizer.kind == "byte" else None
     produced = 0
-    for token in sample_tokens(
-        model, prompt_ids.tolist(), max_new_tokens, allowed, temperature, top_k, top_p, seed, use_cache
-    ):
+    for token in tokens:
         piece = decoder.decode(bytes([token - N_SPECIAL])) if decoder else tokenizer.decode([token])
         if max_bases is not None and produced + len(piece) >= max_bases:
             yield piece[: max_bases - produced]

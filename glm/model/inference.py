@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from glm.alphabet import reverse_complement
-from glm.config import Pooling, Strands, check_choice
+from glm.config import Pooling, Strands, check_bounds, check_choice
 from glm.errors import InputError
 from glm.model.batching import pad_batch, with_separator
 from glm.model.likelihood import token_log_probs
@@ -153,6 +153,7 @@ def run_windows(
     output="log_probs", log P(token[t] | earlier tokens in the window) for t = start+1 ..
     start+len, and for an integer output, that layer's hidden states of the window.
     """
+    check_bounds("batch_size", batch_size, "[1, inf)")
     device = next(model.parameters()).device
     window = model.config.context + 1
     jobs = [

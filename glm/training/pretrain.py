@@ -18,7 +18,6 @@ resumes from its last complete checkpoint. docs/SCALING.md has the recipes.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ import torch
 
 from glm.config import Config, load_config
 from glm.errors import InputError
-from glm.io.genome import first_line, is_fasta
+from glm.io.files import check_output, first_line
+from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import build_tokenizer
 from glm.model.transformer import Transformer
@@ -58,19 +58,6 @@ def input_format(path: str | Path, config: Config) -> str:
     if found == "fasta" and tokenizer != "kmer" and config.data.format == "auto":
         raise InputError(f"this is FASTA; --tokenizer {tokenizer} trains on text (add --format text to force)", path)
     return found
-
-
-def _check_writable(directory: Path) -> None:
-    """Fail early (before preparing data) if the run directory cannot be created or written."""
-    existing = directory.resolve()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"output directory: {existing} is a file", directory)
-    try:
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as error:
-        raise InputError(f"output directory is not writable ({error.strerror} in {existing})", directory) from None
 
 
 @dataclass
@@ -143,7 +130,7 @@ def pretrain(
     resume_from = resume_checkpoint(checkpoints) if resume else None
     if not resume and ((checkpoints / LAST).exists() or previous_checkpoint(checkpoints / LAST).exists()):
         raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
-    _check_writable(run_dir)
+    check_output(run_dir, directory=True)  # fail before preparing data when the run cannot be written
 
     fmt = input_format(fasta, config)
     tokenizer = build_tokenizer(config.data, fasta)

@@ -110,6 +110,7 @@ def build_trainer(
     callbacks: list[pl.Callback] = [best, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
     if progress:
         callbacks.append(StepProgressBar())
+    check_hardware(train)
     devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
     world_size = processes(train)
     check_launcher(world_size)
@@ -153,6 +154,19 @@ def build_strategy(train: TrainConfig) -> str | Strategy:
         sharding_strategy="FULL_SHARD",
         state_dict_type="full",  # checkpoints and export hold whole tensors, gathered on rank 0
     )
+
+
+def check_hardware(train: TrainConfig) -> None:
+    """An InputError when the accelerator or device indices asked for are not on this machine."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    here = f"{gpus} CUDA GPU(s)" if gpus else "no GPU"
+    if train.accelerator in ("gpu", "cuda") and not gpus:
+        raise InputError(f"--accelerator {train.accelerator}: this machine has {here}; use cpu or auto")
+    if train.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise InputError("--accelerator mps: Apple's Metal backend is not available on this machine")
+    indices = [int(index) for index in str(train.devices).strip("[] ").split(",") if index.strip().isdigit()]
+    if "," in str(train.devices) and gpus and max(indices) >= gpus:
+        raise InputError(f"--devices {train.devices}: GPU index {max(indices)} does not exist (this machine: {here})")
 
 
 def processes(train: TrainConfig) -> int:
