@@ -87,7 +87,7 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
     parameters = inspect.signature(function).parameters.values()
     own = {parameter.name for parameter in parameters}
     for parameter in parameters:
-        kind, meta = _unwrap(hints[parameter.name])
+        kind, meta = annotation_parts(hints[parameter.name])
         if isinstance(meta, ConfigOptions):
             sections[parameter.name] = _config_options(parser, meta.config(), "", meta, own)
             continue
@@ -134,7 +134,7 @@ def _config_options(
     return keys
 
 
-def _unwrap(hint: Any) -> tuple[Any, Any]:
+def annotation_parts(hint: Any) -> tuple[Any, Any]:
     """(type, Help or ConfigOptions) of an `Annotated[...]` hint; (hint, None) otherwise."""
     if typing.get_origin(hint) is typing.Annotated:
         kind, *extras = typing.get_args(hint)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 
 class InputError(ValueError):
-    """Bad user input, with a message that says where: `file:line: field: problem`."""
+    """Bad user input, with a one-line message that says where: `file:line: field: problem`."""
 
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        message = " ".join(message.split())  # always one line, whatever a library's text held
         self.message = message
         self.path = None if path is None else str(path)
         self.line = line

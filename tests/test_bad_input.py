@@ -1,0 +1,336 @@
+"""Bad input, as a new user hands it to every subcommand: one line (file, line, field), status 2,
+no traceback, nothing left behind. One table; the cases accepted on purpose check their result."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import pickle
+import shutil
+import typing
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import DATA, ROOT, write_fasta
+
+from glm.arguments import annotation_parts
+from glm.commands import COMMANDS, main
+from glm.config import DataConfig, FinetuneConfig, ModelConfig, TrainConfig
+
+MODEL = ROOT / "tests" / "data" / "model_format1"  # k = 2, context 64
+GENOME = DATA / "phiX174.fa"
+CONTIG = "NC_001422.1"  # phiX174: 5,386 bases; base 1 is G, bases 1-3 GAG
+HAS_GPU = torch.cuda.is_available()
+
+VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+def vcf(*rows: str) -> str:
+    return VCF_HEADER + "".join(row + "\n" for row in rows)
+
+
+def gz_truncated(text: str) -> bytes:
+    data = gzip.compress(text.encode())
+    return data[: len(data) // 2]
+
+
+def gz_corrupt(text: str) -> bytes:
+    data = bytearray(gzip.compress(text.encode()))
+    middle = len(data) // 2
+    data[middle : middle + 8] = b"\xff" * 8
+    return bytes(data)
+
+
+def model_copy(tmp: Path, change: Callable[[Path], None]) -> Path:
+    """A copy of the test model directory with one thing broken."""
+    copy = tmp / "broken_model"
+    shutil.copytree(MODEL, copy)
+    change(copy)
+    return copy
+
+
+def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(directory: Path) -> None:
+        config = json.loads((directory / "config.json").read_text())
+        change(config)
+        (directory / "config.json").write_text(json.dumps(config))
+
+    return edit
+
+
+LONG_FASTA = ">long\n" + "ACGT" * 50_000 + "\n"  # one 200 kb line
+GOOD_FASTA = ">a\n" + "ACGTTGCAAC" * 30 + "\n"
+MANY_FASTA = "".join(f">r{i}\n" + "ACGTTGCAAC" * 30 + "\n" for i in range(100))
+
+# name: (input files {name: text or bytes}, argv (with {tmp} and {model} filled in), expected fragment)
+CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
+    # ---- FASTA, through eval and pretrain
+    "fasta empty": ({"x.fa": ""}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa: empty file"),
+    "fasta only headers": ({"x.fa": ">a\n>b\n"}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa:1: sequence: record 'a' has no bases"),
+    "fasta duplicate names": (
+        {"x.fa": ">a\nACGT\n>a\nACGT\n"},
+        ["eval", "{model}", "{tmp}/x.fa"],
+        "x.fa:3: header: duplicate record name 'a'",
+    ),
+    "fasta no name": ({"x.fa": ">\nACGT\n"}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa:1: header: record has no name"),
+    "fasta text before header": ({"x.fa": "hello\n>a\nACGT\n"}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa:1: expected a FASTA header"),
+    "fasta digits": ({"x.fa": ">a\nACGT\nAC1T\n"}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa:3: sequence: invalid character '1'"),
+    "fasta protein": ({"x.fa": ">p\nMKLVQE\n"}, ["eval", "{model}", "{tmp}/x.fa"], "invalid character 'L' in record 'p'"),
+    "fasta truncated gzip": (
+        {"x.fa.gz": gz_truncated(MANY_FASTA)},
+        ["eval", "{model}", "{tmp}/x.fa.gz"],
+        "x.fa.gz: not a complete gzip file (truncated",
+    ),
+    "fasta corrupt gzip": (
+        {"x.fa.gz": gz_corrupt(MANY_FASTA)},
+        ["eval", "{model}", "{tmp}/x.fa.gz"],
+        "x.fa.gz: not a complete gzip file (corrupt",
+    ),
+    "fasta binary": ({"x.fa": bytes(range(256)) * 4}, ["eval", "{model}", "{tmp}/x.fa"], "expected a FASTA header"),
+    "fasta directory": ({"d/x.fa": GOOD_FASTA}, ["eval", "{model}", "{tmp}/d"], "d: is a directory, expected a file"),
+    "fasta missing": ({}, ["eval", "{model}", "{tmp}/none.fa"], "none.fa: no such file"),
+    "pretrain only N": ({"x.fa": ">n\n" + "N" * 500 + "\n"}, ["pretrain", "{tmp}/x.fa", "--out", "{tmp}/run", "--quiet"], "no usable records (every record is only N)"),
+    "pretrain too short": ({"x.fa": ">a\nACGTAC\n"}, ["pretrain", "{tmp}/x.fa", "--out", "{tmp}/run", "--quiet"], "too short to train"),
+    "pretrain truncated gzip": (
+        {"x.fa.gz": gz_truncated(MANY_FASTA)},
+        ["pretrain", "{tmp}/x.fa.gz", "--out", "{tmp}/run", "--quiet"],
+        "not a complete gzip file",
+    ),
+    "pretrain text as DNA": ({"x.txt": "To be or not to be\n"}, ["pretrain", "{tmp}/x.txt", "--out", "{tmp}/run"], "expected a FASTA header line"),
+    # ---- variants, through score
+    "vcf REF mismatch": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tT\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: REF: 1 of 1 variants do not match the genome"),
+    "vcf unknown contig": ({"v.vcf": vcf("chr9\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: CHROM: contig 'chr9' is not in the genome"),
+    "vcf POS 0": ({"v.vcf": vcf(f"{CONTIG}\t0\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: POS: must be at least 1"),
+    "vcf negative POS": ({"v.vcf": vcf(f"{CONTIG}\t-4\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: POS: must be at least 1"),
+    "vcf text POS": ({"v.vcf": vcf(f"{CONTIG}\tten\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: POS: expected an integer, got 'ten'"),
+    "vcf past the end": ({"v.vcf": vcf(f"{CONTIG}\t9999\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: POS: 9999 is past the end of contig"),
+    "vcf bad ALT base": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tX\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: ALT: invalid base 'X'"),
+    "vcf columns": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:3: columns: expected 8 tab-separated columns"),
+    "vcf malformed header": ({"v.vcf": "##fileformat=VCFv4.2\n#CHROM\tPOSITION\tREF\n"}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf:2: header: expected the tab-separated columns"),
+    "vcf empty": ({"v.vcf": ""}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "v.vcf: empty file"),
+    "vcf truncated gzip": ({"v.vcf.gz": gz_truncated(vcf(*[f"{CONTIG}\t1\t.\tG\tA\t.\t.\t."] * 2000))}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf.gz", "--out", "{tmp}/o.tsv"], "v.vcf.gz: not a complete gzip file"),
+    "tsv missing column": ({"v.tsv": "chrom\tpos\tref\n" + f"{CONTIG}\t1\tG\n"}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--out", "{tmp}/o.tsv"], "v.tsv:1: header: missing column(s) alt"),
+    "tsv ragged row": ({"v.tsv": "chrom\tpos\tref\talt\n" + f"{CONTIG}\t1\tG\n"}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--out", "{tmp}/o.tsv"], "v.tsv:2: columns: expected 4 tab-separated columns"),
+    "genome truncated gzip": ({"g.fa.gz": gz_truncated(f">{CONTIG}\n" + "ACGT" * 20 + "\n" + MANY_FASTA), "v.vcf": vcf(f"{CONTIG}\t1\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", "{tmp}/g.fa.gz", "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "g.fa.gz: not a complete gzip file"),
+    "alias malformed": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--alias", "MT"], "--alias: expected NAME=CONTIG"),
+    "score window too small": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--window", "1"], "window: 1 bases does not fit this model"),
+    "score head not a head": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t."), "h/x.txt": "x"}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h"], "not a glm head directory: head.json is missing"),
+    # ---- configs, through pretrain --config
+    "config unknown key": ({"c.yaml": "model:\n  widht: 3\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "unknown key model.widht (did you mean model.width?)"),
+    "config wrong type": ({"c.yaml": "model:\n  width: wide\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "model.width: expected int, got 'wide'"),
+    "config zero batch": ({"c.yaml": "train:\n  batch_size: 0\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "train.batch_size must be at least 1, got 0"),
+    "config negative layers": ({"c.yaml": "model:\n  n_layers: -1\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "model.n_layers must be at least 1, got -1"),
+    "config heads do not divide": ({"c.yaml": "model:\n  width: 100\n  n_heads: 3\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "must be a multiple of model.n_heads"),
+    "config k 0": ({"c.yaml": "data:\n  k: 0\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "data.k must be between 1 and 8, got 0"),
+    "config k 9": ({"c.yaml": "data:\n  k: 9\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "data.k must be between 1 and 8, got 9"),
+    "config dropout 5": ({"c.yaml": "model:\n  dropout: 5\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "model.dropout must be in [0, 1), got 5"),
+    "config not yaml": ({"c.yaml": "model: [1, 2\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "c.yaml:2: not valid YAML"),
+    "config a list": ({"c.yaml": "- 1\n- 2\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "top level: expected a mapping, got list"),
+    "config preset typo": ({}, ["pretrain", str(GENOME), "--config", "tinny", "--out", "{tmp}/run"], "no preset named 'tinny'"),
+    # ---- model directories, through eval
+    "model missing file": ({}, ["eval", "{broken:tokenizer}", str(GENOME)], "not a glm model directory: tokenizer.json is missing"),
+    "model truncated weights": ({}, ["eval", "{broken:truncated}", str(GENOME)], "model.safetensors: not a valid safetensors file"),
+    "model pickle as weights": ({}, ["eval", "{broken:pickle}", str(GENOME)], "model.safetensors: not a valid safetensors file"),
+    "model shapes differ": ({}, ["eval", "{broken:width}", str(GENOME)], "model.safetensors: weights do not match config.json"),
+    "model no model section": ({}, ["eval", "{broken:nosection}", str(GENOME)], "config.json: model: missing"),
+    "model width text": ({}, ["eval", "{broken:widthtext}", str(GENOME)], "config.json: model.width: expected int, got 'abc'"),
+    "model config not json": ({}, ["eval", "{broken:json}", str(GENOME)], "config.json:1: not valid JSON"),
+    "model a ckpt file": ({"last.ckpt": b"PK\x03\x04 not a model"}, ["eval", "{tmp}/last.ckpt", str(GENOME)], "last.ckpt: is a file; expected a glm model directory"),
+    "model missing dir": ({}, ["eval", "{tmp}/nothing", str(GENOME)], "nothing: no such model directory"),
+    # ---- command-line values
+    "devices 0": ({}, ["pretrain", str(GENOME), "--devices", "0", "--out", "{tmp}/run"], "train.devices must be at least 1"),
+    "devices many": ({}, ["pretrain", str(GENOME), "--devices", "many", "--out", "{tmp}/run"], "train.devices: expected auto, a count"),
+    "devices -2": ({}, ["pretrain", str(GENOME), "--devices", "-2", "--out", "{tmp}/run"], "train.devices: expected auto, a count"),
+    "max-time garbage": ({}, ["pretrain", str(GENOME), "--max-time", "soon", "--out", "{tmp}/run"], "train.max_time: expected e.g. 90s"),
+    "max-time 0": ({}, ["pretrain", str(GENOME), "--max-time", "0", "--out", "{tmp}/run"], "train.max_time must be above 0"),
+    "workers -1": ({}, ["pretrain", str(GENOME), "--workers", "-1", "--out", "{tmp}/run"], "argument --workers: must be at least 0, got -1"),
+    "pretrain seed -1": ({}, ["pretrain", str(GENOME), "--seed", "-1", "--out", "{tmp}/run"], "argument --seed: must be at least 0, got -1"),
+    "pretrain out is a file": ({"taken": "x"}, ["pretrain", str(GENOME), "--out", "{tmp}/taken"], "taken: output: is a file; give a directory"),
+    "score out is a directory": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t."), "o/x": "x"}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o"], "output: is a directory; give a file name"),
+    "score out unwritable": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "/proc/glm-out.tsv"], "output: cannot write in /proc"),
+    "score out suffix": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.bed"], "output: unsupported file suffix"),
+    "embed out unwritable": ({"x.fa": GOOD_FASTA}, ["embed", "{model}", "--input", "{tmp}/x.fa", "--out", "/proc/glm-emb.npy"], "output: cannot write in /proc"),
+    "to-fasta out unwritable": ({"x.fa": GOOD_FASTA}, ["to-fasta", "--input", "{tmp}/x.fa", "--out", "/proc/glm.fa"], "output: cannot write in /proc"),
+    "region reversed": ({}, ["mutagenesis", "{model}", "--genome", str(GENOME), "--region", f"{CONTIG}:200-100", "--out", "{tmp}/mu"], "must lie within 1-5386"),
+    "region malformed": ({}, ["mutagenesis", "{model}", "--genome", str(GENOME), "--region", f"{CONTIG}:abc", "--out", "{tmp}/mu"], "expected CONTIG:START-END"),
+    "region unknown contig": ({}, ["mutagenesis", "{model}", "--genome", str(GENOME), "--region", "chr1:1-10", "--out", "{tmp}/mu"], "unknown contig 'chr1'"),
+    "device tpu": ({}, ["eval", "{model}", str(GENOME), "--device", "tpu"], "device: 'tpu' is not a device name"),
+    "embed batch 0": ({"x.fa": GOOD_FASTA}, ["embed", "{model}", "--input", "{tmp}/x.fa", "--out", "{tmp}/e.npy", "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+    "folds 1": ({"t.csv": "sequence,label\nACGT,a\nCCGG,b\n"}, ["fit-classifier", "--features", "kmer", "--train", "{tmp}/t.csv", "--out", "{tmp}/c", "--folds", "1"], "argument --folds: must be at least 2, got 1"),
+    # ---- generation
+    "prompt empty": ({}, ["generate", "{model}", "--prompt", ""], "prompt: empty"),
+    "prompt not DNA": ({}, ["generate", "{model}", "--prompt", "AC!T"], "prompt: sequence: invalid base '!'"),
+    "prompt shorter than k": ({}, ["generate", "{model}", "--prompt", "A"], "prompt: at least k=2 bases are needed"),
+    "temperature negative": ({}, ["generate", "{model}", "--prompt", "ACGT", "--temperature", "-1"], "temperature must be at least 0"),
+    "top-p 0": ({}, ["generate", "{model}", "--prompt", "ACGT", "--top-p", "0"], "top_p must be in (0, 1], got 0.0"),
+    "top-p 1.5": ({}, ["generate", "{model}", "--prompt", "ACGT", "--top-p", "1.5"], "top_p must be in (0, 1], got 1.5"),
+    "top-k 0": ({}, ["generate", "{model}", "--prompt", "ACGT", "--top-k", "0"], "top_k must be at least 1, got 0"),
+    "top-k -3": ({}, ["generate", "{model}", "--prompt", "ACGT", "--top-k", "-3"], "top_k must be at least 1, got -3"),
+    "max-new-tokens -5": ({}, ["generate", "{model}", "--prompt", "ACGT", "--max-new-tokens", "-5"], "max_new_tokens must be at least 1"),
+    "max-bases -5": ({}, ["generate", "{model}", "--prompt", "ACGT", "--max-bases", "-5"], "max_bases must be at least 1"),
+    "num-samples 0": ({}, ["generate", "{model}", "--prompt", "ACGT", "--num-samples", "0"], "argument --num-samples: must be at least 1"),
+    # ---- sequence sets and classifiers
+    "table without sequence column": ({"t.csv": "seq,label\nACGT,a\n"}, ["embed", "{model}", "--input", "{tmp}/t.csv", "--out", "{tmp}/e.npy"], "t.csv:1: header: no 'sequence' column"),
+    "table without labels": ({"t.csv": "sequence\nACGT\nCCGG\n"}, ["fit-classifier", "--features", "kmer", "--train", "{tmp}/t.csv", "--out", "{tmp}/c"], "no labels"),
+    "table bad base": ({"t.csv": "sequence,label\nACXT,a\n"}, ["embed", "{model}", "--input", "{tmp}/t.csv", "--out", "{tmp}/e.npy"], "t.csv:2: sequence: invalid character 'X'"),
+    "classifier needs a model": ({"t.csv": "sequence,label\nACGT,a\nCCGG,b\n"}, ["fit-classifier", "--train", "{tmp}/t.csv", "--out", "{tmp}/c"], "give a MODEL directory"),
+    "classify not a classifier": ({"x.fa": GOOD_FASTA, "h/x": "x"}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "not a classifier directory"),
+    "fit-head missing label column": ({"v.tsv": f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:2: label column 'label': missing or empty"),
+}  # fmt: skip
+
+BROKEN_MODELS: dict[str, Callable[[Path], None]] = {
+    "tokenizer": lambda d: (d / "tokenizer.json").unlink(),
+    "truncated": lambda d: (d / "model.safetensors").write_bytes((MODEL / "model.safetensors").read_bytes()[:4000]),
+    "pickle": lambda d: (d / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]})),
+    "width": edit_config(lambda c: c["model"].update(width=64)),
+    "nosection": edit_config(lambda c: c.pop("model")),
+    "widthtext": edit_config(lambda c: c["model"].update(width="abc")),
+    "json": lambda d: (d / "config.json").write_text("{not json"),
+}
+
+
+def fill(argument: str, tmp: Path) -> str:
+    if argument.startswith("{broken:"):
+        return str(model_copy(tmp, BROKEN_MODELS[argument[len("{broken:") : -1]]))
+    return argument.replace("{tmp}", str(tmp)).replace("{model}", str(MODEL))
+
+
+def files_under(directory: Path) -> set[Path]:
+    return {path for path in directory.rglob("*") if path.is_file()}
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_status_2_and_leaves_nothing(case: str, tmp_path: Path, capsys) -> None:
+    inputs, argv, expected = CASES[case]
+    for name, content in inputs.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    argv = [fill(argument, tmp_path) for argument in argv]
+    before = files_under(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last, last
+    assert [line for line in err.splitlines() if line.startswith("error")] == [last]
+    assert files_under(tmp_path) == before, "an output (or a partial one) was left behind"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="the machine has a GPU")
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["eval", str(MODEL), str(GENOME), "--device", "cuda"],
+            "device: 'cuda' is not available (this machine: no GPU",
+        ),
+        (
+            ["pretrain", str(GENOME), "--accelerator", "gpu", "--out", "{tmp}/run"],
+            "--accelerator gpu: this machine has no GPU",
+        ),
+    ],
+)
+def test_asking_for_a_gpu_on_a_machine_without_one(argv: list[str], expected: str, tmp_path: Path, capsys) -> None:
+    code, _, err = run([fill(argument, tmp_path) for argument in argv], capsys)
+    assert code == 2 and expected in err.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
+
+
+def test_accepted_on_purpose_crlf_lowercase_u_spaces_and_long_lines(tmp_path: Path) -> None:
+    """Windows line endings, soft-masked bases, U as T, spaces inside lines and a 200 kb line all read as DNA."""
+    import glm
+    from glm.io.genome import read_fasta
+
+    plain = write_fasta(tmp_path / "plain.fa", {"a": "ACGTTGCA" * 20})
+    odd = tmp_path / "odd.fa"
+    odd.write_bytes(b">a\r\nacgu ugca" + b" ACGTTGCA" * 19 + b"\r\n")
+    assert next(read_fasta(odd)).sequence.upper().replace("U", "T") == "ACGTTGCA" * 20
+    lm = glm.load(MODEL, device="cpu")
+    assert lm.evaluate(odd, progress=False)[0][2] == pytest.approx(lm.evaluate(plain, progress=False)[0][2])
+    long = tmp_path / "long.fa"
+    long.write_text(LONG_FASTA)
+    assert lm.evaluate(long, progress=False)[0][1] == 200_000
+
+
+def test_symbolic_breakend_star_alleles_lowercase_ref_and_n_alt_are_reported_not_fatal(tmp_path: Path) -> None:
+    import glm
+
+    rows = [
+        f"{CONTIG}\t2\t.\tA\t<DEL>\t.\t.\t.",
+        f"{CONTIG}\t3\t.\tG\tG]{CONTIG}:100]\t.\t.\t.",
+        f"{CONTIG}\t4\t.\tT\t*\t.\t.\t.",
+        f"{CONTIG}\t5\t.\tt\tC\t.\t.\t.",  # lowercase REF: uppercased
+        f"{CONTIG}\t6\t.\tT\tN\t.\t.\t.",  # N in ALT: a base the model cannot see, scored as such
+    ]
+    (tmp_path / "v.vcf").write_text(vcf(*rows))
+    scores = glm.load(MODEL, device="cpu").score_variants(tmp_path / "v.vcf", GENOME)
+    statuses = [variant.status for variant in scores.variants]
+    assert "symbolic allele <DEL> not supported" in statuses[0]
+    assert statuses[1] == "breakend alleles not supported" and "overlapping deletion" in statuses[2]
+    assert statuses[3:] == ["", ""] and scores.variants[3].ref == "T"
+    assert all(value == value for value in scores["llr"][3:])  # scored: not NaN
+
+
+def option_cases() -> list[tuple[str, list[str], str]]:
+    """For every subcommand and option: a value of the wrong type, a choice that does not exist, a
+    number outside the option's range. Each must be refused by the parser with status 2."""
+    from glm.config import Bounds
+
+    cases = []
+    for function in COMMANDS:
+        name = function.command[0]
+        hints = typing.get_type_hints(function, include_extras=True)
+        for parameter, hint in hints.items():
+            kind, meta = annotation_parts(hint)
+            if parameter == "return" or not hasattr(meta, "text"):
+                continue
+            flag = f"--{parameter.replace('_', '-')}"
+            base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
+            if typing.get_origin(base) is list:
+                base = typing.get_args(base)[0]
+            if base in (int, float):
+                cases.append((name, [flag, "many"], f"argument {flag}: invalid {base.__name__} value"))
+            if typing.get_origin(base) is typing.Literal:
+                cases.append((name, [flag, "nonsense"], f"argument {flag}: invalid choice"))
+            if getattr(meta, "bounds", None):
+                low = Bounds.parse(meta.bounds).low
+                cases.append((name, [flag, str(int(low) - 1)], f"argument {flag}: must be"))
+    for section in (ModelConfig, DataConfig, TrainConfig, FinetuneConfig):  # the generated options
+        command = "fit-classifier" if section is FinetuneConfig else "pretrain"
+        hints = typing.get_type_hints(section)
+        for field in dataclasses.fields(section):
+            if not field.metadata.get("cli"):
+                continue
+            flag = f"--{(field.metadata['flag'] or field.name).replace('_', '-')}"
+            kind = hints[field.name]
+            base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
+            if base in (int, float):
+                cases.append((command, [flag, "many"], f"argument {flag}: invalid {base.__name__} value"))
+            if typing.get_origin(base) is typing.Literal:
+                cases.append((command, [flag, "nonsense"], f"argument {flag}: invalid choice"))
+    return cases
+
+
+@pytest.mark.parametrize(("command", "option", "expected"), option_cases())
+def test_every_option_of_every_command_refuses_a_broken_value(
+    command: str, option: list[str], expected: str, capsys
+) -> None:
+    code, _, err = run([command, *option], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_option_cases_cover_every_command() -> None:
+    commands = {command for command, _, _ in option_cases()}
+    assert commands >= {"pretrain", "generate", "score", "mutagenesis", "fit-head", "embed", "layers", "fit-classifier"}
+    assert len(CASES) >= 80
