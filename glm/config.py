@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import os
 import re
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -22,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from glm.errors import InputError
-from glm.io.files import atomic_file
+from glm.io.files import atomic_file, cache_root
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -111,7 +110,7 @@ class DataConfig:
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir).expanduser()
-        return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()
+        return cache_root()
 
     def validate(self) -> None:
         _check_choices(self, "data")

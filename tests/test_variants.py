@@ -337,7 +337,7 @@ def test_failed_write_leaves_no_file_and_bad_suffix(tmp_path, genome) -> None:
     with pytest.raises(ValueError):
         write_variants(variants, {"llr": [1.0, 2.0, "oops", 4.0, 5.0]}, out)
     assert out.read_text() == "previous result\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["genome.fa", "in.vcf", "scores.tsv"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["genome.fa", "genome.fa.fai", "in.vcf", "scores.tsv"]
     with pytest.raises(
         InputError, match=r"out\.csv: output: unsupported file suffix; use one of \.tsv, \.vcf, \.vcf\.gz"
     ):

@@ -157,3 +157,20 @@ def first_line(path: str | Path) -> tuple[int, str]:
             if line.strip():
                 return number, line
     raise InputError("empty file", path)
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path)
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+
+
+def cache_root() -> Path:
+    """Where glm caches what it derives from inputs (token stores, indexes): $GLM_CACHE or ~/.cache/glm."""
+    return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()

@@ -141,9 +141,8 @@ def _match_contig(chrom: str, genome: Genome, aliases: dict[str, str]) -> str | 
 
 
 def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatch: str) -> None:
-    """Positions inside the contig (else an error), then REF against the genome, one contig at a time."""
-    by_contig: dict[str, list[tuple[int, Variant]]] = {}
-    for index, variant in enumerate(variants):
+    """Positions inside the contig (else an error), then REF against the genome (an indexed read each)."""
+    for variant in variants:
         length = genome.lengths[variant.contig]
         if variant.pos >= length:
             raise InputError(
@@ -158,15 +157,12 @@ def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatc
                 variant.source,
                 variant.line,
             )
-        by_contig.setdefault(variant.contig, []).append((index, variant))
 
     mismatches: list[tuple[int, Variant, str]] = []
-    for contig, group in by_contig.items():
-        sequence = genome.sequence(contig)  # grouped so each contig is loaded once, whatever the input order
-        for index, variant in group:
-            found = sequence[variant.pos : variant.pos + len(variant.ref)].upper()
-            if found != variant.ref:
-                mismatches.append((index, variant, found))
+    for index, variant in enumerate(variants):
+        found = genome.fetch(variant.contig, variant.pos, variant.pos + len(variant.ref)).upper()
+        if found != variant.ref:
+            mismatches.append((index, variant, found))
     if not mismatches:
         return
     if on_ref_mismatch == "skip":
@@ -174,7 +170,6 @@ def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatc
             if not variant.status:
                 variant.status = f"REF mismatch: genome has {found!r}"
         return
-    mismatches.sort(key=lambda mismatch: mismatch[0])  # examples in input order
     first = mismatches[0][1]
     examples = "; ".join(
         f"{variant.where} {variant.chrom}:{to_one_based(variant.pos)} REF {variant.ref!r} but genome has {found!r}"
