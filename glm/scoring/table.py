@@ -32,7 +32,7 @@ class VariantScores:
     """Scores of variants in input order: the variants (fields and status kept) and one column per score.
 
     `scores["llr"]` is a numpy array; `scores.to_pandas()` a DataFrame (pandas needed);
-    `scores.write("out.vcf.gz")` writes TSV, VCF or gzip VCF with the scores as INFO fields.
+    `scores.write("out.vcf.gz")` writes TSV, VCF or BGZF VCF (tabix-indexed) with the scores as INFO fields.
     Variants that were not scored have NaN scores and say why in their `status`.
     """
 
@@ -76,7 +76,7 @@ class VariantScores:
         return pandas.DataFrame(self.rows())
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write TSV, VCF or gzip VCF (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
+        """Write TSV, VCF or BGZF VCF + .tbi (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
         descriptions = {name: DESCRIPTIONS.get(name, f"glm score {name}") for name in self.columns}
         return write_variants(self.variants, self.columns, path, descriptions=descriptions)
 
