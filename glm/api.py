@@ -25,7 +25,7 @@ import torch
 
 from glm.config import Pooling, Strands
 from glm.io.coordinates import parse_region
-from glm.io.genome import Genome, read_fasta
+from glm.io.genome import Genome
 from glm.io.variant_writer import VariantWriter
 from glm.model.checkpoint import load_model
 from glm.model.generation import generate_pieces
@@ -111,9 +111,10 @@ class GenomicLM:
     def evaluate(self, fasta: str | Path, progress: bool = True) -> list[tuple[str, int, float]]:
         """(record name, scored bases, bits per base) for each record, then ("overall", ...)."""
         rows, total, bases = [], 0.0, 0
-        for record in read_fasta(fasta):
-            result = self.log_likelihood(record.sequence, progress=progress)
-            rows.append((record.name, result.bases, result.bits_per_base))
+        genome = Genome(fasta)
+        for name in genome.names:
+            result = self.log_likelihood(genome.sequence(name), progress=progress)
+            rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows

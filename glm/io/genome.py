@@ -316,3 +316,22 @@ class Genome:
     def sequence(self, name: str) -> str:
         """The whole sequence of one record."""
         return self.fetch(name, 0, self.lengths[name]) if name in self.lengths else self.fetch(name, 0, 0)
+
+
+class RecordView:
+    """Bases [start, end) of one genome record, read on demand: len() and slices (as str), nothing held."""
+
+    def __init__(self, genome: Genome, name: str, start: int = 0, end: int | None = None):
+        self.genome, self.name, self.start = genome, name, start
+        self.end = genome.lengths[name] if end is None else end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, part: slice) -> str:
+        first, last, _ = part.indices(len(self))
+        return self.genome.fetch(self.name, self.start + first, self.start + max(first, last))
+
+    def view(self, start: int, end: int) -> RecordView:
+        """The bases [start, end) of this view, as a view."""
+        return RecordView(self.genome, self.name, self.start + start, self.start + end)
