@@ -138,16 +138,7 @@ def read_text(path: str | Path) -> str:
 
 def open_text(path: str | Path) -> IO[str]:
     """Open a plain or gzip-compressed text file (detected from its content) for reading."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path)
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="ascii", errors="replace")
-    return open(path, encoding="ascii", errors="replace")
+    return io.TextIOWrapper(open_binary(path), encoding="ascii", errors="replace")
 
 
 def first_line(path: str | Path) -> tuple[int, str]:
@@ -166,9 +157,13 @@ def open_binary(path: str | Path) -> IO[bytes]:
         raise InputError("no such file", path)
     if path.is_dir():
         raise InputError("is a directory, expected a file", path)
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes (plain gzip or BGZF)."""
     with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+        return handle.read(2) == GZIP_MAGIC
 
 
 def cache_root() -> Path:
