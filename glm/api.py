@@ -25,13 +25,16 @@ import torch
 
 from glm.config import Pooling, Strands
 from glm.io.coordinates import parse_region
-from glm.io.genome import Genome, read_fasta
+from glm.io.genome import Genome
+from glm.io.variant_writer import VariantWriter
 from glm.model.checkpoint import load_model
 from glm.model.generation import generate_pieces
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows
 from glm.model.tokenizers import Encoding, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
+from glm.scoring.stream import score_file
+from glm.scoring.table import ScoreCounts
 
 __all__ = ["GenomicLM", "LogLikelihood", "evaluation_table", "load", "plan_windows"]
 
@@ -108,9 +111,10 @@ class GenomicLM:
     def evaluate(self, fasta: str | Path, progress: bool = True) -> list[tuple[str, int, float]]:
         """(record name, scored bases, bits per base) for each record, then ("overall", ...)."""
         rows, total, bases = [], 0.0, 0
-        for record in read_fasta(fasta):
-            result = self.log_likelihood(record.sequence, progress=progress)
-            rows.append((record.name, result.bases, result.bits_per_base))
+        genome = Genome(fasta)
+        for name in genome.names:
+            result = self.log_likelihood(genome.sequence(name), progress=progress)
+            rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
@@ -127,12 +131,30 @@ class GenomicLM:
         and head: a variant head directory (or Head) from `fit-head`, adding a head_probability
         column. Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
         """
+        return score_variants(self.model, self.tokenizer, variants, genome, **self._scoring_options(options))
+
+    def score_file(
+        self,
+        variants: str | os.PathLike[str],
+        genome: str | os.PathLike[str] | Genome,
+        out: str | os.PathLike[str],
+        **options: Any,
+    ) -> tuple[ScoreCounts, VariantWriter]:
+        """Score a variant file of any size into `out`, chunk by chunk (memory flat in the variants).
+
+        Options are those of `glm.scoring.stream.score_file` (those of `score_variants`, plus
+        regions and chunk_size). Returns the counts (`.summary(out)`) and the finished writer.
+        """
+        return score_file(self.model, self.tokenizer, variants, genome, out, **self._scoring_options(options))
+
+    def _scoring_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Scoring options with a head directory loaded and this model's batch size as the default."""
         if isinstance(options.get("head"), (str, os.PathLike)):
             from glm.heads.probes import Head  # noqa: PLC0415 - scikit-learn only when a head is used
 
             options["head"] = Head.load(options["head"], task="variant")
         options.setdefault("batch_size", self.batch_size)
-        return score_variants(self.model, self.tokenizer, variants, genome, **options)
+        return options
 
     def mutagenesis(
         self, genome: str | os.PathLike[str] | Genome, region: str, progress: bool = False, **options: Any

@@ -12,7 +12,6 @@ import copy
 import dataclasses
 import difflib
 import math
-import os
 import re
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -23,7 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from glm.errors import InputError
-from glm.io.files import atomic_file
+from glm.io.files import atomic_file, cache_root
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -154,7 +153,7 @@ class DataConfig:
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir).expanduser()
-        return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()
+        return cache_root()
 
     def validate(self) -> None:
         _check_fields(self, "data")

@@ -199,7 +199,8 @@ def fill(argument: str, tmp: Path) -> str:
 
 
 def files_under(directory: Path) -> set[Path]:
-    return {path for path in directory.rglob("*") if path.is_file()}
+    """Every file, except FASTA indexes: built beside an input on first use (as samtools does), complete."""
+    return {path for path in directory.rglob("*") if path.is_file() and path.suffix not in (".fai", ".gzi")}
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:

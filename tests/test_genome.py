@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import gzip
+import os
+import random
+from pathlib import Path
 
 import pytest
+from Bio import bgzf
 from conftest import DATA, write_fasta
 
+import glm.io.genome as genome_module
 from glm.alphabet import reverse_complement
 from glm.errors import InputError
 from glm.io.genome import Genome, read_fasta
@@ -76,3 +81,100 @@ def test_bad_fasta_errors_name_file_and_line(tmp_path, content: str, pattern: st
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(InputError, match="nope.fa: no such file"):
         list(read_fasta(tmp_path / "nope.fa"))
+
+
+def _bgzip(source: Path, target: Path) -> Path:
+    """BGZF-compress with Biopython, in small blocks so windows cross block boundaries."""
+    data = source.read_bytes()
+    with bgzf.BgzfWriter(target, "wb") as writer:
+        for start in range(0, len(data), 1000):
+            writer.write(data[start : start + 1000])
+            writer.flush()  # ends a block
+    return target
+
+
+@pytest.fixture
+def layouts(tmp_path) -> tuple[dict[str, str], list[Path]]:
+    """Soft-masked records with N runs, as plain, BGZF, plain gzip and unevenly wrapped FASTA."""
+    rng = random.Random(7)
+    records = {f"chr{i}": "".join(rng.choice("ACGTacgtN") for _ in range(rng.randint(1, 5000))) for i in range(1, 6)}
+    records["chrUn_KI270302v1"] = "ACGTNNNNacgt"
+    plain = write_fasta(tmp_path / "plain.fa", records, width=61)
+    compressed = tmp_path / "plain.fa.gz"
+    compressed.write_bytes(gzip.compress(plain.read_bytes()))
+    uneven = tmp_path / "uneven.fa"
+    uneven.write_text("".join(f">{name} desc\n{seq[:7]}\n{seq[7:]}\n\n" for name, seq in records.items()))
+    return records, [plain, _bgzip(plain, tmp_path / "plain.fa.bgz"), compressed, uneven]
+
+
+def test_fetch_equals_slice_on_every_layout(layouts) -> None:
+    records, paths = layouts
+    rng = random.Random(1)
+    for path in paths:
+        genome = Genome(path)
+        assert genome.lengths == {name: len(seq) for name, seq in records.items()}
+        for name, seq in records.items():
+            assert genome.sequence(name) == seq
+            for start, end in [(0, 1), (len(seq) - 1, len(seq)), (-5, 3), (len(seq) - 2, len(seq) + 4)]:
+                inside = seq[max(start, 0) : min(end, len(seq))]
+                assert genome.fetch(name, start, end) == "N" * max(-start, 0) + inside + "N" * max(end - len(seq), 0)
+            for _ in range(50):
+                start = rng.randrange(len(seq))
+                end = rng.randrange(start, len(seq) + 1)
+                assert genome.fetch(name, start, end) == seq[start:end]
+
+
+def test_index_built_once_beside_the_file_and_reused(layouts, monkeypatch) -> None:
+    records, (plain, bgzipped, compressed, uneven) = layouts
+    for path in (plain, bgzipped, compressed, uneven):
+        Genome(path)
+    fai = plain.with_name("plain.fa.fai")
+    assert fai.read_text().splitlines()[0] == f"chr1\t{len(records['chr1'])}\t6\t61\t62"
+    assert bgzipped.with_name("plain.fa.bgz.gzi").is_file()
+    calls = []
+    monkeypatch.setattr(genome_module, "scan_fasta", lambda *args, **kw: calls.append(args) or iter(()))
+    assert Genome(plain).fetch("chr2", 0, 10) == records["chr2"][:10]
+    assert Genome(bgzipped).fetch("chr3", 5, 9) == records["chr3"][5:9]
+    # plain gzip and uneven lines: one regular, indexed copy in the cache, reused afterwards
+    copies = sorted(path.name for path in (Path(os.environ["GLM_CACHE"]) / "fasta-copy").iterdir())
+    assert any(name.endswith("-plain.fa") for name in copies) and any(name.endswith("-uneven.fa") for name in copies)
+    assert Genome(compressed).fetch("chr4", 3, 8) == Genome(uneven).fetch("chr4", 3, 8) == records["chr4"][3:8]
+    assert calls == []  # every layout opened from its index, no rescan
+
+
+def test_index_that_cannot_go_beside_the_file_goes_to_the_cache(tmp_path) -> None:
+    path = write_fasta(tmp_path / "g.fa", {"a": "ACGTACGT"})
+    (tmp_path / "g.fa.fai").mkdir()  # unwritable there (a read-only folder acts the same, except for root)
+    assert Genome(path).fetch("a", 2, 5) == "GTA"
+    cached = list((Path(os.environ["GLM_CACHE"]) / "fasta-index").rglob("g.fa.fai"))
+    assert len(cached) == 1 and cached[0].read_text() == "a\t8\t3\t8\t9\n"
+
+
+def test_stale_and_corrupt_indexes_are_detected(tmp_path) -> None:
+    path = write_fasta(tmp_path / "g.fa", {"a": "ACGTACGTAC", "b": "GGGG"})
+    assert Genome(path).fetch("b", 0, 4) == "GGGG"
+    fai = tmp_path / "g.fa.fai"
+    write_fasta(path, {"a": "TTTT", "b": "CCCCCCCC"})  # the file changed after its index
+    stamp = fai.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(stamp, stamp))
+    assert Genome(path).fetch("b", 0, 8) == "CCCCCCCC"  # stale index rebuilt
+    fai.write_text("a\t4\tx\t4\t5\n")
+    os.utime(fai, ns=(stamp + 10**9, stamp + 10**9))
+    with pytest.raises(InputError, match=r"g\.fa\.fai:1: index: expected NAME LENGTH OFFSET"):
+        Genome(path)
+    fai.write_text("a\t4\t2\t4\t5\nb\t8\t10\t8\t9\n")  # offsets off by one: lands on the header
+    os.utime(fai, ns=(stamp + 10**9, stamp + 10**9))
+    with pytest.raises(InputError, match=r"g\.fa: index: the bases of 'a' are not where its \.fai says"):
+        Genome(path).fetch("a", 0, 4)
+
+
+def test_genome_validates_while_indexing(tmp_path) -> None:
+    path = tmp_path / "bad.fa"
+    path.write_text(">a\nACGT\nAC-T\n")
+    with pytest.raises(InputError, match=r"bad\.fa:3: sequence: invalid character '-' in record 'a' \(column 3\)"):
+        Genome(path)
+    assert not (tmp_path / "bad.fa.fai").exists()
+    compressed = tmp_path / "bad.fa.gz"
+    compressed.write_bytes(gzip.compress(b">a\nACGT\n>a\nAC\n"))
+    with pytest.raises(InputError, match=r"bad\.fa\.gz:3: header: duplicate record name 'a'"):
+        Genome(compressed)

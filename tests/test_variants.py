@@ -337,7 +337,7 @@ def test_failed_write_leaves_no_file_and_bad_suffix(tmp_path, genome) -> None:
     with pytest.raises(ValueError):
         write_variants(variants, {"llr": [1.0, 2.0, "oops", 4.0, 5.0]}, out)
     assert out.read_text() == "previous result\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["genome.fa", "in.vcf", "scores.tsv"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["genome.fa", "genome.fa.fai", "in.vcf", "scores.tsv"]
     with pytest.raises(
         InputError, match=r"out\.csv: output: unsupported file suffix; use one of \.tsv, \.vcf, \.vcf\.gz"
     ):
@@ -443,3 +443,17 @@ def test_window_fraction_n() -> None:
     assert window_fraction_n("ACGT") == 0.0
     assert window_fraction_n("NNnA") == 0.75
     assert window_fraction_n("") == 0.0
+
+
+def test_grch38_contig_spellings_are_matched(tmp_path) -> None:
+    from glm.io.variants import contig_key  # noqa: PLC0415
+
+    assert {contig_key(name) for name in ("chrM", "MT", "chrMT", "M")} == {"mt"}
+    assert contig_key("chrUn_KI270302v1") == contig_key("KI270302.1") == "ki270302.1"
+    assert contig_key("chr1_KI270706v1_random") == "ki270706.1" and contig_key("chr6_GL000251v2_alt") == "gl000251.2"
+    records = {"chr1": "ACGT" * 5, "chrM": "GATC" * 5, "chrUn_KI270302v1": "TTTT" * 5, "chr6_GL000251v2_alt": "CCCC"}
+    genome = Genome(write_fasta(tmp_path / "g.fa", records))
+    rows = [("1", 1, "A", "C"), ("MT", 2, "A", "C"), ("KI270302.1", 3, "T", "C"), ("GL000251.2", 1, "C", "A")]
+    assert [variant.contig for variant in read_variants(rows, genome)] == list(records)
+    with pytest.raises(InputError, match=r"<python>:0: CHROM: contig 'chrX' is not in the genome"):
+        read_variants([("chrX", 1, "A", "C")], genome)

@@ -26,7 +26,8 @@ from glm.io.files import OutputDirectory, OutputFile
     help="score variants (VCF or TSV) against a genome",
     description="Zero-shot variant effect scores. llr = log P(alt window) - log P(ref window) in nats, averaged "
     "over both strands: negative means the model finds the alternative less likely (predicted more damaging). "
-    "Output is TSV or VCF (scores as INFO fields), chosen by the --out suffix.",
+    "Output is TSV, VCF or .vcf.gz (BGZF with a tabix index when the input is sorted; scores as INFO fields), "
+    "chosen by the --out suffix. Variants are read, scored and written in chunks, in input order.",
 )
 def score(
     model: ModelDir,
@@ -41,16 +42,23 @@ def score(
     alias: Aliases = None,
     skip_ref_mismatch: Annotated[bool, Help("report variants whose REF disagrees with the genome, not stop")] = False,
     head: Annotated[str | None, Help("variant head directory from fit-head: adds a head_probability column")] = None,
+    regions: Annotated[
+        list[str] | None, Help("score only variants in CHR:START-END (1-based), a contig, or a BED file (repeatable)")
+    ] = None,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
     import glm  # noqa: PLC0415
+    from glm.io.genome import Genome  # noqa: PLC0415
+    from glm.io.variants import resolve_regions  # noqa: PLC0415
 
     lm = glm.load(model, device=device)
+    reference = Genome(genome)
     options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
-    scores = lm.score_variants(
+    counts, writer = lm.score_file(
         variants,
-        genome,
+        reference,
+        out,
         method=method or ["llr"],
         window=window,
         strands=strands,
@@ -58,9 +66,17 @@ def score(
         on_ref_mismatch="skip" if skip_ref_mismatch else "error",
         head=head,
         progress=not quiet,
+        regions=resolve_regions(regions or [], reference, parse_aliases(alias)),
         **options,
     )
-    print(scores.summary(scores.write(out)))
+    print(counts.summary(writer.path))
+    if writer.index is not None:
+        print(f"index -> {writer.index}")
+    elif writer.unindexed:
+        print(
+            f"not indexed: the output is in input order, which is not sorted ({writer.unindexed}); "
+            "`bcftools sort` and `tabix -p vcf` index it"
+        )
 
 
 @command(

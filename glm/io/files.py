@@ -203,36 +203,24 @@ def open_text(path: str | Path) -> IO[str]:
     A truncated or corrupt gzip stream is an InputError naming the file and the line reached,
     raised while reading, instead of the decompressor's EOFError or zlib.error.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path)
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(2)
-    except OSError as error:
-        raise InputError(f"cannot read ({error.strerror})", path) from None
-    if magic == GZIP_MAGIC:
-        return _GzipText(path)
-    return open(path, encoding="ascii", errors="replace")
+    binary = open_binary(path)
+    if isinstance(binary, _CheckedGzip):
+        return _GzipText(binary)
+    return io.TextIOWrapper(binary, encoding="ascii", errors="replace")
 
 
 class _GzipText(io.TextIOWrapper):
-    """A gzip text stream whose decompression errors name the file and line (see open_text)."""
+    """Text over a _CheckedGzip, whose errors also say the line reached (see open_text)."""
 
-    def __init__(self, path: Path):
-        super().__init__(gzip.open(path, "rb"), encoding="ascii", errors="replace")
-        self.path, self.lines_read = path, 0
+    def __init__(self, binary: _CheckedGzip):
+        super().__init__(binary, encoding="ascii", errors="replace")
+        self.path, self.lines_read = Path(binary.name), 0
 
     def _reading(self, read: Any, *args: Any) -> Any:
         try:
-            result = read(*args)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-            near = self.lines_read + 1
-            detail = "truncated" if isinstance(error, EOFError) else f"corrupt: {error}"
-            raise InputError(f"not a complete gzip file ({detail}; near line {near})", self.path) from None
-        return result
+            return read(*args)
+        except InputError as error:
+            raise InputError(f"{error.message}; near line {self.lines_read + 1}", self.path) from None
 
     def __next__(self) -> str:
         line = self._reading(super().__next__)
@@ -257,3 +245,53 @@ def first_line(path: str | Path) -> tuple[int, str]:
             if line.strip():
                 return number, line
     raise InputError("empty file", path)
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path)
+    try:
+        return _CheckedGzip(path) if is_gzip(path) else open(path, "rb")
+    except OSError as error:
+        raise InputError(f"cannot read ({error.strerror})", path) from None
+
+
+class _CheckedGzip(gzip.GzipFile):
+    """A gzip (or BGZF) reader whose truncated or corrupt data is an InputError naming the file."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, "rb")
+
+    def _checked(self, read: Any, *args: Any) -> Any:
+        try:
+            return read(*args)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            detail = "truncated" if isinstance(error, EOFError) else f"corrupt: {error}"
+            raise InputError(f"not a complete gzip file ({detail})", self.name) from None
+
+    def read(self, size: int = -1) -> bytes:
+        return self._checked(super().read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(super().read1, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._checked(super().readline, size)
+
+    def peek(self, n: int) -> bytes:
+        return self._checked(super().peek, n)
+
+
+def is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes (plain gzip or BGZF)."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def cache_root() -> Path:
+    """Where glm caches what it derives from inputs (token stores, indexes): $GLM_CACHE or ~/.cache/glm."""
+    return Path(os.environ.get("GLM_CACHE", Path.home() / ".cache" / "glm")).expanduser()

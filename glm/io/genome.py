@@ -1,22 +1,44 @@
-"""FASTA access over Biopython: validated streaming of records, and random access by coordinates.
+"""FASTA: validated streaming of records, and indexed random access by coordinates (`Genome`).
 
-Coordinates are 0-based and half-open everywhere in this module. Plain and gzip-compressed files
-are told apart by their first bytes, never by the file name. Records are named by the first word
-of their header line, as Biopython's SeqRecord.id does.
+Coordinates are 0-based and half-open everywhere in this module. Plain, gzip and BGZF files are
+told apart by their first bytes, never by the file name. Records are named by the first word of
+their header line, as Biopython's SeqRecord.id does.
+
+`Genome` reads through a samtools-style `.fai` (and `.gzi` for BGZF; glm.io.fasta_index), built
+on first use while the file is validated, so opening an indexed genome reads only the index and
+a window costs only its own bytes. A FASTA that cannot be read in place by offset (plain gzip,
+or lines of uneven length within a record) is copied once, decompressed and re-wrapped at
+`COPY_LINE_BASES`, into the cache and indexed there; `bgzip` the file to avoid the copy.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from Bio.SeqIO.FastaIO import SimpleFastaParser
-
-from glm.alphabet import find_invalid_base, reverse_complement
+from glm.alphabet import BASE_CODE, INVALID, reverse_complement
 from glm.errors import InputError
-from glm.io.files import first_line, open_text
+from glm.io.fasta_index import (
+    BgzfBytes,
+    FaiEntry,
+    PlainBytes,
+    build_gzi,
+    compression,
+    index_for,
+    read_fai,
+    read_gzi,
+    window_bytes,
+    write_fai,
+    write_gzi,
+    write_index,
+)
+from glm.io.files import atomic_file, cache_root, first_line, open_binary
+
+COPY_LINE_BASES = 60
+_VALID = bytes(code for code in range(256) if BASE_CODE[code] != INVALID)
 
 
 def is_fasta(path: str | Path) -> bool:
@@ -31,95 +53,226 @@ class Record:
     index: int  # 0-based position of the record in the file
 
 
-def read_fasta(path: str | Path, unique_names: bool = True) -> Iterator[Record]:
-    """Stream the records of a FASTA file, checking each one.
+@dataclass
+class ScannedRecord:
+    """One record as the validating scan saw it: its layout in the (decompressed) file."""
+
+    name: str
+    line: int  # 1-based line of the header
+    offset: int  # byte of the first base
+    length: int = 0
+    line_bases: int = 0
+    line_bytes: int = 0
+    regular: bool = True  # every line but the last has line_bases bases and the same ending
+    pieces: list[bytes] | None = field(default=None, repr=False)  # the bases, when kept
+
+
+def scan_fasta(
+    path: str | Path,
+    unique_names: bool = True,
+    keep: bool = False,
+    sink: Callable[[bytes], None] | None = None,
+    shown_as: str | Path | None = None,
+) -> Iterator[ScannedRecord]:
+    """Stream and check the records of a FASTA file line by line, in bounded memory.
 
     Raises InputError (naming file and line) for: a missing or empty file, text before the first
     header, an empty record name, a duplicate name (unless unique_names is False: sets of
     labelled sequences often repeat a gene name), a record with no bases, and characters that
     are not nucleotides or IUPAC codes. Accepted as they are: Windows line endings, spaces inside
-    sequence lines (Biopython drops them), U (the tokenizers read it as T). Only one record is
-    held in memory at a time.
+    sequence lines (dropped), U (the tokenizers read it as T). keep=True collects each record's
+    bases in `pieces`; `sink` receives every header line and every line of bases (spaces
+    removed), in file order. `shown_as` names the file in messages.
     """
     path = Path(path)
-    _check_starts_with_header(path)
+    shown = shown_as or path
     seen: dict[str, int] = {}
-    with open_text(path) as handle:
-        for index, (title, sequence) in enumerate(SimpleFastaParser(handle)):
-            name = title.split(maxsplit=1)[0] if title.strip() else ""
-            if not name:
-                raise InputError("header: record has no name after '>'", path, header_line(path, index))
-            if unique_names and name in seen:
-                first = header_line(path, seen[name])
-                raise InputError(
-                    f"header: duplicate record name {name!r} (first at line {first})", path, header_line(path, index)
-                )
-            seen[name] = index
-            if not sequence:
-                raise InputError(f"sequence: record {name!r} has no bases", path, header_line(path, index))
-            bad = find_invalid_base(sequence)
-            if bad is not None:
-                bad_line, column = _locate_base(path, header_line(path, index), bad)
-                raise InputError(
-                    f"sequence: invalid character {sequence[bad]!r} in record {name!r} (column {column})",
-                    path,
-                    bad_line,
-                )
-            yield Record(name=name, sequence=sequence, index=index)
+    current: ScannedRecord | None = None
+    ended = False  # the current record had a short line: another line of bases makes it irregular
+    offset = 0
+    try:
+        with open_binary(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                size = len(line)
+                if line[:1] == b">":
+                    if current is not None:
+                        yield _finished(current, shown)
+                    current, ended = _header(line, number, offset + size, seen, unique_names, shown), False
+                    current.pieces = [] if keep else None
+                    if sink:
+                        sink(line.rstrip(b"\r\n"))
+                    offset += size
+                    continue
+                offset += size
+                bases = line.rstrip()
+                if current is None:
+                    if bases:
+                        raise InputError("expected a FASTA header line starting with '>'", shown, number)
+                    continue
+                if not bases:
+                    ended = True
+                    continue
+                if b" " in bases:
+                    bases, current.regular = bases.replace(b" ", b""), False
+                bad = bases.translate(None, _VALID)
+                if bad:
+                    character = chr(bad[0]) if bad[0] < 128 else "\ufffd"
+                    column = bases.index(bad[:1]) + 1
+                    message = f"sequence: invalid character {character!r} in record {current.name!r} (column {column})"
+                    raise InputError(message, shown, number)
+                if current.line_bases == 0:
+                    current.line_bases, current.line_bytes = len(bases), size
+                elif (
+                    ended
+                    or len(bases) > current.line_bases
+                    or size - len(bases) > current.line_bytes - current.line_bases
+                ):
+                    current.regular = False
+                if len(bases) < current.line_bases or size - len(bases) != current.line_bytes - current.line_bases:
+                    ended = True
+                current.length += len(bases)
+                if current.pieces is not None:
+                    current.pieces.append(bases)
+                if sink:
+                    sink(bases)
+    except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
+        raise InputError(f"cannot read: {error}", shown) from error
+    if current is None:
+        raise InputError("empty file: expected FASTA records starting with '>'", shown)
+    yield _finished(current, shown)
 
 
-def _check_starts_with_header(path: Path) -> None:
-    """Reject empty files and files whose first non-blank line is not a '>' header."""
-    with open_text(path) as handle:
-        for number, text in enumerate(handle, start=1):
-            if text.strip():
-                if not text.startswith(">"):
-                    raise InputError("expected a FASTA header line starting with '>'", path, number)
-                return
-    raise InputError("empty file: expected FASTA records starting with '>'", path)
+def _header(
+    line: bytes, number: int, offset: int, seen: dict[str, int], unique_names: bool, shown: str | Path
+) -> ScannedRecord:
+    title = line[1:].decode("ascii", errors="replace").strip()
+    name = title.split(maxsplit=1)[0] if title else ""
+    if not name:
+        raise InputError("header: record has no name after '>'", shown, number)
+    if unique_names and name in seen:
+        raise InputError(f"header: duplicate record name {name!r} (first at line {seen[name]})", shown, number)
+    seen.setdefault(name, number)
+    return ScannedRecord(name=name, line=number, offset=offset)
+
+
+def _finished(record: ScannedRecord, shown: str | Path) -> ScannedRecord:
+    if not record.length:
+        raise InputError(f"sequence: record {record.name!r} has no bases", shown, record.line)
+    return record
+
+
+def read_fasta(path: str | Path, unique_names: bool = True) -> Iterator[Record]:
+    """Stream the records of a FASTA file, checked as `scan_fasta` does; one record in memory at a time."""
+    for index, scanned in enumerate(scan_fasta(path, unique_names, keep=True)):
+        yield Record(scanned.name, b"".join(scanned.pieces or []).decode("ascii"), index)
 
 
 def header_line(path: str | Path, index: int) -> int:
-    """1-based line number of the header of the index-th record (a rescan: for error messages)."""
-    seen = -1
-    with open_text(path) as handle:
-        for number, text in enumerate(handle, start=1):
-            if text.startswith(">"):
-                seen += 1
-                if seen == index:
-                    return number
+    """1-based line number of the header of the index-th record (a rescan: for messages)."""
+    with open_binary(path) as handle:
+        headers = (number for number, text in enumerate(handle, start=1) if text[:1] == b">")
+        for seen, number in enumerate(headers):
+            if seen == index:
+                return number
     raise AssertionError(f"record {index} not found in {path}")
 
 
-def _locate_base(path: Path, header: int, index: int) -> tuple[int, int]:
-    """(line, column) of the index-th base of the record whose header is on line `header`."""
-    with open_text(path) as handle:
-        for number, text in enumerate(handle, start=1):
-            if number <= header:
-                continue
-            bases = text.rstrip().replace(" ", "").replace("\r", "")
-            if index < len(bases):
-                return number, index + 1
-            index -= len(bases)
-    return header, 0
+class _Rewrapper:
+    """A sink for `scan_fasta` that writes a regular FASTA (COPY_LINE_BASES a line) and its .fai entries."""
+
+    def __init__(self, handle):
+        self.handle, self.entries, self.offset = handle, [], 0
+        self.pending = bytearray()
+
+    def __call__(self, piece: bytes) -> None:
+        if piece[:1] == b">":
+            self.flush(everything=True)
+            self._write(piece + b"\n")
+            name = piece[1:].decode("ascii", errors="replace").split(maxsplit=1)[0]
+            self.entries.append(FaiEntry(name, 0, self.offset, COPY_LINE_BASES, COPY_LINE_BASES + 1))
+            return
+        last = self.entries[-1]
+        self.entries[-1] = FaiEntry(last.name, last.length + len(piece), last.offset, last.line_bases, last.line_bytes)
+        self.pending += piece
+        if len(self.pending) >= COPY_LINE_BASES * 4096:
+            self.flush(everything=False)
+
+    def flush(self, everything: bool) -> None:
+        full = len(self.pending) // COPY_LINE_BASES * COPY_LINE_BASES
+        end = len(self.pending) if everything else full
+        lines = [bytes(self.pending[i : i + COPY_LINE_BASES]) for i in range(0, end, COPY_LINE_BASES)]
+        if lines:
+            self._write(b"\n".join(lines) + b"\n")
+        del self.pending[:end]
+
+    def _write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.offset += len(data)
+
+
+def _copy_place(path: Path) -> Path:
+    """Where the regular copy of this version of `path` goes in the cache."""
+    stat = path.stat()
+    key = hashlib.blake2b(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode(), digest_size=8)
+    name = path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name
+    return cache_root() / "fasta-copy" / f"{key.hexdigest()}-{name}"
+
+
+def _regular_copy(path: Path) -> tuple[Path, list[FaiEntry], PlainBytes]:
+    """A decompressed, regularly wrapped copy of `path` in the cache and its index (made once per file version)."""
+    copy = _copy_place(path)
+    fai = copy.with_name(copy.name + ".fai")
+    if not (copy.is_file() and fai.is_file()):
+        with atomic_file(copy) as partial, open(partial, "wb") as handle:
+            writer = _Rewrapper(handle)
+            for _ in scan_fasta(path, sink=writer):
+                pass
+            writer.flush(everything=True)
+        write_fai(fai, writer.entries)
+    return copy, read_fai(fai, copy.stat().st_size), PlainBytes(copy)
+
+
+def _open_indexed(path: Path) -> tuple[Path, list[FaiEntry], PlainBytes | BgzfBytes]:
+    """(the file read, its index entries, its byte reader), building or copying as needed."""
+    kind = compression(path)
+    if kind == "gzip" or _copy_place(path).is_file():
+        return _regular_copy(path)
+    fresh, places = index_for(path, ".fai")
+    if fresh is not None:
+        entries = read_fai(fresh, path.stat().st_size if kind == "plain" else None)
+    else:
+        scanned = list(scan_fasta(path))
+        if not all(record.regular for record in scanned):
+            return _regular_copy(path)
+        entries = [FaiEntry(r.name, r.length, r.offset, r.line_bases, r.line_bytes) for r in scanned]
+        write_index(places, lambda place: write_fai(place, entries))
+    if kind == "plain":
+        return path, entries, PlainBytes(path)
+    fresh, places = index_for(path, ".gzi")
+    if fresh is not None:
+        blocks = read_gzi(fresh)
+    else:
+        blocks = build_gzi(path)
+        write_index(places, lambda place: write_gzi(place, blocks))
+    return path, entries, BgzfBytes(path, blocks)
 
 
 class Genome:
     """Random access to the sequences of a FASTA file by name and 0-based half-open coordinates.
 
-    The file is read once to learn the record names and lengths (and validate it). Sequences are
-    then loaded on demand and kept in a small least-recently-used cache, so fetching many windows
-    from one chromosome reads it once.
+    Opening reads the `.fai` index (building it, and validating the file, on first use); each
+    fetch then reads only the bytes of its window, so memory does not grow with the genome.
     """
 
-    def __init__(self, path: str | Path, cache_records: int = 4):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.lengths: dict[str, int] = {}
-        self._cache: OrderedDict[str, str] = OrderedDict()
-        self._cache_records = cache_records
-        for record in read_fasta(self.path):
-            self.lengths[record.name] = len(record.sequence)
-            self._remember(record.name, record.sequence)
+        if not self.path.exists():
+            raise InputError("no such file", self.path)
+        if self.path.is_dir():
+            raise InputError("is a directory, expected a file", self.path)
+        self._file, entries, self._bytes = _open_indexed(self.path)
+        self._entries = {entry.name: entry for entry in entries}
+        self.lengths: dict[str, int] = {entry.name: entry.length for entry in entries}
 
     @property
     def names(self) -> list[str]:
@@ -146,9 +299,16 @@ class Genome:
             raise InputError(f"fetch: end ({end}) is before start ({start})", self.path)
         if strand not in ("+", "-"):
             raise InputError(f"fetch: strand must be '+' or '-', got {strand!r}", self.path)
-        sequence = self.sequence(name)
-        length = len(sequence)
-        inside = sequence[max(start, 0) : max(min(end, length), 0)]
+        entry = self._entries[name]
+        first, last = max(start, 0), max(min(end, entry.length), 0)
+        raw = window_bytes(entry, self._bytes, first, max(first, last))
+        if len(raw) != max(last - first, 0) or raw.translate(None, _VALID):
+            raise InputError(
+                f"index: the bases of {name!r} are not where its .fai says (the FASTA changed after its index, "
+                "or the index is corrupt): delete the index and glm rebuilds it",
+                self._file,
+            )
+        inside = raw.decode("ascii")
         left = pad * min(max(-start, 0), end - start)
         right = pad * (end - start - len(left) - len(inside))
         window = left + inside + right
@@ -156,17 +316,23 @@ class Genome:
 
     def sequence(self, name: str) -> str:
         """The whole sequence of one record."""
-        if name in self._cache:
-            self._cache.move_to_end(name)
-            return self._cache[name]
-        for record in read_fasta(self.path):
-            if record.name == name:
-                self._remember(name, record.sequence)
-                return record.sequence
-        raise InputError(f"record {name!r} disappeared from the file while reading", self.path)
+        return self.fetch(name, 0, self.lengths[name]) if name in self.lengths else self.fetch(name, 0, 0)
 
-    def _remember(self, name: str, sequence: str) -> None:
-        self._cache[name] = sequence
-        self._cache.move_to_end(name)
-        while len(self._cache) > self._cache_records:
-            self._cache.popitem(last=False)
+
+class RecordView:
+    """Bases [start, end) of one genome record, read on demand: len() and slices (as str), nothing held."""
+
+    def __init__(self, genome: Genome, name: str, start: int = 0, end: int | None = None):
+        self.genome, self.name, self.start = genome, name, start
+        self.end = genome.lengths[name] if end is None else end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, part: slice) -> str:
+        first, last, _ = part.indices(len(self))
+        return self.genome.fetch(self.name, self.start + first, self.start + max(first, last))
+
+    def view(self, start: int, end: int) -> RecordView:
+        """The bases [start, end) of this view, as a view."""
+        return RecordView(self.genome, self.name, self.start + start, self.start + end)

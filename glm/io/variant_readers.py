@@ -84,6 +84,27 @@ def read_variants(
     examples, "skip" keeps the mismatches with a status so they are reported but not scored.
     FORMAT and sample columns of a VCF are not kept.
     """
+    chunks = read_variant_chunks(source, genome, aliases, on_ref_mismatch, chunk_size=None)
+    return next(chunks)
+
+
+Region = tuple[str, int, int]  # a genome contig name, 0-based half-open
+
+
+def read_variant_chunks(
+    source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Sequence[Any]],
+    genome: Genome,
+    aliases: dict[str, str] | None = None,
+    on_ref_mismatch: str = "error",
+    chunk_size: int | None = 10_000,
+    regions: Sequence[Region] = (),
+) -> Iterator[VariantList]:
+    """`read_variants` in pieces: VariantLists of at most `chunk_size` variants (None: one), in input order.
+
+    Memory holds one chunk. Each chunk is reconciled and REF-checked as `read_variants` does (so
+    a REF error counts the mismatches of its chunk). With `regions` (genome contig names, 0-based
+    half-open), only variants overlapping one of them are kept; an input with none left is an error.
+    """
     if on_ref_mismatch not in ("error", "skip"):
         raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
     aliases = dict(aliases or {})
@@ -92,27 +113,56 @@ def read_variants(
             raise InputError(
                 f"aliases: {name!r} maps to {target!r}, which is not a contig of the genome; {contig_list(genome)}"
             )
-
     header_lines: list[str] = []
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        source_name = str(path)
-        try:
-            if _sniff_is_vcf(path):
-                variants = _read_vcf(path, header_lines)
-            else:
-                variants = _read_table(path)
-        except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
-            raise InputError(f"cannot read: {error}", path) from error
-    else:
-        source_name = PYTHON_SOURCE
-        variants = _read_python(source)
-    if not variants:
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    source_name = str(path) if path else PYTHON_SOURCE
+    by_contig: dict[str, list[tuple[int, int]]] = {}
+    for contig, start, end in regions:
+        by_contig.setdefault(contig, []).append((start, end))
+    chunk: list[Variant] = []
+    seen = yielded = 0
+    try:
+        if path is None:
+            variants = _read_python(source)  # type: ignore[arg-type]
+        else:
+            variants = _read_vcf(path, header_lines) if _sniff_is_vcf(path) else _read_table(path)
+        for variant in variants:
+            seen += 1
+            chunk.append(variant)
+            if chunk_size is not None and len(chunk) >= chunk_size:
+                kept = _checked(chunk, genome, aliases, on_ref_mismatch, by_contig)
+                chunk = []
+                if kept:
+                    yielded += len(kept)
+                    yield VariantList(kept, header_lines, source_name)
+    except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
+        raise InputError(f"cannot read: {error}", path) from error
+    if not seen:
         raise InputError("no variants: the input has no variant rows", source_name)
+    kept = _checked(chunk, genome, aliases, on_ref_mismatch, by_contig)
+    if kept or not yielded:
+        if not kept:
+            raise InputError("no variants in the regions given", source_name)
+        yield VariantList(kept, header_lines, source_name)
 
+
+def _checked(
+    variants: list[Variant],
+    genome: Genome,
+    aliases: dict[str, str],
+    on_ref_mismatch: str,
+    regions: dict[str, list[tuple[int, int]]],
+) -> list[Variant]:
     reconcile_contigs(variants, genome, aliases)
+    if regions:
+        variants = [variant for variant in variants if _inside(variant, regions.get(variant.contig, ()))]
     check_bounds_and_ref(variants, genome, on_ref_mismatch)
-    return VariantList(variants, header_lines, source_name)
+    return variants
+
+
+def _inside(variant: Variant, spans: Iterable[tuple[int, int]]) -> bool:
+    end = variant.pos + max(len(variant.ref), 1)
+    return any(variant.pos < stop and end > start for start, stop in spans)
 
 
 def _sniff_is_vcf(path: Path) -> bool:
@@ -134,8 +184,7 @@ def _lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r\n")
 
 
-def _read_vcf(path: Path, header_lines: list[str]) -> list[Variant]:
-    variants: list[Variant] = []
+def _read_vcf(path: Path, header_lines: list[str]) -> Iterator[Variant]:
     columns: list[str] | None = None
     info_numbers: dict[str, str] = {}
     with open_text(path) as handle:
@@ -171,8 +220,7 @@ def _read_vcf(path: Path, header_lines: list[str]) -> list[Variant]:
                 row.fields["FILTER"] = cells[6]
             if len(columns) > 7:
                 _parse_info(cells[7], info_numbers, row)
-            variants += _row_to_variants(row, str(path))
-    return variants
+            yield from _row_to_variants(row, str(path))
 
 
 def _vcf_header(path: Path, number: int, text: str) -> list[str]:
@@ -206,8 +254,7 @@ def _parse_info(info: str, numbers: dict[str, str], row: _Row) -> None:
             row.per_allele[key] = [f"{values[0]},{alt_value}" for alt_value in values[1:]]
 
 
-def _read_table(path: Path) -> list[Variant]:
-    variants: list[Variant] = []
+def _read_table(path: Path) -> Iterator[Variant]:
     with open_text(path) as handle:
         lines = _lines(handle)
         header: str | None = None
@@ -246,8 +293,7 @@ def _read_table(path: Path) -> list[Variant]:
                 fields=extra,
                 line=number,
             )
-            variants += _row_to_variants(row, str(path))
-    return variants
+            yield from _row_to_variants(row, str(path))
 
 
 def _split(text: str, delimiter: str) -> list[str]:
@@ -290,10 +336,9 @@ def _column_roles(names: Sequence[str], source: str, line: int, what: str = "col
     return roles
 
 
-def _read_python(rows: Iterable[Any]) -> list[Variant]:
+def _read_python(rows: Iterable[Any]) -> Iterator[Variant]:
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a pandas DataFrame iterates over its column names
         rows = rows.to_dict("records")
-    variants: list[Variant] = []
     for index, item in enumerate(rows):
         if isinstance(item, Mapping):
             keys = list(item)
@@ -320,8 +365,7 @@ def _read_python(rows: Iterable[Any]) -> list[Variant]:
             fields=extra,
             line=index,
         )
-        variants += _row_to_variants(row, PYTHON_SOURCE)
-    return variants
+        yield from _row_to_variants(row, PYTHON_SOURCE)
 
 
 def _text(value: Any) -> str:

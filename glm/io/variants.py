@@ -8,13 +8,16 @@ prefix) and each REF is checked against the genome before anything is scored.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glm.errors import InputError
-from glm.io.coordinates import to_one_based
+from glm.io.coordinates import parse_region, to_one_based
+from glm.io.files import open_text
 
 if TYPE_CHECKING:
     from glm.io.genome import Genome
@@ -127,23 +130,42 @@ def reconcile_contigs(variants: list[Variant], genome: Genome, aliases: dict[str
         variant.contig = resolved[variant.chrom]
 
 
+_UCSC_ACCESSION = re.compile(r"(?:chr[^_]+_|chrUn_)?([A-Z]{2}\d{6})v(\d+)(?:_random|_alt|_fix)?", re.IGNORECASE)
+_MITOCHONDRION = {"m", "mt", "chrm", "chrmt"}
+
+
+def contig_key(name: str) -> str:
+    """A spelling-free key for contig names: "chr1" ~ "1", "chrM" ~ "MT", "chrUn_KI270302v1" ~ "KI270302.1"."""
+    lowered = name.lower()
+    if lowered in _MITOCHONDRION:
+        return "mt"
+    accession = _UCSC_ACCESSION.fullmatch(name)
+    if accession:
+        return f"{accession.group(1).lower()}.{accession.group(2)}"
+    return lowered[3:] if lowered.startswith("chr") else lowered
+
+
 def _match_contig(chrom: str, genome: Genome, aliases: dict[str, str]) -> str | None:
+    """The genome's name for `chrom`: exact, then `aliases`, then the same `contig_key` (if unique)."""
     if chrom in genome:
         return chrom
     if chrom in aliases:
         return aliases[chrom]
-    if chrom[:3].lower() == "chr" and chrom[3:] in genome:
-        return chrom[3:]
-    for prefix in ("chr", "Chr", "CHR"):
-        if prefix + chrom in genome:
-            return prefix + chrom
-    return None
+    matches = _names_by_key(tuple(genome.names)).get(contig_key(chrom), [])
+    return matches[0] if len(matches) == 1 else None
+
+
+@functools.lru_cache(maxsize=8)
+def _names_by_key(names: tuple[str, ...]) -> dict[str, list[str]]:
+    table: dict[str, list[str]] = {}
+    for name in names:
+        table.setdefault(contig_key(name), []).append(name)
+    return table
 
 
 def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatch: str) -> None:
-    """Positions inside the contig (else an error), then REF against the genome, one contig at a time."""
-    by_contig: dict[str, list[tuple[int, Variant]]] = {}
-    for index, variant in enumerate(variants):
+    """Positions inside the contig (else an error), then REF against the genome (an indexed read each)."""
+    for variant in variants:
         length = genome.lengths[variant.contig]
         if variant.pos >= length:
             raise InputError(
@@ -158,15 +180,12 @@ def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatc
                 variant.source,
                 variant.line,
             )
-        by_contig.setdefault(variant.contig, []).append((index, variant))
 
     mismatches: list[tuple[int, Variant, str]] = []
-    for contig, group in by_contig.items():
-        sequence = genome.sequence(contig)  # grouped so each contig is loaded once, whatever the input order
-        for index, variant in group:
-            found = sequence[variant.pos : variant.pos + len(variant.ref)].upper()
-            if found != variant.ref:
-                mismatches.append((index, variant, found))
+    for index, variant in enumerate(variants):
+        found = genome.fetch(variant.contig, variant.pos, variant.pos + len(variant.ref)).upper()
+        if found != variant.ref:
+            mismatches.append((index, variant, found))
     if not mismatches:
         return
     if on_ref_mismatch == "skip":
@@ -174,7 +193,6 @@ def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatc
             if not variant.status:
                 variant.status = f"REF mismatch: genome has {found!r}"
         return
-    mismatches.sort(key=lambda mismatch: mismatch[0])  # examples in input order
     first = mismatches[0][1]
     examples = "; ".join(
         f"{variant.where} {variant.chrom}:{to_one_based(variant.pos)} REF {variant.ref!r} but genome has {found!r}"
@@ -186,3 +204,33 @@ def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatc
         first.source,
         first.line,
     )
+
+
+def resolve_regions(
+    items: Iterable[str], genome: Genome, aliases: dict[str, str] | None = None
+) -> list[tuple[str, int, int]]:
+    """Regions as (genome contig, 0-based start, end): each item "chr:start-end" (1-based inclusive),
+    a contig name, or a BED file (tab-separated chrom, 0-based start, end; track/browser/# lines
+    skipped). Contig names are matched as variant contigs are (exact, aliases, chr prefix)."""
+    regions = []
+    for item in items:
+        path = Path(item)
+        if not path.is_file():
+            name, colon, span = item.rpartition(":") if ":" in item else (item, "", "")
+            contig = _match_contig(name, genome, dict(aliases or {})) or name
+            regions.append(parse_region(contig + colon + span, genome.lengths, str(genome.path)))
+            continue
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                cells = line.rstrip("\r\n").split("\t")
+                if len(cells) < 3 or not (cells[1].isdigit() and cells[2].isdigit()):
+                    raise InputError("BED: expected tab-separated CHROM START END (0-based starts)", path, number)
+                contig = _match_contig(cells[0], genome, dict(aliases or {}))
+                if contig is None:
+                    raise InputError(
+                        f"BED: contig {cells[0]!r} is not in the genome; {contig_list(genome)}", path, number
+                    )
+                regions.append((contig, int(cells[1]), int(cells[2])))
+    return regions

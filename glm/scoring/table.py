@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,16 @@ DESCRIPTIONS = {
 }
 
 
+def descriptions(columns: Iterable[str]) -> dict[str, str]:
+    """The VCF INFO descriptions of score columns."""
+    return {name: DESCRIPTIONS.get(name, f"glm score {name}") for name in columns}
+
+
 class VariantScores:
     """Scores of variants in input order: the variants (fields and status kept) and one column per score.
 
     `scores["llr"]` is a numpy array; `scores.to_pandas()` a DataFrame (pandas needed);
-    `scores.write("out.vcf.gz")` writes TSV, VCF or gzip VCF with the scores as INFO fields.
+    `scores.write("out.vcf.gz")` writes TSV, VCF or BGZF VCF (tabix-indexed) with the scores as INFO fields.
     Variants that were not scored have NaN scores and say why in their `status`.
     """
 
@@ -76,18 +83,36 @@ class VariantScores:
         return pandas.DataFrame(self.rows())
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write TSV, VCF or gzip VCF (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
-        descriptions = {name: DESCRIPTIONS.get(name, f"glm score {name}") for name in self.columns}
-        return write_variants(self.variants, self.columns, path, descriptions=descriptions)
+        """Write TSV, VCF or BGZF VCF + .tbi (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
+        return write_variants(self.variants, self.columns, path, descriptions=descriptions(self.columns))
 
     def summary(self, out: str | os.PathLike[str]) -> str:
         """How many variants were scored, why the others were not, and where the table went."""
-        statuses = Counter(variant.status for variant in self.variants if variant.status)
-        lines = [f"{len(self) - sum(statuses.values()):,} of {len(self):,} variants scored -> {out}"]
-        lines += [f"  not scored ({count:,}): {status}" for status, count in statuses.most_common()]
-        mostly_n = int(np.sum(self.columns["window_n"] > 0.5)) if "window_n" in self.columns else 0
-        if mostly_n:
-            lines.append(f"  warning: {mostly_n:,} scored variants have windows more than half N (column window_n)")
+        counts = ScoreCounts()
+        counts.add(self.variants, self.columns.get("window_n"))
+        return counts.summary(out)
+
+
+@dataclass
+class ScoreCounts:
+    """Running counts for a summary of scored variants: all, not scored (by reason), mostly-N windows."""
+
+    total: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    mostly_n: int = 0
+
+    def add(self, variants: Sequence[Variant], window_n: np.ndarray | None) -> None:
+        self.total += len(variants)
+        self.statuses.update(variant.status for variant in variants if variant.status)
+        self.mostly_n += int(np.sum(window_n > 0.5)) if window_n is not None else 0
+
+    def summary(self, out: str | os.PathLike[str]) -> str:
+        lines = [f"{self.total - sum(self.statuses.values()):,} of {self.total:,} variants scored -> {out}"]
+        lines += [f"  not scored ({count:,}): {status}" for status, count in self.statuses.most_common()]
+        if self.mostly_n:
+            lines.append(
+                f"  warning: {self.mostly_n:,} scored variants have windows more than half N (column window_n)"
+            )
         return "\n".join(lines)
 
 

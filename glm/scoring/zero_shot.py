@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ import numpy as np
 from glm.config import Strands
 from glm.errors import InputError
 from glm.io.genome import Genome
-from glm.io.variant_readers import read_variants
+from glm.io.variant_readers import Region, read_variant_chunks, read_variants
 from glm.io.variants import Variant, VariantList
 from glm.model.batching import sequence_tokens
 from glm.model.checkpoint import model_fingerprint
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 METHODS = ("llr", "embedding")
 FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
+CHUNK_SIZE = 10_000  # variants read and scored together
 VariantSource = str | os.PathLike[str] | VariantList | Iterable[Any]
 
 
@@ -159,6 +160,7 @@ def score_variants(
     reuse: bool = True,
     head: Head | None = None,
     progress: bool = False,
+    chunk_size: int = CHUNK_SIZE,
 ) -> VariantScores:
     """Score variants with one or more zero-shot methods ("llr", "embedding"); see the module docstring.
 
@@ -170,7 +172,62 @@ def score_variants(
     window in full (slower, same scores). head: a variant head fitted on this model (see
     glm.heads.variant_heads); adds a "head_probability" column (probability of its positive
     class, `head.classes[-1]`) and scores with the window, layer and both strands it was fitted with.
+    chunk_size: variants scored together (`scored_chunks`); glm.scoring.stream.score_file with the
+    same chunk_size writes the same table without holding it.
     """
+    genome = genome if isinstance(genome, Genome) else Genome(genome)
+    methods, plan = _settings(model, tokenizer, method, window, strands, layer, batch_size, reuse, head, progress)
+    parts = list(
+        scored_chunks(model, tokenizer, variants, genome, methods, plan, head, aliases, on_ref_mismatch, chunk_size)
+    )
+    first = parts[0][0]
+    found = VariantList((variant for chunk, _ in parts for variant in chunk), first.header_lines, first.source)
+    return VariantScores(found, {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]})
+
+
+def scored_chunks(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    variants: VariantSource,
+    genome: Genome,
+    methods: Sequence[str],
+    plan: ScoringPlan,
+    head: Head | None,
+    aliases: Mapping[str, str] | None,
+    on_ref_mismatch: str,
+    chunk_size: int,
+    regions: Sequence[Region] = (),
+) -> Iterator[tuple[VariantList, dict[str, np.ndarray]]]:
+    """(variants, score columns) for each chunk of `chunk_size` variants, read (or sliced) and scored in turn.
+
+    The one scoring path of `score_variants` and `score_file`. Windows are batched within a chunk,
+    so a different chunk_size (like a different batch_size) changes scores only by float32 rounding.
+    """
+    if isinstance(variants, VariantList):
+        chunks: Iterable[VariantList] = (
+            VariantList(variants[start : start + chunk_size], variants.header_lines, variants.source)
+            for start in range(0, max(len(variants), 1), chunk_size)
+        )
+    else:
+        chunks = read_variant_chunks(variants, genome, dict(aliases or {}), on_ref_mismatch, chunk_size, regions)
+    for chunk in chunks:
+        found = _evaluate(model, tokenizer, chunk, genome, plan, aliases, on_ref_mismatch)
+        yield found.variants, score_columns(found, methods, plan, head)
+
+
+def _settings(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    method: str | Sequence[str],
+    window: int | None,
+    strands: Strands,
+    layer: int,
+    batch_size: int,
+    reuse: bool,
+    head: Head | None,
+    progress: bool,
+) -> tuple[list[str], ScoringPlan]:
+    """The checked methods and the ScoringPlan of one scoring run (a head fixes window, layer, strands)."""
     methods = [method] if isinstance(method, str) else list(method)
     unknown = [name for name in methods if name not in METHODS]
     if unknown or not methods:
@@ -188,11 +245,17 @@ def score_variants(
         keep_delta=head is not None,
         progress=progress,
     )
-    found = _evaluate(model, tokenizer, variants, genome, plan, aliases, on_ref_mismatch)  # type: ignore[arg-type]
+    return methods, plan
+
+
+def score_columns(
+    found: _Evaluation, methods: Sequence[str], plan: ScoringPlan, head: Head | None
+) -> dict[str, np.ndarray]:
+    """The score columns of evaluated variants, in output order."""
     columns: dict[str, np.ndarray] = {}
     if "llr" in methods:
         columns["llr"] = found.llr.mean(axis=1)
-        if strands == "both":
+        if plan.n_strands == 2:
             columns["llr_forward"], columns["llr_reverse"] = found.llr[:, 0], found.llr[:, 1]
     if "embedding" in methods:
         columns["embedding_cosine"] = found.cosine.mean(axis=1)
@@ -204,7 +267,7 @@ def score_variants(
         if scored.any():
             columns["head_probability"][scored] = head.predict_proba(features[scored])[:, -1]
     columns["window_n"] = found.fraction_n
-    return VariantScores(found.variants, columns)
+    return columns
 
 
 def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[int, int, Strands]:

@@ -2,9 +2,10 @@
 
 `prepare()` streams a FASTA file record by record into a token store on disk: `train.bin` and
 `val.bin` (token ids, each record's piece followed by SEP), `train.soft.bin` and `val.soft.bin`
-(lowercase bases per token) and `meta.json` (records, lengths, split). Memory use depends on the
-largest record, not on the genome. The store is cached under a key made of the file's content,
-the tokenizer and the split settings, so a second run with the same inputs starts at once.
+(lowercase bases per token) and `meta.json` (records, lengths, split). Records are read in pieces
+through the genome's index (glm.io.genome), so memory depends on neither the genome nor its
+largest record. The store is cached under a key made of the file's content, the tokenizer and
+the split settings, so a second run with the same inputs starts at once.
 
 Train/validation split (never overlapping):
   tail     the last `val_fraction` of every record is held out;
@@ -43,7 +44,7 @@ from tqdm.auto import tqdm
 
 from glm.errors import InputError
 from glm.io.files import atomic_directory, open_text, read_text
-from glm.io.genome import Record, header_line, read_fasta
+from glm.io.genome import Genome, RecordView, header_line
 from glm.model.batching import pad_batch
 from glm.model.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
 
@@ -175,9 +176,10 @@ def _write_store_atomically(
     """
     with atomic_directory(directory, replace=False) as partial:
         if settings["format"] == "fasta":
-            records, split = read_fasta(fasta), settings["split"]
+            genome = Genome(fasta)
+            records, split = [(name, RecordView(genome, name)) for name in genome.names], settings["split"]
         else:
-            records, split = [Record(fasta.name, read_text(fasta), 0)], "tail"
+            records, split = [(fasta.name, read_text(fasta))], "tail"
         meta = _write_store(fasta, records, tokenizer, partial, split, settings["val_fraction"], progress)
         meta.update(settings, source=str(fasta.resolve()))
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -190,7 +192,7 @@ def _count_records(fasta: Path) -> int:
 
 def _write_store(
     fasta: Path,
-    records: Iterable[Record],
+    records: Iterable[tuple[str, str | RecordView]],
     tokenizer: Tokenizer,
     out: Path,
     split: str,
@@ -209,14 +211,13 @@ def _write_store(
         desc=f"prepare {fasta.name}", unit=tokenizer.unit, unit_scale=True, disable=not progress, file=sys.stderr
     )
     try:
-        for record in records:
-            sequence = record.sequence
+        for index, (name, sequence) in enumerate(records):
             length = len(sequence)
             bar.update(length)
-            if tokenizer.kind == "kmer" and sequence.strip("Nn") == "":
-                line = header_line(fasta, record.index)
-                warnings.warn(f"{fasta}:{line}: record {record.name!r} has only N; skipped", stacklevel=2)
-                skipped.append(record.name)
+            if tokenizer.kind == "kmer" and _only_n(sequence):
+                line = header_line(fasta, index)
+                warnings.warn(f"{fasta}:{line}: record {name!r} has only N; skipped", stacklevel=2)
+                skipped.append(name)
                 continue
             if split == "tail":
                 point = tail_split_point(length, val_fraction, stride)
@@ -225,12 +226,13 @@ def _write_store(
                 total = bases["train"] + bases["val"] + length
                 to_val = bases["val"] + length <= val_fraction * total
                 pieces = {"val" if to_val else "train": (0, length)}
-            entry: dict[str, Any] = {"name": record.name, "length": length}
+            entry: dict[str, Any] = {"name": name, "length": length}
             for name, (start, end) in pieces.items():
                 if end <= start:
                     continue
                 first = counts[name]
-                for encoding in encode_in_chunks(tokenizer, sequence[start:end]):
+                part = sequence[start:end] if isinstance(sequence, str) else sequence.view(start, end)
+                for encoding in encode_in_chunks(tokenizer, part):  # type: ignore[arg-type]
                     files[f"{name}.bin"].write(encoding.ids.astype(dtype).tobytes())
                     files[f"{name}.soft.bin"].write(encoding.soft_masked.tobytes())
                     counts[name] += len(encoding.ids)
@@ -256,6 +258,11 @@ def _write_store(
         "train_bases": bases["train"],
         "val_bases": bases["val"],
     }
+
+
+def _only_n(sequence: str | RecordView, piece: int = 1 << 22) -> bool:
+    """True when every base is N (read in pieces: a record is never held whole)."""
+    return all(not sequence[start : start + piece].strip("Nn") for start in range(0, len(sequence), piece))
 
 
 class TrainWindows(IterableDataset):

@@ -1,0 +1,76 @@
+"""Scoring a file chunk by chunk: the same bytes as the in-memory table, input order kept, region filters."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from conftest import DATA, write_fasta
+from test_scoring import CONTIG, VARIANTS, make_lm
+
+from glm.errors import InputError
+from glm.io.genome import Genome
+from glm.io.variant_readers import read_variants
+from glm.io.variants import resolve_regions
+
+MITOMAP = DATA / "mitomap_confirmed_mutations.vcf.gz"
+ALIASES = {"MT": "MT_human"}
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return make_lm()
+
+
+@pytest.mark.parametrize("suffix", [".vcf.gz", ".tsv"])
+def test_streamed_output_equals_the_in_memory_table(lm, tmp_path, suffix) -> None:
+    mt = Genome(DATA / "MT-human.fa")
+    whole = lm.score_variants(MITOMAP, mt, aliases=ALIASES, method=["llr", "embedding"], chunk_size=7)
+    unchunked = lm.score_variants(MITOMAP, mt, aliases=ALIASES, method=["llr", "embedding"])
+    assert np.allclose(unchunked["llr"], whole["llr"], rtol=1e-5, equal_nan=True)  # batching: float32 rounding only
+    expected = whole.write(tmp_path / f"memory{suffix}")
+    counts, writer = lm.score_file(
+        MITOMAP, mt, tmp_path / f"stream{suffix}", aliases=ALIASES, method=["llr", "embedding"], chunk_size=7
+    )
+    assert writer.path.read_bytes() == expected.read_bytes()
+    assert counts.summary("x") == whole.summary("x") and counts.total == len(whole) == 117
+    if suffix == ".vcf.gz":
+        assert writer.index == tmp_path / "stream.vcf.gz.tbi"
+        assert writer.index.read_bytes() == (tmp_path / "memory.vcf.gz.tbi").read_bytes()
+
+
+def test_unsorted_input_keeps_its_order(lm, tmp_path) -> None:
+    genome = Genome(write_fasta(tmp_path / "g.fa", {"chr1": CONTIG, "chr2": CONTIG[::-1]}))
+    rows = [("chr1", *variant) for variant in VARIANTS] + [
+        ("chr2", 10, CONTIG[::-1][9], "A" if CONTIG[::-1][9] != "A" else "C")
+    ]
+    random.Random(5).shuffle(rows)
+    table = tmp_path / "in.tsv"
+    table.write_text("chrom\tpos\tref\talt\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
+    whole = lm.score_variants(table, genome)
+    _, writer = lm.score_file(table, genome, tmp_path / "out.vcf.gz", chunk_size=2)
+    again = read_variants(writer.path, genome)
+    assert [(v.chrom, v.pos + 1) for v in again] == [(chrom, pos) for chrom, pos, _, _ in rows]
+    assert [float(v.fields["GLM_LLR"]) for v in again] == pytest.approx(whole["llr"].tolist(), rel=1e-6)
+    assert writer.index is None and writer.unindexed  # unsorted: kept in order, not indexed
+
+
+def test_regions_restrict_scoring(lm, tmp_path) -> None:
+    genome = Genome(write_fasta(tmp_path / "g.fa", {"chr1": CONTIG, "chrM": CONTIG[:100]}))
+    table = tmp_path / "in.tsv"
+    rows = [("chr1", *variant) for variant in VARIANTS] + [("MT", 5, CONTIG[4], "A" if CONTIG[4] != "A" else "C")]
+    table.write_text("chrom\tpos\tref\talt\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
+    bed = tmp_path / "r.bed"
+    bed.write_text("track name=x\nchr1\t299\t309\n")  # 0-based: 1-based 300-309
+    regions = resolve_regions(["1:140-151", str(bed), "chrMT"], genome, {"chrMT": "chrM", "MT": "chrM"})
+    assert regions == [("chr1", 139, 151), ("chr1", 299, 309), ("chrM", 0, 100)]
+    counts, writer = lm.score_file(table, genome, tmp_path / "out.tsv", regions=regions, aliases={"MT": "chrM"})
+    kept = [line.split("\t")[:2] for line in writer.path.read_text().splitlines()[1:]]
+    assert kept == [["chr1", "150"], ["chr1", "151"], ["chr1", "300"], ["MT", "5"]] and counts.total == 4
+    with pytest.raises(InputError, match="no variants in the regions given"):
+        lm.score_file(table, genome, tmp_path / "none.tsv", regions=[("chr1", 590, 595)])
+    with pytest.raises(InputError, match=r"r2\.bed:1: BED: contig 'chr9' is not in the genome"):
+        (tmp_path / "r2.bed").write_text("chr9\t1\t5\n")
+        resolve_regions([str(tmp_path / "r2.bed")], genome)
+    assert not (tmp_path / "none.tsv").exists()
