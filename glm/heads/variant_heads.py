@@ -116,7 +116,7 @@ def fit_variant_head(
     groups = _column(list(variants), group, "group") if group else None
     window = default_window(model, tokenizer) if window is None else window  # type: ignore[arg-type]
     matrix, names, scored_variants = variant_features(
-        model, tokenizer, variants, genome, window, layer, batch_size, progress=progress
+        model, tokenizer, variants, genome, window=window, layer=layer, batch_size=batch_size, progress=progress
     )
     if features == "scores":
         matrix, names = matrix[:, : len(FEATURE_SCORES)], names[: len(FEATURE_SCORES)]

@@ -12,18 +12,16 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from glm.errors import InputError
-from glm.io.coordinates import to_zero_based
 from glm.io.files import open_text
 from glm.io.genome import Genome
+from glm.io.variant_rows import REQUIRED, Row, cell_text, column_roles, row_to_variants
 from glm.io.variants import (
     INFO_HEADER,
     PYTHON_SOURCE,
-    SEQUENCE_ALLELE,
     VCF_FIXED_COLUMNS,
     Variant,
     VariantList,
@@ -34,29 +32,6 @@ from glm.io.variants import (
 )
 
 # Accepted (lowercase) names of the core columns of a TSV/CSV, and of the keys of Python dicts.
-_COLUMN_NAMES = {
-    "chrom": ("chrom", "chr", "chromosome", "contig"),
-    "pos": ("pos", "position"),
-    "ref": ("ref", "reference"),
-    "alt": ("alt", "alternate"),
-    "id": ("id",),
-}
-_REQUIRED = ("chrom", "pos", "ref", "alt")
-_INTEGER = re.compile(r"[+-]?\d+")
-
-
-@dataclass
-class _Row:
-    """One input row before its ALT column is split and its alleles are checked."""
-
-    chrom: str
-    pos: str | int
-    ref: str
-    alt: str
-    id: str
-    fields: dict[str, str]
-    line: int
-    per_allele: dict[str, list[str]] = field(default_factory=dict)  # INFO Number=A values, one per ALT
 
 
 def read_variants(
@@ -211,7 +186,7 @@ def _read_vcf(path: Path, header_lines: list[str]) -> Iterator[Variant]:
                     path,
                     number,
                 )
-            row = _Row(
+            row = Row(
                 chrom=cells[0], pos=cells[1], ref=cells[3], alt=cells[4], id=cells[2] or ".", fields={}, line=number
             )
             if len(columns) > 5:
@@ -220,7 +195,7 @@ def _read_vcf(path: Path, header_lines: list[str]) -> Iterator[Variant]:
                 row.fields["FILTER"] = cells[6]
             if len(columns) > 7:
                 _parse_info(cells[7], info_numbers, row)
-            yield from _row_to_variants(row, str(path))
+            yield from row_to_variants(row, str(path))
 
 
 def _vcf_header(path: Path, number: int, text: str) -> list[str]:
@@ -233,7 +208,7 @@ def _vcf_header(path: Path, number: int, text: str) -> list[str]:
     return columns
 
 
-def _parse_info(info: str, numbers: dict[str, str], row: _Row) -> None:
+def _parse_info(info: str, numbers: dict[str, str], row: Row) -> None:
     """INFO -> row.fields in order (flags as "true"); per-ALT values (Number=A/R) kept aside for the split."""
     if info == ".":
         return
@@ -269,7 +244,7 @@ def _read_table(path: Path) -> Iterator[Variant]:
         names = [name.strip() for name in _split(header, delimiter)]
         if names and names[0].startswith("#"):
             names[0] = names[0][1:].strip()
-        roles = _column_roles(names, str(path), header_number)
+        roles = column_roles(names, str(path), header_number)
         for number, text in lines:
             if not text.strip():
                 continue
@@ -284,7 +259,7 @@ def _read_table(path: Path) -> Iterator[Variant]:
                 )
             by_role = {role: cells[index] for role, index in roles.items()}
             extra = {name: cells[index] for index, name in enumerate(names) if index not in roles.values()}
-            row = _Row(
+            row = Row(
                 chrom=by_role["chrom"],
                 pos=by_role["pos"],
                 ref=by_role["ref"],
@@ -293,47 +268,12 @@ def _read_table(path: Path) -> Iterator[Variant]:
                 fields=extra,
                 line=number,
             )
-            yield from _row_to_variants(row, str(path))
+            yield from row_to_variants(row, str(path))
 
 
 def _split(text: str, delimiter: str) -> list[str]:
     # CSV cells may be quoted ("a, b"); tab-separated cells are taken literally.
     return next(csv.reader([text])) if delimiter == "," else text.split("\t")
-
-
-def _column_roles(names: Sequence[str], source: str, line: int, what: str = "column") -> dict[str, int]:
-    """Map chrom/pos/ref/alt(/id) to indexes in `names` (a table's header, or a dict's keys), any case.
-
-    `what` is "column" for a table header or "key" for the keys of a Python row, for the messages.
-    """
-    where = "header: " if what == "column" else ""
-    roles: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for index, name in enumerate(names):
-        lowered = name.lower()
-        if lowered in seen:
-            raise InputError(
-                f"{where}duplicate {what} {name!r} ({what}s {seen[lowered] + 1} and {index + 1})", source, line
-            )
-        seen[lowered] = index
-        for role, accepted in _COLUMN_NAMES.items():
-            if lowered in accepted:
-                if role in roles:
-                    raise InputError(
-                        f"{where}{what}s {names[roles[role]]!r} and {name!r} both look like the {role} {what}",
-                        source,
-                        line,
-                    )
-                roles[role] = index
-    missing = [role for role in _REQUIRED if role not in roles]
-    if missing:
-        if what == "column":
-            accepted = "; ".join(f"{role}: {'|'.join(_COLUMN_NAMES[role])}" for role in _REQUIRED)
-            hint = f"; a table needs a tab- or comma-separated header line naming its columns ({accepted})"
-        else:
-            hint = f" (row keys: {list(names)})"
-        raise InputError(f"{where}missing {what}(s) {', '.join(missing)}{hint}", source, line)
-    return roles
 
 
 def _read_python(rows: Iterable[Any]) -> Iterator[Variant]:
@@ -342,104 +282,27 @@ def _read_python(rows: Iterable[Any]) -> Iterator[Variant]:
     for index, item in enumerate(rows):
         if isinstance(item, Mapping):
             keys = list(item)
-            roles = _column_roles([str(key) for key in keys], PYTHON_SOURCE, index, what="key")
+            roles = column_roles([str(key) for key in keys], PYTHON_SOURCE, index, what="key")
             used = {keys[position] for position in roles.values()}
             values = {role: item[keys[position]] for role, position in roles.items()}
-            extra = {str(key): _text(value) for key, value in item.items() if key not in used}
+            extra = {str(key): cell_text(value) for key, value in item.items() if key not in used}
         elif isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
             if len(item) < 4:
                 raise InputError(f"expected (chrom, pos, ref, alt, ...), got {len(item)} items", PYTHON_SOURCE, index)
-            values = dict(zip(_REQUIRED, item[:4]))
-            extra = {f"column{number}": _text(value) for number, value in enumerate(item[4:], start=5)}
+            values = dict(zip(REQUIRED, item[:4]))
+            extra = {f"column{number}": cell_text(value) for number, value in enumerate(item[4:], start=5)}
         else:
             raise InputError(f"expected a dict or a tuple, got {type(item).__name__}", PYTHON_SOURCE, index)
-        for role in _REQUIRED:
+        for role in REQUIRED:
             if values[role] is None:
                 raise InputError(f"{role}: missing value", PYTHON_SOURCE, index)
-        row = _Row(
-            chrom=_text(values["chrom"]),
+        row = Row(
+            chrom=cell_text(values["chrom"]),
             pos=values["pos"],
-            ref=_text(values["ref"]),
-            alt=_text(values["alt"]),
-            id=_text(values.get("id")) or ".",
+            ref=cell_text(values["ref"]),
+            alt=cell_text(values["alt"]),
+            id=cell_text(values.get("id")) or ".",
             fields=extra,
             line=index,
         )
-        yield from _row_to_variants(row, PYTHON_SOURCE)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _parse_pos(value: str | int, source: str, line: int) -> int:
-    """A 1-based position from a cell or a Python value -> 0-based start."""
-    if isinstance(value, bool):
-        raise InputError(f"POS: expected an integer, got {value!r}", source, line)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # pandas turns integer columns with gaps into floats
-    if not isinstance(value, int):
-        if hasattr(value, "__index__"):  # numpy integers
-            value = int(value)
-        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-            value = int(value.strip())
-        else:
-            raise InputError(f"POS: expected an integer, got {value!r}", source, line)
-    if value < 1:
-        raise InputError(f"POS: must be at least 1 (positions are 1-based), got {value}", source, line)
-    return to_zero_based(value)
-
-
-def _unsupported_alt(alt: str) -> str:
-    """Why an ALT cannot be scored, or "" for a sequence allele (checked separately)."""
-    if alt == "*":
-        return "ALT '*' (overlapping deletion) not supported"
-    if alt == ".":
-        return "no ALT allele ('.'): nothing to score"
-    if alt.startswith("<") and alt.endswith(">"):
-        return f"symbolic allele {alt} not supported"
-    if "[" in alt or "]" in alt or (len(alt) > 1 and (alt.startswith(".") or alt.endswith("."))):
-        return "breakend alleles not supported"
-    return ""
-
-
-def _check_bases(allele: str, name: str, source: str, line: int) -> str:
-    if not allele:
-        raise InputError(f"{name}: empty allele", source, line)
-    upper = allele.upper()
-    if not SEQUENCE_ALLELE.fullmatch(upper):
-        bad = next(char for char in upper if char not in "ACGTN")
-        raise InputError(f"{name}: invalid base {bad!r} in {allele!r} (expected A, C, G, T or N)", source, line)
-    return upper
-
-
-def _row_to_variants(row: _Row, source: str) -> list[Variant]:
-    """Check one row's fields and split its ALT column into one Variant per allele."""
-    if not row.chrom:
-        raise InputError("CHROM: empty contig name", source, row.line)
-    pos = _parse_pos(row.pos, source, row.line)
-    ref = _check_bases(row.ref, "REF", source, row.line)
-    if not row.alt:
-        raise InputError("ALT: empty allele", source, row.line)
-    variants = []
-    for index, alt in enumerate(row.alt.split(",")):
-        status = _unsupported_alt(alt)
-        if not status:
-            alt = _check_bases(alt, "ALT", source, row.line)
-        fields = dict(row.fields)
-        for key, values in row.per_allele.items():
-            fields[key] = values[index]
-        variants.append(
-            Variant(
-                chrom=row.chrom,
-                pos=pos,
-                ref=ref,
-                alt=alt,
-                id=row.id,
-                fields=fields,
-                line=row.line,
-                source=source,
-                status=status,
-            )
-        )
-    return variants
+        yield from row_to_variants(row, PYTHON_SOURCE)

@@ -1,27 +1,45 @@
-"""The scoring plan: how a set of variants is scored, checked once and passed to every stage."""
+"""The scoring plan: every option of a scoring run, checked once and passed to every stage.
+
+`make_plan` is the one declaration of the scoring options; `score_variants`, `score_file`,
+`variant_features` and `GenomicLM.score_variants` forward their keyword options to it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from glm.config import Strands, check_choice
+from glm.config import Strands, check_bounds, check_choice
 from glm.errors import InputError
+from glm.model.checkpoint import model_fingerprint
 from glm.model.tokenizers import KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring.windows import check_window, default_window
 
+if TYPE_CHECKING:
+    from glm.heads.probes import Head
+
+METHODS = ("llr", "embedding")
+CHUNK_SIZE = 10_000  # variants read and scored together
+
 
 @dataclass(frozen=True)
 class ScoringPlan:
-    """Settings shared by window building and the forward passes (see `make_plan`)."""
+    """Settings shared by reading, window building, the forward passes and the score columns."""
 
     window: int  # bases per scoring window
+    methods: tuple[str, ...] = ("llr",)
     strands: Strands = "both"  # both: average the forward and reverse-complement scores
     layer: int = -1  # hidden layer of the embedding distances
     batch_size: int = 16  # windows per forward pass
     reuse: bool = True  # False: two full windows per variant (the naive reference path)
     keep_delta: bool = False  # keep the alt - ref pooled embedding (features for heads)
     progress: bool = False
+    head: Head | None = None  # a variant head: adds head_probability
+    aliases: Mapping[str, str] = field(default_factory=dict)  # variant contig name -> genome contig name
+    on_ref_mismatch: str = "error"  # or "skip": such variants are reported, not scored
+    chunk_size: int = CHUNK_SIZE  # variants read and scored together
 
     @property
     def n_strands(self) -> int:
@@ -31,21 +49,79 @@ class ScoringPlan:
 def make_plan(
     model: Transformer,
     tokenizer: Tokenizer,
+    method: str | Sequence[str] = "llr",
     window: int | None = None,
     strands: Strands = "both",
     layer: int = -1,
     batch_size: int = 16,
+    aliases: Mapping[str, str] | None = None,
+    on_ref_mismatch: str = "error",
     reuse: bool = True,
-    keep_delta: bool = False,
+    head: Head | None = None,
     progress: bool = False,
+    chunk_size: int = CHUNK_SIZE,
+    keep_delta: bool = False,
 ) -> ScoringPlan:
-    """A checked plan for this model: window defaults to the model's whole context; bad values are InputErrors."""
+    """A checked plan for this model; bad values are InputErrors.
+
+    method: "llr", "embedding" or both as a list. window: bases per scoring window (default: the
+    model's whole context). strands: "both" averages forward and reverse-complement scores,
+    "forward" scores the given strand only. layer: hidden layer for the embedding distances (-1:
+    the final one). batch_size: windows per forward pass. aliases / on_ref_mismatch: as in
+    `read_variants`. reuse=False computes every window in full (slower, same scores). head: a
+    variant head fitted on this model (glm.heads.variant_heads): adds a "head_probability" column
+    (its positive class, `head.classes[-1]`) and scores with the window, layer and both strands it
+    was fitted with. chunk_size: variants read and scored together (windows are batched within a
+    chunk, so another chunk_size changes scores only by float32 rounding). keep_delta: keep the
+    embedding deltas (features for heads).
+    """
     if not isinstance(tokenizer, KmerTokenizer):
         raise InputError(f"variant scoring needs a DNA model (k-mer tokenizer); this model reads {tokenizer.unit}s")
+    methods = (method,) if isinstance(method, str) else tuple(method)
+    if not methods or any(name not in METHODS for name in methods):
+        raise InputError(f"method must be among {', '.join(METHODS)}, got {method!r}")
+    if head is not None:
+        window, layer, strands = _head_settings(head, model, window)
     check_choice("strands", strands, Strands)
     model.check_layer(layer)
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    check_bounds("batch_size", batch_size, "[1, inf)")
+    check_bounds("chunk_size", chunk_size, "[1, inf)")
+    if on_ref_mismatch not in ("error", "skip"):
+        raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
     window = default_window(model, tokenizer) if window is None else window
     check_window(window, model, tokenizer)
-    return ScoringPlan(window, strands, layer, batch_size, reuse, keep_delta, progress)
+    return ScoringPlan(
+        window=window,
+        methods=methods,
+        strands=strands,
+        layer=layer,
+        batch_size=batch_size,
+        reuse=reuse,
+        keep_delta=keep_delta or head is not None,
+        progress=progress,
+        head=head,
+        aliases=dict(aliases or {}),
+        on_ref_mismatch=on_ref_mismatch,
+        chunk_size=chunk_size,
+    )
+
+
+def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[int, int, Strands]:
+    """(window, layer, strands) a variant head was fitted with; an InputError if it does not fit this model."""
+    info = head.info
+    if info.get("task") != "variant":
+        raise InputError("head: not a variant head (fit one with `cli.py fit-head` or glm.heads.variant_heads)")
+    if info.get("model_fingerprint") != model_fingerprint(model):
+        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
+    if window is not None and window != info["window"]:
+        raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
+    return int(info["window"]), int(info["layer"]), "both"
+
+
+def options_of(options: dict[str, Any]) -> dict[str, Any]:
+    """The keyword options meant for make_plan, checked by name (a misspelt option is an InputError)."""
+    known = set(make_plan.__code__.co_varnames[2 : make_plan.__code__.co_argcount])
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InputError(f"unknown scoring option(s) {unknown}; known: {', '.join(sorted(known))}")
+    return options

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from glm.config import Strands
 from glm.io.files import open_text
 from glm.io.genome import Genome
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
+from glm.scoring.plan import make_plan, options_of
 from glm.scoring.table import ScoreCounts, descriptions
-from glm.scoring.zero_shot import CHUNK_SIZE, _settings, scored_chunks
-
-if TYPE_CHECKING:
-    from glm.heads.probes import Head
+from glm.scoring.zero_shot import scored_chunks
 
 
 def score_file(
@@ -35,35 +32,23 @@ def score_file(
     variants: str | os.PathLike[str],
     genome: str | os.PathLike[str] | Genome,
     out: str | os.PathLike[str],
-    method: str | Sequence[str] = "llr",
-    window: int | None = None,
-    strands: Strands = "both",
-    layer: int = -1,
-    batch_size: int = 16,
-    aliases: Mapping[str, str] | None = None,
-    on_ref_mismatch: str = "error",
-    reuse: bool = True,
-    head: Head | None = None,
-    progress: bool = False,
     regions: Sequence[Region] = (),
-    chunk_size: int = CHUNK_SIZE,
+    **options: Any,
 ) -> tuple[ScoreCounts, VariantWriter]:
     """Score a VCF/TSV/CSV file into `out` (.tsv, .vcf, .vcf.gz + index) chunk by chunk.
 
-    Options are those of `score_variants`; `regions` (genome contig, 0-based half-open) keep only
-    the variants overlapping them; `chunk_size` variants are read, scored and queued at a time.
-    Returns the counts for a summary and the finished writer (`index`, `unindexed`).
+    Options are those of `score_variants` (glm.scoring.plan.make_plan); `regions` (genome contig,
+    0-based half-open) keep only the variants overlapping them. Returns the counts for a summary
+    and the finished writer (`index`, `unindexed`).
     """
     genome = genome if isinstance(genome, Genome) else Genome(genome)
-    methods, plan = _settings(model, tokenizer, method, window, strands, layer, batch_size, reuse, head, False)
+    progress = options.pop("progress", False)  # this bar counts variants; the chunks' own bars stay off
+    plan = make_plan(model, tokenizer, **options_of(options))
     counts = ScoreCounts()
     total = None if regions else _count_rows(Path(variants))
     bar = tqdm(total=total, desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
-    chunks = scored_chunks(
-        model, tokenizer, variants, genome, methods, plan, head, aliases, on_ref_mismatch, chunk_size, regions
-    )
     with bar, VariantWriter(out, lengths=genome.lengths) as writer:
-        for chunk, columns in chunks:
+        for chunk, columns in scored_chunks(model, tokenizer, variants, genome, plan, regions):
             writer.header_lines, writer.descriptions = chunk.header_lines, descriptions(columns)
             writer.add(chunk, columns)
             counts.add(chunk, columns["window_n"])

@@ -24,32 +24,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glm.config import Strands
 from glm.errors import InputError
 from glm.io.genome import Genome
 from glm.io.variant_readers import Region, read_variant_chunks, read_variants
 from glm.io.variants import Variant, VariantList
 from glm.model.batching import sequence_tokens
-from glm.model.checkpoint import model_fingerprint
 from glm.model.tokenizers import KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring.passes import Pair, score_pairs
-from glm.scoring.plan import ScoringPlan, make_plan
+from glm.scoring.plan import ScoringPlan, make_plan, options_of
 from glm.scoring.table import VariantScores
 from glm.scoring.windows import ReverseStrand, mirror_variant, reference_windows, window_fraction_n, window_grid
 
 if TYPE_CHECKING:
-    from glm.heads.probes import Head
+    pass
 
-METHODS = ("llr", "embedding")
 FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
-CHUNK_SIZE = 10_000  # variants read and scored together
 VariantSource = str | os.PathLike[str] | VariantList | Iterable[Any]
 
 
@@ -117,12 +113,10 @@ def _evaluate(
     variants: VariantSource,
     genome: str | os.PathLike[str] | Genome,
     plan: ScoringPlan,
-    aliases: Mapping[str, str] | None,
-    on_ref_mismatch: str,
 ) -> _Evaluation:
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     if not isinstance(variants, VariantList):
-        variants = read_variants(variants, genome, dict(aliases or {}), on_ref_mismatch)
+        variants = read_variants(variants, genome, dict(plan.aliases), plan.on_ref_mismatch)
     refs, pairs, statuses, fraction_n = build_pairs(variants, genome, tokenizer, plan)
     results = score_pairs(model, refs, pairs, plan)
 
@@ -150,36 +144,19 @@ def score_variants(
     tokenizer: Tokenizer,
     variants: VariantSource,
     genome: str | os.PathLike[str] | Genome,
-    method: str | Sequence[str] = "llr",
-    window: int | None = None,
-    strands: Strands = "both",
-    layer: int = -1,
-    batch_size: int = 16,
-    aliases: Mapping[str, str] | None = None,
-    on_ref_mismatch: str = "error",
-    reuse: bool = True,
-    head: Head | None = None,
-    progress: bool = False,
-    chunk_size: int = CHUNK_SIZE,
+    **options: Any,
 ) -> VariantScores:
     """Score variants with one or more zero-shot methods ("llr", "embedding"); see the module docstring.
 
     variants: a VCF/TSV/CSV path, Python rows or a VariantList (read with `read_variants`).
-    window: bases per scoring window (default: the model's whole context). strands: "both"
-    averages forward and reverse-complement scores, "forward" scores the given strand only.
-    layer: hidden layer for the embedding distances (-1: the final one). batch_size: windows per
-    forward pass. aliases / on_ref_mismatch: as in `read_variants`. reuse=False computes every
-    window in full (slower, same scores). head: a variant head fitted on this model (see
-    glm.heads.variant_heads); adds a "head_probability" column (probability of its positive
-    class, `head.classes[-1]`) and scores with the window, layer and both strands it was fitted with.
-    chunk_size: variants scored together (`scored_chunks`); glm.scoring.stream.score_file with the
-    same chunk_size writes the same table without holding it.
+    Options (method, window, strands, layer, batch_size, aliases, on_ref_mismatch, reuse, head,
+    progress, chunk_size) are those of glm.scoring.plan.make_plan, which documents each. The
+    table holds every variant in input order; glm.scoring.stream.score_file writes the same
+    table without holding it.
     """
     genome = genome if isinstance(genome, Genome) else Genome(genome)
-    methods, plan = _settings(model, tokenizer, method, window, strands, layer, batch_size, reuse, head, progress)
-    parts = list(
-        scored_chunks(model, tokenizer, variants, genome, methods, plan, head, aliases, on_ref_mismatch, chunk_size)
-    )
+    plan = make_plan(model, tokenizer, **options_of(options))
+    parts = list(scored_chunks(model, tokenizer, variants, genome, plan))
     first = parts[0][0]
     found = VariantList((variant for chunk, _ in parts for variant in chunk), first.header_lines, first.source)
     return VariantScores(found, {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]})
@@ -190,76 +167,38 @@ def scored_chunks(
     tokenizer: Tokenizer,
     variants: VariantSource,
     genome: Genome,
-    methods: Sequence[str],
     plan: ScoringPlan,
-    head: Head | None,
-    aliases: Mapping[str, str] | None,
-    on_ref_mismatch: str,
-    chunk_size: int,
     regions: Sequence[Region] = (),
 ) -> Iterator[tuple[VariantList, dict[str, np.ndarray]]]:
-    """(variants, score columns) for each chunk of `chunk_size` variants, read (or sliced) and scored in turn.
+    """(variants, score columns) for each chunk of plan.chunk_size variants, read (or sliced) and scored in turn.
 
     The one scoring path of `score_variants` and `score_file`. Windows are batched within a chunk,
     so a different chunk_size (like a different batch_size) changes scores only by float32 rounding.
     """
+    size = plan.chunk_size
     if isinstance(variants, VariantList):
         chunks: Iterable[VariantList] = (
-            VariantList(variants[start : start + chunk_size], variants.header_lines, variants.source)
-            for start in range(0, max(len(variants), 1), chunk_size)
+            VariantList(variants[start : start + size], variants.header_lines, variants.source)
+            for start in range(0, max(len(variants), 1), size)
         )
     else:
-        chunks = read_variant_chunks(variants, genome, dict(aliases or {}), on_ref_mismatch, chunk_size, regions)
+        chunks = read_variant_chunks(variants, genome, dict(plan.aliases), plan.on_ref_mismatch, size, regions)
     for chunk in chunks:
-        found = _evaluate(model, tokenizer, chunk, genome, plan, aliases, on_ref_mismatch)
-        yield found.variants, score_columns(found, methods, plan, head)
+        found = _evaluate(model, tokenizer, chunk, genome, plan)
+        yield found.variants, score_columns(found, plan)
 
 
-def _settings(
-    model: Transformer,
-    tokenizer: Tokenizer,
-    method: str | Sequence[str],
-    window: int | None,
-    strands: Strands,
-    layer: int,
-    batch_size: int,
-    reuse: bool,
-    head: Head | None,
-    progress: bool,
-) -> tuple[list[str], ScoringPlan]:
-    """The checked methods and the ScoringPlan of one scoring run (a head fixes window, layer, strands)."""
-    methods = [method] if isinstance(method, str) else list(method)
-    unknown = [name for name in methods if name not in METHODS]
-    if unknown or not methods:
-        raise InputError(f"method must be among {', '.join(METHODS)}, got {method!r}")
-    if head is not None:
-        window, layer, strands = _head_settings(head, model, window)
-    plan = make_plan(
-        model,
-        tokenizer,
-        window=window,
-        strands=strands,
-        layer=layer,
-        batch_size=batch_size,
-        reuse=reuse,
-        keep_delta=head is not None,
-        progress=progress,
-    )
-    return methods, plan
-
-
-def score_columns(
-    found: _Evaluation, methods: Sequence[str], plan: ScoringPlan, head: Head | None
-) -> dict[str, np.ndarray]:
+def score_columns(found: _Evaluation, plan: ScoringPlan) -> dict[str, np.ndarray]:
     """The score columns of evaluated variants, in output order."""
     columns: dict[str, np.ndarray] = {}
-    if "llr" in methods:
+    if "llr" in plan.methods:
         columns["llr"] = found.llr.mean(axis=1)
         if plan.n_strands == 2:
             columns["llr_forward"], columns["llr_reverse"] = found.llr[:, 0], found.llr[:, 1]
-    if "embedding" in methods:
+    if "embedding" in plan.methods:
         columns["embedding_cosine"] = found.cosine.mean(axis=1)
         columns["embedding_l2"] = found.l2.mean(axis=1)
+    head = plan.head
     if head is not None:
         features = found.features()[:, : len(head.feature_names)]  # a scores-only head uses the first columns
         scored = np.isfinite(features).all(axis=1)
@@ -270,38 +209,21 @@ def score_columns(
     return columns
 
 
-def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[int, int, Strands]:
-    """(window, layer, strands) a variant head was fitted with; an InputError if it does not fit this model."""
-    info = head.info
-    if info.get("task") != "variant":
-        raise InputError("head: not a variant head (fit one with `cli.py fit-head` or glm.heads.variant_heads)")
-    if info.get("model_fingerprint") != model_fingerprint(model):
-        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
-    if window is not None and window != info["window"]:
-        raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
-    return int(info["window"]), int(info["layer"]), "both"
-
-
 def variant_features(
     model: Transformer,
     tokenizer: Tokenizer,
     variants: VariantSource,
     genome: str | os.PathLike[str] | Genome,
-    window: int | None = None,
-    layer: int = -1,
-    batch_size: int = 16,
-    aliases: Mapping[str, str] | None = None,
-    on_ref_mismatch: str = "error",
-    progress: bool = False,
+    **options: Any,
 ) -> tuple[np.ndarray, list[str], VariantList]:
     """Features for supervised heads: both strands' llr, the embedding distances, the embedding delta.
 
     Returns (features (variants, 5 + width), feature names, the variants with their status); rows
     of unscored variants are NaN. The delta (alt minus ref pooled embedding) is averaged over strands.
+    Options (window, layer, batch_size, aliases, on_ref_mismatch, progress) are make_plan's.
     """
-    plan = make_plan(
-        model, tokenizer, window=window, layer=layer, batch_size=batch_size, keep_delta=True, progress=progress
-    )
-    found = _evaluate(model, tokenizer, variants, genome, plan, aliases, on_ref_mismatch)  # type: ignore[arg-type]
+    plan = make_plan(model, tokenizer, **options_of(options), strands="both", keep_delta=True)
+    genome = genome if isinstance(genome, Genome) else Genome(genome)
+    found = _evaluate(model, tokenizer, variants, genome, plan)
     names = [*FEATURE_SCORES, *(f"delta_{i}" for i in range(model.config.width))]
     return found.features(), names, found.variants
