@@ -8,15 +8,14 @@ from typing import Annotated, Any
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, ModelDir, Quiet
 from glm.config import Config
+from glm.errors import InputError
+from glm.io.corpus import genome_name
 from glm.io.files import OutputDirectory
 
 
-def run_name(fasta: Path) -> str:
-    """A run directory name from the FASTA file name: data/lambda_virus.fa.gz -> lambda_virus."""
-    name = fasta.name
-    for suffix in (".gz", ".fasta", ".fna", ".fa", ".txt"):
-        name = name.removesuffix(suffix)
-    return name or "run"
+def run_name(first: Path) -> str:
+    """A run directory name from the (first) input's name: data/lambda_virus.fa.gz -> lambda_virus."""
+    return genome_name(first.resolve()).removesuffix(".tsv") or "run"
 
 
 @command(
@@ -26,8 +25,17 @@ def run_name(fasta: Path) -> str:
     "OUT/model. Without --config a preset is chosen for the hardware found. Options override the config.",
 )
 def pretrain(
-    fasta: Annotated[str, Help("FASTA file to train on (.gz allowed; many records allowed)")],
+    fasta: Annotated[
+        list[str],
+        Help(
+            "FASTA files to train on (.gz allowed; many records allowed), or folders of them: several genomes "
+            "train one model, validated per genome"
+        ),
+    ] = [],  # noqa: B006 - read only; empty when --corpus names the genomes
     *,
+    corpus: Annotated[
+        str | None, Help("manifest of genomes: a TSV with a path column and optional name, weight and group")
+    ] = None,
     config: Annotated[str | None, Help("preset name (tiny, small, base) or a YAML file")] = None,
     out: Annotated[OutputDirectory | None, Help("run directory (default: runs/<fasta name>)")] = None,
     resume: Annotated[bool, Help("continue the run in --out from checkpoints/last.ckpt")] = False,
@@ -37,10 +45,12 @@ def pretrain(
     from glm.training.pretrain import pretrain as run  # noqa: PLC0415 - Lightning only here
     from glm.training.pretrain import resolve_config
 
-    run_dir = Path(out) if out else Path("runs") / run_name(Path(fasta))
+    if not fasta and corpus is None:
+        raise InputError("pretrain: give a FASTA file (or several, or a folder), or --corpus MANIFEST")
+    run_dir = Path(out) if out else Path("runs") / run_name(Path(fasta[0] if fasta else corpus))
     resolved = resolve_config(config, overrides, run_dir, resume)
     try:
-        result = run(fasta, resolved, run_dir, resume=resume, progress=not quiet)
+        result = run(fasta, resolved, run_dir, resume=resume, progress=not quiet, corpus=corpus)
     except FloatingPointError as error:  # the run diverged: say at which step, without a traceback
         raise SystemExit(f"error: {error}") from None
     if result.is_global_zero:
