@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,19 +61,28 @@ def pretrain(
 @command(
     "eval",
     help="bits per base of a model on a FASTA file",
-    description="Bits per base of an exported model on each record of a FASTA file, and overall.",
+    description="Bits per base of an exported model on each record of FASTA files, per file and overall.",
 )
 def evaluate(
     model: ModelDir,
-    fasta: Annotated[str, Help("FASTA file to score")],
+    fasta: Annotated[list[str], Help("FASTA files to score (one table each, then all together)")],
     *,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
     import glm  # noqa: PLC0415
-    from glm.api import evaluation_table  # noqa: PLC0415
+    from glm.api import LogLikelihood, evaluation_table  # noqa: PLC0415
 
-    print(evaluation_table(glm.load(model, device=device).evaluate(fasta, progress=not quiet)))
+    lm = glm.load(model, device=device)
+    totals = []
+    for path in fasta:
+        rows = lm.evaluate(path, progress=not quiet)
+        print(("" if len(fasta) == 1 else f"{path}\n") + evaluation_table(rows) + ("\n" if len(fasta) > 1 else ""))
+        bases, bits = rows[-1][1:]
+        totals.append(LogLikelihood(-bits * bases * math.log(2), bases) if bases else LogLikelihood(0.0, 0))
+    if len(fasta) > 1:
+        overall = LogLikelihood(sum(t.total for t in totals), sum(t.bases for t in totals))
+        print(f"all {len(fasta)} files: {overall.bases:,} bases, {overall.bits_per_base:.4f} bits/base")
 
 
 @command(
