@@ -164,7 +164,8 @@ def _add(
         options["metavar"] = meta.metavar
     kind, optional = _strip_none(kind)
     if typing.get_origin(kind) is list:
-        options["action"] = "append"
+        # A positional list takes one or more values; a repeatable option one per use.
+        options.update(nargs="*" if not required else "+") if positional else options.update(action="append")
         (kind,) = typing.get_args(kind)
     if kind is bool:
         options["action"] = argparse.BooleanOptionalAction if boolean_pair else "store_true"
@@ -174,7 +175,7 @@ def _add(
         options["type"] = _parser(kind, Bounds.parse(meta.bounds) if meta.bounds else None)
     if positional:
         if not required:
-            options["nargs"] = "?"
+            options.setdefault("nargs", "?")
         parser.add_argument(name, default=default, **options)
         return
     flags = [f"--{name.replace('_', '-')}", *meta.flags]

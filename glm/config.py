@@ -148,6 +148,15 @@ class DataConfig:
     )
     soft_mask_weight: float = option(1.0, "loss weight of lowercase (soft-masked) bases", bounds="[0, 1]")
     num_workers: int = option(0, "DataLoader worker processes", flag="workers", bounds="[0, inf)")
+    genome_temperature: float = option(
+        1.0,
+        "with several genomes, windows are drawn in proportion to genome size ** this: 1 by size, 0 every "
+        "genome equally (a manifest's weights replace it)",
+        bounds="[0, 1]",
+    )
+    holdout_genomes: list[str] | None = option(
+        None, "genome names kept out of training and only validated (repeatable)", flag="holdout_genomes"
+    )
     cache_dir: str | None = option(None, "where token stores are cached (default $GLM_CACHE or ~/.cache/glm)")
 
     def resolved_cache_dir(self) -> Path:
@@ -330,6 +339,8 @@ def _coerce(value: Any, current: Any, name: str, source: str) -> Any:
             return int(value)
         if isinstance(current, float):
             return float(value)
+        if isinstance(current, list):
+            return [str(item) for item in (value if isinstance(value, list) else [value])]
         return str(value)
     except (TypeError, ValueError):
         raise InputError(f"{name}: expected {type(current).__name__}, got {value!r}", source) from None

@@ -28,10 +28,10 @@ from glm.errors import InputError
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.training.checkpoints import AtomicCheckpointIO
-from glm.training.data import ValidationWindows
 from glm.training.lit import LitGLM
 from glm.training.pretrain import pretrain
 from glm.training.trainer import accumulation, check_launcher, processes
+from glm.training.windows import ValidationWindows
 
 
 def test_concurrent_prepares_write_the_store_once(tmp_path) -> None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, ModelDir, Quiet
 from glm.config import Config
+from glm.errors import InputError
+from glm.io.corpus import genome_name
 from glm.io.files import OutputDirectory
 
 
-def run_name(fasta: Path) -> str:
-    """A run directory name from the FASTA file name: data/lambda_virus.fa.gz -> lambda_virus."""
-    name = fasta.name
-    for suffix in (".gz", ".fasta", ".fna", ".fa", ".txt"):
-        name = name.removesuffix(suffix)
-    return name or "run"
+def run_name(first: Path) -> str:
+    """A run directory name from the (first) input's name: data/lambda_virus.fa.gz -> lambda_virus."""
+    return genome_name(first.resolve()).removesuffix(".tsv") or "run"
 
 
 @command(
@@ -26,8 +26,17 @@ def run_name(fasta: Path) -> str:
     "OUT/model. Without --config a preset is chosen for the hardware found. Options override the config.",
 )
 def pretrain(
-    fasta: Annotated[str, Help("FASTA file to train on (.gz allowed; many records allowed)")],
+    fasta: Annotated[
+        list[str],
+        Help(
+            "FASTA files to train on (.gz allowed; many records allowed), or folders of them: several genomes "
+            "train one model, validated per genome"
+        ),
+    ] = [],  # noqa: B006 - read only; empty when --corpus names the genomes
     *,
+    corpus: Annotated[
+        str | None, Help("manifest of genomes: a TSV with a path column and optional name, weight and group")
+    ] = None,
     config: Annotated[str | None, Help("preset name (tiny, small, base) or a YAML file")] = None,
     out: Annotated[OutputDirectory | None, Help("run directory (default: runs/<fasta name>)")] = None,
     resume: Annotated[bool, Help("continue the run in --out from checkpoints/last.ckpt")] = False,
@@ -37,10 +46,12 @@ def pretrain(
     from glm.training.pretrain import pretrain as run  # noqa: PLC0415 - Lightning only here
     from glm.training.pretrain import resolve_config
 
-    run_dir = Path(out) if out else Path("runs") / run_name(Path(fasta))
+    if not fasta and corpus is None:
+        raise InputError("pretrain: give a FASTA file (or several, or a folder), or --corpus MANIFEST")
+    run_dir = Path(out) if out else Path("runs") / run_name(Path(fasta[0] if fasta else corpus))
     resolved = resolve_config(config, overrides, run_dir, resume)
     try:
-        result = run(fasta, resolved, run_dir, resume=resume, progress=not quiet)
+        result = run(fasta, resolved, run_dir, resume=resume, progress=not quiet, corpus=corpus)
     except FloatingPointError as error:  # the run diverged: say at which step, without a traceback
         raise SystemExit(f"error: {error}") from None
     if result.is_global_zero:
@@ -50,19 +61,28 @@ def pretrain(
 @command(
     "eval",
     help="bits per base of a model on a FASTA file",
-    description="Bits per base of an exported model on each record of a FASTA file, and overall.",
+    description="Bits per base of an exported model on each record of FASTA files, per file and overall.",
 )
 def evaluate(
     model: ModelDir,
-    fasta: Annotated[str, Help("FASTA file to score")],
+    fasta: Annotated[list[str], Help("FASTA files to score (one table each, then all together)")],
     *,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
     import glm  # noqa: PLC0415
-    from glm.api import evaluation_table  # noqa: PLC0415
+    from glm.api import LogLikelihood, evaluation_table  # noqa: PLC0415
 
-    print(evaluation_table(glm.load(model, device=device).evaluate(fasta, progress=not quiet)))
+    lm = glm.load(model, device=device)
+    totals = []
+    for path in fasta:
+        rows = lm.evaluate(path, progress=not quiet)
+        print(("" if len(fasta) == 1 else f"{path}\n") + evaluation_table(rows) + ("\n" if len(fasta) > 1 else ""))
+        bases, bits = rows[-1][1:]
+        totals.append(LogLikelihood(-bits * bases * math.log(2), bases) if bases else LogLikelihood(0.0, 0))
+    if len(fasta) > 1:
+        overall = LogLikelihood(sum(t.total for t in totals), sum(t.bases for t in totals))
+        print(f"all {len(fasta)} files: {overall.bases:,} bases, {overall.bits_per_base:.4f} bits/base")
 
 
 @command(

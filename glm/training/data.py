@@ -1,4 +1,4 @@
-"""From a FASTA file to training batches: a memory-mapped token store and window datasets.
+"""From a FASTA file to a memory-mapped token store (glm.training.windows makes batches of it).
 
 `prepare()` streams a FASTA file record by record into a token store on disk: `train.bin` and
 `val.bin` (token ids, each record's piece followed by SEP), `train.soft.bin` and `val.soft.bin`
@@ -11,13 +11,6 @@ Train/validation split (never overlapping):
   tail     the last `val_fraction` of every record is held out;
   records  whole records are held out until about `val_fraction` of the bases are;
   auto     records when the file has at least 20 records, else tail.
-
-`TrainWindows` yields random training batches. Window k of optimizer step s is a pure function
-of (seed, s, k); a step's accumulate x world_size x batch_size windows are dealt out to the
-micro-batches and ranks in a fixed order. So every rank sees different windows, results do not
-depend on the number of DataLoader workers, a resumed run continues with exactly the batches it
-would have seen, and a run sees the same windows in each step on 1 or 64 processes as long as
-the global batch (accumulate x world_size x batch_size) is the same.
 
 Several processes may call `prepare()` at once (every rank of a distributed run does): the first
 to take a lock file beside the store writes it, the others wait and then read it. Without a
@@ -38,15 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
 from glm.io.files import atomic_directory, open_text, read_text
 from glm.io.genome import Genome, RecordView, header_line
-from glm.model.batching import pad_batch
-from glm.model.tokenizers import PAD, SEP, UNK, Tokenizer, encode_in_chunks
+from glm.model.tokenizers import SEP, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
 RECORDS_SPLIT_MIN_RECORDS = 20
@@ -263,110 +253,6 @@ def _write_store(
 def _only_n(sequence: str | RecordView, piece: int = 1 << 22) -> bool:
     """True when every base is N (read in pieces: a record is never held whole)."""
     return all(not sequence[start : start + piece].strip("Nn") for start in range(0, len(sequence), piece))
-
-
-class TrainWindows(IterableDataset):
-    """An endless stream of training micro-batches of random windows, (batch_size, window) int64 ids.
-
-    Micro-batch i of this rank belongs to optimizer step s = i // accumulate. Window k of step s
-    is drawn from its own generator seeded with (seed, s, k), and the step's accumulate x
-    world_size x batch_size windows are dealt in order: micro-batch j of rank r takes windows
-    (j * world_size + r) * batch_size onwards. Windows are uniform over the train tokens; one
-    whose fraction of UNK tokens is above `max_unknown_fraction` is redrawn (up to 64 times).
-    With `rc_table`, each window is reverse-complemented with probability 1/2. Yields dicts with
-    "ids" and "soft_masked".
-    """
-
-    def __init__(
-        self,
-        store: TokenStore,
-        window: int,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        start_batch: int = 0,
-        rc_table: np.ndarray | None = None,
-        max_unknown_fraction: float = 0.5,
-        world_size: int = 1,
-        accumulate: int = 1,
-    ):
-        assert window <= store.n_tokens("train"), "window longer than the training tokens"
-        assert 0 <= rank < world_size, (rank, world_size)
-        self.store, self.window, self.batch_size = store, window, batch_size
-        self.seed, self.rank, self.start_batch = seed, rank, start_batch
-        self.world_size, self.accumulate = world_size, accumulate
-        self.rc_table, self.max_unknown_fraction = rc_table, max_unknown_fraction
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        worker = get_worker_info()
-        worker_id, n_workers = (worker.id, worker.num_workers) if worker else (0, 1)
-        # The DataLoader takes one item from each worker in turn, so worker w serving batches
-        # w, w + n, w + 2n, ... gives the same order for any number of workers.
-        index = self.start_batch + worker_id
-        while True:
-            yield self.batch(index)
-            index += n_workers
-
-    def batch(self, index: int) -> dict[str, torch.Tensor]:
-        """This rank's micro-batch number `index` (counted from the start of training)."""
-        step, micro = divmod(index, self.accumulate)
-        first = (micro * self.world_size + self.rank) * self.batch_size
-        tokens, soft = self.store.tokens("train"), self.store.soft_masked("train")
-        ids = np.empty((self.batch_size, self.window), dtype=np.int64)
-        masked = np.empty((self.batch_size, self.window), dtype=np.uint8)
-        for row in range(self.batch_size):
-            ids[row], masked[row] = self._window(tokens, soft, step, first + row)
-        return {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
-
-    def _window(self, tokens: np.ndarray, soft: np.ndarray, step: int, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        """Window `slot` of optimizer step `step`: (ids, soft-masked counts), each of length window."""
-        rng = np.random.default_rng([self.seed, step, slot])
-        n_starts = len(tokens) - self.window + 1
-        for _ in range(64):  # a window survives only if 64 draws in a row were mostly N
-            start = int(rng.integers(0, n_starts))
-            ids = np.asarray(tokens[start : start + self.window], dtype=np.int64)
-            if (ids == UNK).mean() <= self.max_unknown_fraction:
-                break
-        masked = np.asarray(soft[start : start + self.window], dtype=np.uint8)
-        if self.rc_table is not None and rng.random() < 0.5:
-            ids, masked = self.rc_table[ids[::-1]], masked[::-1]
-        return ids, masked
-
-
-class ValidationWindows(IterableDataset):
-    """Fixed validation batches that tile the held-out tokens.
-
-    Consecutive windows overlap by one token, so every held-out token after the first is a
-    prediction target exactly once. At most `max_windows` windows are used, spread evenly; the
-    last window is padded with PAD (never a target). Rank r of `world_size` takes every
-    world_size-th window, so ranks share the work without repeating it; a rank left without a
-    window (tiny held-out data) yields one all-PAD batch, which adds nothing to the metrics.
-    """
-
-    def __init__(
-        self, store: TokenStore, window: int, batch_size: int, max_windows: int, rank: int = 0, world_size: int = 1
-    ):
-        n_tokens = store.n_tokens("val")
-        window = min(window, n_tokens)  # short held-out data: one shorter window
-        self.store, self.window, self.batch_size = store, window, batch_size
-        starts = np.arange(0, max(n_tokens - 1, 1), window - 1)
-        if len(starts) > max_windows:
-            starts = starts[np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
-        self.starts = starts[rank::world_size]
-
-    def __len__(self) -> int:
-        return max(-(-len(self.starts) // self.batch_size), 1)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        tokens, soft = self.store.tokens("val"), self.store.soft_masked("val")
-        if len(self.starts) == 0:
-            empty = torch.full((1, self.window), PAD, dtype=torch.int64)
-            yield {"ids": empty, "soft_masked": torch.zeros_like(empty, dtype=torch.uint8)}
-        for first in range(0, len(self.starts), self.batch_size):
-            starts = self.starts[first : first + self.batch_size]
-            ids = pad_batch([tokens[start : start + self.window] for start in starts], self.window)
-            masked = pad_batch([soft[start : start + self.window] for start in starts], self.window, 0, np.uint8)
-            yield {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked)}
 
 
 def heldout_regions(store: TokenStore) -> list[tuple[str, int, int]]:

@@ -21,7 +21,8 @@ from pytorch_lightning.callbacks import Timer
 from glm.config import Config, parse_duration
 from glm.model.tokenizers import NOT_A_TARGET, Tokenizer
 from glm.model.transformer import Transformer
-from glm.training.data import TokenStore, TrainWindows, ValidationWindows
+from glm.training.data import TokenStore
+from glm.training.windows import CorpusValidation, TrainWindows, ValidationWindows
 
 
 def target_weights(
@@ -38,9 +39,19 @@ def target_weights(
 
 
 class LitGLM(pl.LightningModule):
-    def __init__(self, config: dict[str, Any], bases_per_token: float, unit: str = "base"):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        bases_per_token: float,
+        unit: str = "base",
+        genomes: list[str] | None = None,
+        held_out: list[str] | None = None,
+    ):
         super().__init__()
-        self.save_hyperparameters()  # plain dicts and floats: checkpoints load with weights_only=True
+        self.save_hyperparameters()  # plain dicts, lists and floats: checkpoints load with weights_only=True
+        # Validation is reported per genome when a corpus has several; the overall metric covers
+        # the trained genomes only (held-out genomes are reported on their own).
+        self.genomes, self.held_out = list(genomes or ["genome"]), set(held_out or [])
         self.config = Config.from_dict(config)
         self.bases_per_token = bases_per_token
         self.metric = f"bits_per_{unit}"  # bits per base for DNA, per char or byte for text
@@ -110,20 +121,26 @@ class LitGLM(pl.LightningModule):
             )
 
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        self._val_sums = torch.zeros(len(self.genomes), 2, dtype=torch.float64, device=self.device)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         _, nll_sum, count = self._shared_step(batch, "val")
         assert self._val_sums is not None
-        self._val_sums += torch.stack([nll_sum.double(), count.double()])
+        self._val_sums[int(batch.get("genome", 0))] += torch.stack([nll_sum.double(), count.double()])
 
     def on_validation_epoch_end(self) -> None:
         assert self._val_sums is not None
-        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
-        mean_nll = (sums[0] / sums[1].clamp(min=1.0)).float()
+        sums = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")  # (genomes, [nll, count])
+        trained = torch.tensor([name not in self.held_out for name in self.genomes], device=sums.device)
+        overall = sums[trained].sum(dim=0)
+        mean_nll = (overall[0] / overall[1].clamp(min=1.0)).float()
         # Already reduced across ranks: log without a second (averaging) sync.
         self.log("val/loss", mean_nll, sync_dist=False, rank_zero_only=False)
         self.log(f"val/{self.metric}", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True, sync_dist=False)
+        if len(self.genomes) > 1:
+            for name, (nll, count) in zip(self.genomes, sums):
+                bits = (nll / count.clamp(min=1.0)).float() / math.log(2) / self.bases_per_token
+                self.log(f"val/{name}/{self.metric}", bits, sync_dist=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.config.train
@@ -170,11 +187,22 @@ class WarmupCosine:
 
 
 class GenomeDataModule(pl.LightningDataModule):
-    """Serves a prepared TokenStore: random training windows and fixed validation windows."""
+    """Serves prepared token stores: random training windows (weighted across the genomes of a
+    corpus) and fixed validation windows of every genome; `held_out` genomes are only validated."""
 
-    def __init__(self, store: TokenStore, tokenizer: Tokenizer, config: Config, window: int):
+    def __init__(
+        self,
+        stores: TokenStore | list[TokenStore],
+        tokenizer: Tokenizer,
+        config: Config,
+        window: int,
+        weights: np.ndarray | None = None,
+        held_out: list[bool] | None = None,
+    ):
         super().__init__()
-        self.store, self.tokenizer, self.config, self.window = store, tokenizer, config, window
+        self.stores = [stores] if isinstance(stores, TokenStore) else list(stores)
+        self.held_out = list(held_out or [False] * len(self.stores))
+        self.tokenizer, self.config, self.window, self.weights = tokenizer, config, window, weights
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         data, train, trainer = self.config.data, self.config.train, self.trainer
@@ -183,7 +211,7 @@ class GenomeDataModule(pl.LightningDataModule):
             self.tokenizer.reverse_complement_table() if data.rc_augment and self.tokenizer.kind == "kmer" else None
         )
         dataset = TrainWindows(
-            self.store,
+            [store for store, out in zip(self.stores, self.held_out) if not out],
             window=self.window,
             batch_size=train.batch_size,
             seed=train.seed,
@@ -194,14 +222,27 @@ class GenomeDataModule(pl.LightningDataModule):
             max_unknown_fraction=data.max_unknown_fraction,
             world_size=trainer.world_size,
             accumulate=accumulate,
+            weights=self.weights,
         )
         return self._loader(dataset, data.num_workers)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         train = self.config.train
         rank, world = self.trainer.global_rank, self.trainer.world_size
-        dataset = ValidationWindows(self.store, self.window, train.batch_size, train.val_windows, rank, world)
-        return self._loader(dataset, 0)
+        parts = [
+            ValidationWindows(
+                store,
+                self.window,
+                train.batch_size,
+                train.val_windows,
+                rank,
+                world,
+                genome=index,
+                splits=("train", "val") if out else ("val",),
+            )  # fmt: skip
+            for index, (store, out) in enumerate(zip(self.stores, self.held_out))
+        ]
+        return self._loader(parts[0] if len(parts) == 1 else CorpusValidation(parts), 0)
 
     @staticmethod
     def _loader(dataset: torch.utils.data.IterableDataset, workers: int) -> torch.utils.data.DataLoader:

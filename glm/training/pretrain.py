@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import torch
 
 from glm.config import Config, load_config
 from glm.errors import InputError
+from glm.io.corpus import CorpusEntry, read_corpus
 from glm.io.files import check_output, first_line
 from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
@@ -38,6 +39,7 @@ from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoin
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
 from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
+from glm.training.windows import sampling_weights
 
 MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
 
@@ -71,9 +73,11 @@ class PretrainResult:
     tokens_seen: int
     bases_seen: int
     seconds: float
-    val_bits: float  # bits per unit (base, char or byte) on the validation windows
+    val_bits: float  # bits per unit (base, char or byte) on the validation windows of the trained genomes
     train_bits: float  # the same on the last training batch
     unit: str
+    val_bits_per_genome: dict[str, float] = field(default_factory=dict)  # when there are several
+    held_out: list[str] = field(default_factory=list)  # genomes kept out of training
 
     def summary(self) -> str:
         return "\n".join(
@@ -84,6 +88,10 @@ class PretrainResult:
                 f"time              {self.seconds:.0f} s",
                 f"train bits/{self.unit:<6}{self.train_bits:.4f}",
                 f"val bits/{self.unit:<8}{self.val_bits:.4f}",
+                *(
+                    f"  {name:<16}{bits:.4f}" + ("   (held out of training)" if name in self.held_out else "")
+                    for name, bits in self.val_bits_per_genome.items()
+                ),
                 f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
             ]
         )
@@ -111,18 +119,22 @@ def resolve_config(
 
 @lightning_notices_silenced()
 def pretrain(
-    fasta: str | Path,
+    inputs: str | Path | Sequence[str | Path],
     config: Config,
     run_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
     say: Callable[[str], Any] = print,
     callbacks: list[pl.Callback] | None = None,
+    corpus: str | Path | None = None,
 ) -> PretrainResult:
-    """Pretrain a causal language model on `fasta` (or a text file) and export it to `run_dir/model`.
+    """Pretrain a causal language model on FASTA files (or a text file) and export it to `run_dir/model`.
 
-    `say` receives the progress notes (print by default); `callbacks` are extra Lightning
-    callbacks added to the Trainer's own.
+    `inputs`: one file, or several files and folders of FASTA files, to which a manifest
+    (`corpus`, see glm.io.corpus) may add more: one model on all of those genomes, windows drawn
+    across them by data.genome_temperature (or the manifest's weights), validated per genome;
+    data.holdout_genomes are kept out of training and only validated. `say` receives the progress
+    notes (print by default); `callbacks` are extra Lightning callbacks added to the Trainer's own.
     """
     say = on_rank_zero(say)
     run_dir = Path(run_dir)
@@ -132,20 +144,31 @@ def pretrain(
         raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
     check_output(run_dir, directory=True)  # fail before preparing data when the run cannot be written
 
-    fmt = input_format(fasta, config)
-    tokenizer = build_tokenizer(config.data, fasta)
+    entries = read_corpus([inputs] if isinstance(inputs, (str, Path)) else list(inputs), corpus)
+    held_out = _held_out(entries, config)
+    formats = [input_format(entry.path, config) for entry in entries]
+    if "text" in formats and len(entries) > 1:
+        raise InputError("a text run takes one text file; several inputs must all be FASTA", entries[1].path)
+    tokenizer = build_tokenizer(config.data, entries[0].path)
     # Built before anything is written: it checks the strategy, devices and global batch.
     trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
-    store = prepare(  # validates the input before anything is written to the run directory
-        fasta,
-        tokenizer,
-        config.data.resolved_cache_dir(),
-        split=config.data.split,
-        val_fraction=config.data.val_fraction,
-        progress=progress,
-        input_format=fmt,
+    stores = [  # each validated and cached on its own: a bad file names itself, the others stay cached
+        prepare(
+            entry.path,
+            tokenizer,
+            config.data.resolved_cache_dir(),
+            split=config.data.split,
+            val_fraction=config.data.val_fraction,
+            progress=progress,
+            input_format=fmt,
+        )
+        for entry, fmt in zip(entries, formats)
+    ]
+    trained = [store for store, out in zip(stores, held_out) if not out]
+    window = _window_length(stores, entries, config, say)
+    weights = sampling_weights(
+        trained, [e.weight for e, out in zip(entries, held_out) if not out], config.data.genome_temperature
     )
-    window = _window_length(store, config, fasta, say)
     config = config.with_overrides({"model.vocab_size": tokenizer.vocab_size})  # the caller's config stays as given
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.yaml")
@@ -153,15 +176,23 @@ def pretrain(
     pl.seed_everything(config.train.seed, verbose=False)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")  # TF32 matmuls for float32 runs on Ampere and later GPUs
-    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit)
-    datamodule = GenomeDataModule(store, tokenizer, config, window)
+    names = [entry.name for entry in entries]
+    lost = [name for name, out in zip(names, held_out) if out]
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit, names, lost)
+    datamodule = GenomeDataModule(stores, tokenizer, config, window, weights, held_out)
     accumulate = trainer.accumulate_grad_batches
+    train_bases = sum(store.meta["train_bases"] for store in trained)
+    val_bases = sum(store.meta["val_bases"] for store in trained)
+    genomes = f"{len(trained)} genomes, " if len(entries) > 1 else ""
     say(
-        f"model: {lit.model.num_parameters():,} parameters; data: {store.meta['train_bases']:,} train bases, "
-        f"{store.meta['val_bases']:,} val bases ({store.meta['split_used']} split); window {window - 1} tokens; "
+        f"model: {lit.model.num_parameters():,} parameters; data: {genomes}{train_bases:,} train bases, "
+        f"{val_bases:,} val bases ({stores[0].meta['split_used']} split); window {window - 1} tokens; "
         f"precision {trainer.precision}; {trainer.world_size} process(es) x {config.train.batch_size} windows "
         f"x {accumulate} accumulated = {trainer.world_size * config.train.batch_size * accumulate} windows per step"
     )
+    if len(entries) > 1:
+        shares = ", ".join(f"{name} {weight:.1%}" for name, weight in zip([n for n in names if n not in lost], weights))
+        say(f"windows drawn: {shares}" + (f"; held out of training: {', '.join(lost)}" if lost else ""))
 
     started = time.perf_counter()
     trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -176,13 +207,17 @@ def pretrain(
 
     steps = trainer.global_step
     tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * accumulate
+    per_genome = {name: val[f"val/{name}/{metric}"] for name in names} if len(names) > 1 else {}
     info = {
-        "trained_on": str(Path(fasta).resolve()),
+        "trained_on": str(entries[0].path.resolve()) if len(entries) == 1 else [str(e.path.resolve()) for e in entries],
         "steps": steps,
         "tokens_seen": tokens,
         f"val_{metric}": val[f"val/{metric}"],
         "data": config.to_dict()["data"],
     }
+    if per_genome:
+        info[f"val_{metric}_per_genome"] = per_genome
+        info["held_out_genomes"] = lost
     model_dir = run_dir / "model"
     if model is not None:  # one writer under DDP and FSDP
         export_model(model_dir, model, tokenizer, info)
@@ -199,7 +234,21 @@ def pretrain(
         val_bits=val[f"val/{metric}"],
         train_bits=train_bits,
         unit=tokenizer.unit,
+        val_bits_per_genome=per_genome,
+        held_out=lost,
     )
+
+
+def _held_out(entries: list[CorpusEntry], config: Config) -> list[bool]:
+    """Which genomes data.holdout_genomes keeps out of training (an unknown name is an error)."""
+    names = [entry.name for entry in entries]
+    asked = list(config.data.holdout_genomes or [])
+    unknown = [name for name in asked if name not in names]
+    if unknown:
+        raise InputError(f"holdout_genomes: {unknown} not among the genomes of this run ({', '.join(names)})")
+    if len(set(asked)) >= len(names):
+        raise InputError("holdout_genomes: at least one genome must be left to train on")
+    return [name in asked for name in names]
 
 
 def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
@@ -215,20 +264,23 @@ def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
     return model.eval()
 
 
-def _window_length(store: TokenStore, config: Config, fasta: str | Path, say: Callable[[str], Any]) -> int:
-    """Tokens per training window (context + 1), shrunk with a note for genomes shorter than that.
+def _window_length(
+    stores: list[TokenStore], entries: list[CorpusEntry], config: Config, say: Callable[[str], Any]
+) -> int:
+    """Tokens per training window (context + 1), shrunk with a note for a genome shorter than that.
 
     Validation windows are cut to the held-out data by ValidationWindows itself.
     """
     window = config.model.context + 1
-    available = store.n_tokens("train")
-    if min(available, store.n_tokens("val")) < MIN_WINDOW:
-        raise InputError(
-            f"too short to train: {store.meta['train_bases']} train and {store.meta['val_bases']} val bases "
-            f"give fewer than {MIN_WINDOW} tokens on one side of the split",
-            fasta,
-        )
+    for store, entry in zip(stores, entries):
+        if min(store.n_tokens("train"), store.n_tokens("val")) < MIN_WINDOW:
+            raise InputError(
+                f"too short to train: {store.meta['train_bases']} train and {store.meta['val_bases']} val bases "
+                f"give fewer than {MIN_WINDOW} tokens on one side of the split",
+                entry.path,
+            )
+    available = min(store.n_tokens("train") for store in stores)
     if available < window:
-        say(f"note: genome is shorter than one window; training on windows of {available - 1} tokens")
+        say(f"note: a genome is shorter than one window; training on windows of {available - 1} tokens")
         window = available
     return window
