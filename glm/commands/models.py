@@ -70,10 +70,9 @@ def evaluate(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import glm  # noqa: PLC0415
-    from glm.api import LogLikelihood, evaluation_table  # noqa: PLC0415
+    from glm.api import LogLikelihood, evaluation_table, load  # noqa: PLC0415
 
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     totals = []
     for path in fasta:
         rows = lm.evaluate(path, progress=not quiet)
@@ -107,9 +106,9 @@ def generate(
     no_cache: Annotated[bool, Help("recompute the whole window for every token (slow)")] = False,
     device: Device = None,
 ) -> None:
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
 
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     for sample in range(num_samples):
         pieces = lm.generate_stream(  # checks every option before anything is printed
             prompt,

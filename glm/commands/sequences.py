@@ -34,12 +34,12 @@ def embed(
 ) -> None:
     import numpy as np  # noqa: PLC0415
 
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
     from glm.io.files import atomic_file  # noqa: PLC0415
     from glm.io.sequences import read_sequences, write_names  # noqa: PLC0415
 
     sequences = read_sequences(input)
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     lm.batch_size = batch_size
     embeddings = lm.embed(sequences.sequences, layer=layer, pooling=pooling, strands=strands, progress=not quiet)
     destination = Path(out)
@@ -66,12 +66,12 @@ def layers(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
     from glm.heads.evaluation import compare_layers, layer_table  # noqa: PLC0415
     from glm.io.sequences import read_sequences  # noqa: PLC0415
 
     sequences = read_sequences(input, labelled=True)
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     scores = compare_layers(
         lm, sequences.sequences, sequences.labels, pooling=pooling, strands=strands, folds=folds, progress=not quiet
     )

@@ -48,11 +48,11 @@ def score(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
     from glm.io.genome import Genome  # noqa: PLC0415
     from glm.io.variants import resolve_regions  # noqa: PLC0415
 
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     reference = Genome(genome)
     options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
     counts, writer = lm.score_file(
@@ -100,11 +100,11 @@ def mutagenesis(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
     from glm.plots import plot_mutagenesis  # noqa: PLC0415
     from glm.scoring import mutagenesis_matrix  # noqa: PLC0415
 
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     methods = method or ["llr"]
     options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
     scores = lm.mutagenesis(
@@ -146,10 +146,10 @@ def fit_head(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import glm  # noqa: PLC0415
+    from glm.api import load  # noqa: PLC0415
     from glm.heads.variant_heads import fit_variant_head  # noqa: PLC0415
 
-    lm = glm.load(model, device=device)
+    lm = load(model, device=device)
     report = fit_variant_head(
         lm.model,
         lm.tokenizer,
