@@ -1,5 +1,6 @@
 """The subcommands: one typed function each (models, variants, sequences); glm.arguments makes the parser.
 
+    glm pretrain data/lambda_virus.fa          # the console command pip installs; the same as python cli.py
     python cli.py pretrain data/lambda_virus.fa
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
     python cli.py pretrain data/tinyshakespeare.txt --config text
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import sys
 
+from glm import __version__
 from glm.arguments import build_parser
 from glm.commands import models, sequences, variants
 from glm.errors import InputError
@@ -41,8 +43,12 @@ COMMANDS = [
 
 
 def main(argv: list[str] | None = None, prog: str = "glm") -> int:
-    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
-    args = build_parser(COMMANDS, prog, "glm: genomic language models.").parse_args(argv)
+    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted.
+
+    This is also the `glm` console command (pyproject.toml [project.scripts]).
+    """
+    parser = build_parser(COMMANDS, prog, "glm: genomic language models.", version=f"glm {__version__}")
+    args = parser.parse_args(argv)
     try:
         args.run(args)
     except InputError as error:
