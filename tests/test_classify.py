@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, write_fasta
+from conftest import PNG, ROOT, write_fasta
 
 import cli
 from glm.alphabet import reverse_complement
@@ -24,6 +24,7 @@ from glm.io.sequences import SequenceSet, read_sequences
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
+from glm.plots import read_training_curves
 from glm.training.finetune import FinetuneFitter
 
 MOTIF = "GGGGGGGGGGGGGGGG"  # 16 G: easy to see in pooled states, absent by chance from random 48-mers
@@ -181,6 +182,10 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
     np.testing.assert_allclose(loaded.predict_proba(dev.sequences), written, rtol=1e-5)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["method"] == "fine-tuned" and metrics["head_info"]["steps"] <= 60
+    curves = read_training_curves(tmp_path / "out" / "finetune" / "final")  # bits per dev sequence vs sequences seen
+    assert metrics["head_info"]["curves"] == str(tmp_path / "out" / "finetune" / "final" / "curves.png")
+    assert (tmp_path / "out" / "finetune" / "final" / "curves.png").read_bytes()[:8] == PNG
+    assert curves.unit == "sequence" and curves.train.x[0] == training.log_every * training.batch_size
 
 
 def load_probe_free_accuracy(model_dir: Path, dev: SequenceSet) -> float:

@@ -1,13 +1,14 @@
 """The console command: pyproject.toml installs `glm` as glm.commands.main, and `glm --version` says glm's version."""
 
 import importlib
-import tomllib
 
 import pytest
 from conftest import ROOT
 
 import glm
 from glm.commands import main
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
 
 
 def test_the_console_script_is_the_cli_main_and_the_version_has_one_source() -> None:

@@ -2,6 +2,7 @@
 
     glm pretrain data/lambda_virus.fa          # the console command pip installs; the same as python cli.py
     python cli.py pretrain data/lambda_virus.fa
+    python cli.py plot runs/lambda_virus                   # redraws runs/lambda_virus/curves.png
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
     python cli.py pretrain data/tinyshakespeare.txt --config text
     python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
@@ -29,6 +30,7 @@ from glm.errors import InputError
 
 COMMANDS = [
     models.pretrain,
+    models.plot,
     models.evaluate,
     models.generate,
     variants.score,

@@ -132,6 +132,8 @@ def fit_classifier(
         fitter = ProbeFitter(spec, probe, seed, progress=not quiet)
     fit(train_set, out, fitter, dev_set, test_set, folds, seed, progress=not quiet)
     print(f"classifier -> {Path(out) / 'head'}; metrics, predictions and plots in {out}")
+    if finetune:
+        print(f"training curves: {Path(out) / 'finetune' / '*' / 'curves.png'}")
 
 
 @command(

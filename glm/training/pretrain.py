@@ -4,6 +4,7 @@ The run directory holds everything about one run:
 
     runs/NAME/
       config.yaml           the resolved configuration (a resume reads it back)
+      curves.png            train/val bits per base and learning rate against bases seen (`glm plot`)
       checkpoints/          last.ckpt (resume from here), last.previous.ckpt (the one before it)
                             and best.ckpt (lowest val bits/base); see glm.training.checkpoints
       logs/version_N/       metrics.csv (and TensorBoard events when tensorboard is installed)
@@ -34,6 +35,7 @@ from glm.io.genome import first_line, is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import build_tokenizer
 from glm.model.transformer import Transformer
+from glm.plots import CURVES_PNG
 from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoint
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
@@ -98,6 +100,7 @@ class PretrainResult:
                 f"train bits/{self.unit:<6}{self.train_bits:.4f}",
                 f"val bits/{self.unit:<8}{self.val_bits:.4f}",
                 f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
+                f"curves            {self.run_dir / CURVES_PNG}",
             ]
         )
 
