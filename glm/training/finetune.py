@@ -177,7 +177,7 @@ def finetune(
         "best_dev_bits_per_sequence": float(trainer.checkpoint_callback.best_model_score or math.nan),
         "train": len(train),
         "dev": len(dev),
-        "curves": str(run_dir / CURVES_PNG),
+        "curves": str(run_dir / CURVES_PNG) if (run_dir / CURVES_PNG).exists() else None,
         "options": asdict(options),
     }
     return FinetunedClassifier(lit.model.cpu().eval(), tokenizer, classes, options.strands, info)

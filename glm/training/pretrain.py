@@ -89,6 +89,7 @@ class PretrainResult:
     val_bits: float  # bits per unit (base, char or byte) on the validation windows
     train_bits: float  # the same on the last training batch
     unit: str
+    curves: Path | None  # run_dir/curves.png; None when no training step was logged (fewer than --log-every)
 
     def summary(self) -> str:
         return "\n".join(
@@ -100,8 +101,8 @@ class PretrainResult:
                 f"train bits/{self.unit:<6}{self.train_bits:.4f}",
                 f"val bits/{self.unit:<8}{self.val_bits:.4f}",
                 f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
-                f"curves            {self.run_dir / CURVES_PNG}",
             ]
+            + ([f"curves            {self.curves}"] if self.curves else [])
         )
 
 
@@ -215,6 +216,7 @@ def pretrain(
         val_bits=val[f"val/{metric}"],
         train_bits=train_bits,
         unit=tokenizer.unit,
+        curves=run_dir / CURVES_PNG if (run_dir / CURVES_PNG).exists() else None,
     )
 
 

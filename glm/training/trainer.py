@@ -191,7 +191,11 @@ class TrainingCurves(pl.Callback):
             return
         for logger in trainer.loggers:
             logger.save()  # metrics.csv up to date before it is read
-        plot_training_curves(read_training_curves(self.run_dir), self.run_dir / CURVES_PNG, title=self.run_dir.name)
+        try:
+            curves = read_training_curves(self.run_dir)
+        except InputError:
+            return  # no training step logged yet (the run is shorter than --log-every steps so far)
+        plot_training_curves(curves, self.run_dir / CURVES_PNG, title=self.run_dir.name)
 
 
 def on_rank_zero(say: Callable[[str], Any]) -> Callable[[str], Any]:
