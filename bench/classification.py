@@ -16,7 +16,9 @@ Stages: pretrain (a small model on unlabelled sequences: the task's training spl
 kmer (k-mer frequencies 1..k + logistic regression, k picked on dev), probe (logistic regression
 on the pretrained model's mean-pooled, strand-averaged final-layer embeddings) and finetune (the
 whole model plus a linear head on the last token's state, early stopping on dev). Results go to
-RESULTS/TASK/STAGE/metrics.json and summary.json.
+RESULTS/TASK/STAGE/metrics.json and summary.json; every AUROC, AUPRC and MCC carries a 95% bootstrap
+interval over the test sequences (and per-fold values for cross-validation). --seeds N repeats the
+finetune stage with N seeds and reports their mean and spread.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from glm.config import FinetuneConfig, TrainConfig  # noqa: E402
 from glm.heads.evaluation import classification_metrics, cross_validate  # noqa: E402
 from glm.heads.features import FeatureSpec, kmer_features  # noqa: E402
 from glm.heads.probes import fit_head  # noqa: E402
-from glm.heads.sequence_tasks import ProbeFitter, fit_classifier, split_off  # noqa: E402
+from glm.heads.sequence_tasks import ProbeFitter, fit_classifier, seed_spread, split_off  # noqa: E402
 from glm.io.sequences import read_sequences, write_fasta  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
     parser.add_argument("--finetune-minutes", type=float, default=10.0)
     parser.add_argument("--finetune-pooling", choices=["last", "mean"], default="last")
+    parser.add_argument("--seeds", type=int, default=1, help="fine-tune with seeds 0..N-1; report their spread")
     parser.add_argument("--table", action="store_true", help="print the results table and exit")
     args = parser.parse_args()
     results_dir = Path(args.results)
@@ -169,19 +172,25 @@ def main() -> None:
         else:
             from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only for this stage
 
-            training = TrainConfig(lr=1e-3, max_steps=5000, max_time=f"{args.finetune_minutes}m", val_every=100)
-            options = FinetuneConfig(pooling=args.finetune_pooling, patience=5, train=training)
-            fitter = FinetuneFitter(model, options, out / "finetune", progress=False)
-            results = fit_classifier(
-                splits["train"], out / "finetune", fitter, splits["dev"], splits["test"], progress=False
-            )
+            by_seed = {}
+            for seed in range(args.seeds):
+                training = TrainConfig(
+                    lr=1e-3, max_steps=5000, max_time=f"{args.finetune_minutes}m", val_every=100, seed=seed
+                )
+                options = FinetuneConfig(pooling=args.finetune_pooling, patience=5, train=training)
+                run = out / "finetune" / (f"seed_{seed}" if args.seeds > 1 else "")
+                fitter = FinetuneFitter(model, options, run, progress=False)
+                by_seed[seed] = fit_classifier(
+                    splits["train"], run, fitter, splits["dev"], splits["test"], progress=False
+                )
+            results = {**by_seed[0], "seed_spread": seed_spread(by_seed)} if args.seeds > 1 else by_seed[0]
         results["seconds"] = time.perf_counter() - started
         (out / stage / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
         print(f"{args.task} {stage}: test {results['test']}  ({results['seconds']:.0f} s)")
 
 
 def print_table(results_dir: Path) -> None:
-    print("| task | method | test AUROC | test accuracy | test MCC | CV AUROC (90% pool) | budget |")
+    print("| task | method | test AUROC [95% CI] | test accuracy | test MCC [95% CI] | CV AUROC (90% pool) | budget |")
     print("|---|---|---|---|---|---|---|")
     for name in TASKS:
         for stage in ("kmer", "probe", "finetune"):
@@ -190,12 +199,22 @@ def print_table(results_dir: Path) -> None:
                 continue
             r = json.loads(path.read_text())
             test, cv = r["test"], r.get("cv", {})
-            cv_auroc = f"{cv['auroc']:.3f}" if cv else ""
+            cv_auroc = _with_interval(cv, "auroc") if cv else ""
             budget = f"{r['seconds']:.0f} s"
             if stage == "finetune":
                 budget += f", {r['head_info'].get('steps')} steps"
-            row = f"{test['auroc']:.3f} | {test['accuracy']:.3f} | {test['mcc']:.3f} | {cv_auroc} | {budget}"
+            auroc, mcc = _with_interval(test, "auroc"), _with_interval(test, "mcc")
+            if "seed_spread" in r:  # the first seed's interval, then the spread over seeds
+                spread = r["seed_spread"]["test"]["auroc"]
+                auroc += f"; {spread['mean']:.3f} ± {spread['sd']:.3f} over {len(spread['per_seed'])} seeds"
+            row = f"{auroc} | {test['accuracy']:.3f} | {mcc} | {cv_auroc} | {budget}"
             print(f"| {name} | {r['method']} | {row} |")
+
+
+def _with_interval(metrics: dict, name: str) -> str:
+    """'0.812 [0.790, 0.833]'; the value alone for results written before intervals were."""
+    low, high = metrics.get("intervals", {}).get(name, (None, None))
+    return f"{metrics[name]:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
 
 
 if __name__ == "__main__":

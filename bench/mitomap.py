@@ -7,10 +7,12 @@
 allele frequency >= 1% of GenBank genomes "common" (a variant in both lists is dropped from both),
 and groups every variant by its 1-kb block of the mitochondrial genome (positions 1-1000 are
 block 0, ...) so grouped cross-validation keeps neighbouring variants out of the fold that scores
-them. `evaluate` reports AUROC and AUPRC (positive = pathogenic) of the zero-shot scores
+them. `evaluate` reports AUROC and AUPRC (positive = pathogenic), each with a 95% bootstrap interval
+over the variants, of the zero-shot scores
 (-llr: lower llr = more damaging; embedding distances) and the out-of-fold metrics of variant
 heads (logistic and boosting on the five scores, logistic on scores + embedding delta) with 5-fold
-CV grouped by block; it appends one JSON line per run.
+CV grouped by block (AUROC/AUPRC/MCC with intervals and per-fold values, and the head's paired
+difference from -llr on the same variants); it appends one JSON line per run.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import glm  # noqa: E402
+from glm.heads.evaluation import score_metrics  # noqa: E402
 from glm.heads.variant_heads import fit_variant_head  # noqa: E402
 from glm.io.genome import Genome  # noqa: E402
 from glm.io.variant_readers import read_variants  # noqa: E402
@@ -78,10 +80,9 @@ def evaluate(model: str, labelled: Path, json_path: Path) -> None:
         "embedding_l2": scores["embedding_l2"],
     }
     for name, values in zero_shot.items():
-        result[f"zero_shot {name}"] = {
-            "auroc": roc_auc_score(truth[scored], values[scored]),
-            "auprc": average_precision_score(truth[scored], values[scored]),
-        }
+        result[f"zero_shot {name}"] = score_metrics(truth[scored], values[scored])
+    for variant, value in zip(variants, scores["llr"]):  # a column the heads compare themselves with
+        variant.fields["llr"] = f"{value:.9g}"
     for kind, features in (("logistic", "scores"), ("boosting", "scores"), ("logistic", "all")):
         out = ROOT / "bench" / "out" / f"mitomap_head_{kind}_{features}"
         report = fit_variant_head(
@@ -95,9 +96,13 @@ def evaluate(model: str, labelled: Path, json_path: Path) -> None:
             features=features,
             out=out,
             progress=True,
+            baselines=["-llr"],  # the zero-shot score, on the same variants
         )
         result[f"head {kind} on {features} (5-fold CV grouped by 1-kb block)"] = {
-            key: report.cv.metrics[key] for key in ("auroc", "auprc", "accuracy", "mcc")
+            **{key: report.cv.metrics[key] for key in ("auroc", "auprc", "accuracy", "mcc")},
+            "intervals": report.cv.intervals,
+            "fold_metrics": report.cv.fold_metrics,
+            "minus_zero_shot_llr": report.baselines["-llr"]["difference"],
         }
         print(report.summary())
     print(json.dumps(result, indent=2))

@@ -9,6 +9,6 @@ Importing glm does not import Lightning; training lives in glm.train.
 
 from glm.api import GenomicLM, LogLikelihood, load
 from glm.errors import InputError
+from glm.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["GenomicLM", "InputError", "LogLikelihood", "load", "__version__"]

@@ -67,10 +67,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(
-    commands: list[Callable[..., Any]], prog: str = "glm", description: str = ""
+    commands: list[Callable[..., Any]], prog: str = "glm", description: str = "", version: str | None = None
 ) -> argparse.ArgumentParser:
-    """A parser with one subcommand per `@command` function; `args.run(args)` calls the chosen one."""
+    """A parser with one subcommand per `@command` function; `args.run(args)` calls the chosen one.
+
+    With `version`, `--version` prints it and exits.
+    """
     parser = _Parser(prog=prog, description=description)
+    if version is not None:
+        parser.add_argument("--version", action="version", version=version)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for function in commands:
         name, help_text, description_text = function.command  # type: ignore[attr-defined]

@@ -1,11 +1,15 @@
 """Figures as PNG files, drawn with matplotlib's object API (no pyplot: no global figure state).
 
-Every function writes one file atomically and returns nothing; `Figure.savefig` picks the Agg
+Every plot_ function writes one file atomically and returns nothing; `Figure.savefig` picks the Agg
 renderer from the file's suffix, so no backend has to be selected and no window ever opens.
+`read_training_curves` is the data of a run's curves.png, read from its logs/version_N/metrics.csv.
 """
 
 from __future__ import annotations
 
+import csv
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 
-from glm.io.files import atomic_file
+from glm.errors import InputError
+from glm.io.files import atomic_file, open_text
+
+CURVES_PNG = "curves.png"
 
 
 def _save(figure: Figure, path: str | Path) -> None:
@@ -99,4 +106,104 @@ def plot_mutagenesis(
         bases = top.secondary_xaxis("top")
         bases.set_xticks(positions, list(reference))
         bases.tick_params(labelsize=5 if len(positions) > 80 else 7, length=0)
+    _save(figure, path)
+
+
+@dataclass
+class Curve:
+    """One plotted line: x (units seen, or steps for runs logged before units were) and y."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class TrainingCurves:
+    """What curves.png shows: train and validation bits per unit and the learning rate, against units seen."""
+
+    unit: str  # base, char, byte or sequence
+    x_label: str
+    train: Curve
+    val: Curve
+    lr: Curve
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None  # a line cut short while the run is writing it
+
+
+def _metrics_rows(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of every logs/version_N/metrics.csv in N order; after a resume, the later version's rows
+    replace the earlier ones from its first step on."""
+    files = sorted(run_dir.glob("logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[-1]))
+    if not files:
+        raise InputError("no logs/version_N/metrics.csv here: not a glm run directory, or no step logged yet", run_dir)
+    rows: list[dict[str, str]] = []
+    for path in files:
+        with open_text(path) as handle:
+            version = [row for row in csv.DictReader(handle) if _number(row.get("step")) is not None]
+        if version:
+            first = min(float(row["step"]) for row in version)
+            rows = [row for row in rows if float(row["step"]) < first] + version
+    return rows
+
+
+def read_training_curves(run_dir: str | Path) -> TrainingCurves:
+    """The curves of a run (pretraining or fine-tuning) from RUN/logs/version_N/metrics.csv, also mid-run.
+
+    x is `train/<unit>s_seen` (logged by glm.training.lit); the validation points carry their own
+    `val/<unit>s_seen` and the learning rate (logged at the training steps) takes the x of its step.
+    """
+    run_dir = Path(run_dir)
+    rows = _metrics_rows(run_dir)
+    columns = {key for row in rows for key in row}
+    units = sorted(m.group(1) for key in columns if (m := re.fullmatch(r"train/bits_per_(\w+)", key)))
+    if not units:
+        raise InputError("metrics.csv has no train/bits_per_* column yet", run_dir)
+    unit = units[0]
+    lr_column = min((key for key in columns if key.startswith("lr-")), default=None)
+    seen = f"{unit}s_seen"
+    logged_seen = f"train/{seen}" in columns
+
+    def points(y_key: str, x_key: str) -> list[tuple[float, float, float]]:
+        """(step, x, y) of the rows holding y_key; x from x_key, or the step number without one."""
+        found = []
+        for row in rows:
+            step, y = _number(row.get("step")), _number(row.get(y_key))
+            if y is None:
+                continue
+            x = _number(row.get(x_key)) if logged_seen else step + 1
+            found.append((step, x, y))
+        return found
+
+    def curve(found: list[tuple[float, float | None, float]]) -> Curve:
+        kept = [(x, y) for _, x, y in found if x is not None]
+        return Curve(np.array([x for x, _ in kept], dtype=np.float64), np.array([y for _, y in kept]))
+
+    train = points(f"train/bits_per_{unit}", f"train/{seen}")
+    val = points(f"val/bits_per_{unit}", f"val/{seen}")
+    lr = points(lr_column, "") if lr_column else []
+    if logged_seen and lr:  # the learning rate takes the x of the training row logged at its step
+        x_of_step = {step: x for step, x, _ in train}
+        lr = [(step, x_of_step.get(step), y) for step, _, y in lr]
+    label = f"{unit}s seen" if logged_seen else "optimizer steps"
+    return TrainingCurves(unit, label, curve(train), curve(val), curve(lr))
+
+
+def plot_training_curves(curves: TrainingCurves, path: str | Path, title: str = "") -> None:
+    """Train and validation bits per unit (top) and the learning rate (below) against units seen."""
+    figure = Figure(figsize=(6.4, 5.0))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(curves.train.x, curves.train.y, label="train", linewidth=1.0)
+    if len(curves.val.x):
+        top.plot(curves.val.x, curves.val.y, "o-", label="validation", markersize=3)
+    top.set(ylabel=f"bits per {curves.unit}", title=title)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper right", fontsize="small")
+    bottom.plot(curves.lr.x, curves.lr.y, color="grey", linewidth=1.0)
+    bottom.set(xlabel=curves.x_label, ylabel="learning rate")
+    bottom.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     _save(figure, path)

@@ -11,6 +11,7 @@ from glm.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, write_fasta
+from conftest import PNG, ROOT, write_fasta
 
 import cli
 from glm.alphabet import reverse_complement
@@ -24,6 +24,7 @@ from glm.io.sequences import SequenceSet, read_sequences
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
+from glm.plots import read_training_curves
 from glm.training.finetune import FinetuneFitter
 
 MOTIF = "GGGGGGGGGGGGGGGG"  # 16 G: easy to see in pooled states, absent by chance from random 48-mers
@@ -181,6 +182,10 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
     np.testing.assert_allclose(loaded.predict_proba(dev.sequences), written, rtol=1e-5)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["method"] == "fine-tuned" and metrics["head_info"]["steps"] <= 60
+    curves = read_training_curves(tmp_path / "out" / "finetune" / "final")  # bits per dev sequence vs sequences seen
+    assert metrics["head_info"]["curves"] == str(tmp_path / "out" / "finetune" / "final" / "curves.png")
+    assert (tmp_path / "out" / "finetune" / "final" / "curves.png").read_bytes()[:8] == PNG
+    assert curves.unit == "sequence" and curves.train.x[0] == training.log_every * training.batch_size
 
 
 def load_probe_free_accuracy(model_dir: Path, dev: SequenceSet) -> float:
@@ -201,7 +206,9 @@ def test_cli_fit_classifier_cross_validates_and_classify_applies(tmp_path, model
     out = tmp_path / "kmer"
     assert cli.main(["fit-classifier", "--features", "kmer", "--train", str(table), "--out", str(out), "--quiet"]) == 0
     cv = json.loads((out / "metrics.json").read_text())["cv"]
-    assert cv["folds"] == 5 and cv["auroc"] > 0.95
+    assert cv["folds"] == 5 and cv["auroc"] > 0.95 and len(cv["fold_metrics"]) == 5
+    for name in ("auroc", "auprc", "mcc"):
+        assert cv["intervals"][name][0] <= cv[name] <= cv["intervals"][name][1]
     fasta = write_fasta(tmp_path / "new.fa", {"plain": "ACGT" * 12, "motif": "ACGT" * 4 + MOTIF + "ACGT" * 4})
     assert cli.main(["classify", str(out), "--input", str(fasta), "--out", str(tmp_path / "p.tsv"), "--quiet"]) == 0
     rows = [line.split("\t") for line in (tmp_path / "p.tsv").read_text().splitlines()]
@@ -272,3 +279,17 @@ def test_shipped_classification_sets_read(name: str, rows: int, classes: list[st
     sequences = read_sequences(ROOT / "data" / name, labelled=True)
     assert len(sequences) == rows and sorted(set(sequences.labels)) == classes
     assert len(set(map(len, sequences.sequences))) == 1  # one length per set: 300 and 60
+
+
+def test_fit_classifier_with_several_seeds_reports_each_and_their_spread(tmp_path, capsys) -> None:
+    table = write_table(tmp_path / "train.tsv", motif_task(n=80), delimiter="\t")
+    out = tmp_path / "seeds"
+    command = ["fit-classifier", "--features", "kmer", "--train", str(table), "--out", str(out), "--quiet"]
+    assert cli.main([*command, "--seed", "4", "--seeds", "2", "--folds", "3"]) == 0
+    per_seed = [json.loads((out / f"seed_{s}" / "metrics.json").read_text())["cv"]["auroc"] for s in (4, 5)]
+    spread = json.loads((out / "seeds.json").read_text())
+    assert spread["seeds"] == [4, 5] and spread["cv"]["auroc"]["per_seed"] == per_seed
+    assert spread["cv"]["auroc"]["mean"] == pytest.approx(np.mean(per_seed))
+    assert spread["cv"]["auroc"]["sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert "cv over 2 seeds: AUROC" in capsys.readouterr().out
+    assert (out / "seed_5" / "head").is_dir() and not (out / "head").exists()

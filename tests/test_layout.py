@@ -21,6 +21,7 @@ PACKAGE = ROOT / "glm"
 # Lowest first: a module may import only from its own layer or the layers before it.
 LAYERS = [
     "glm.errors",
+    "glm.version",
     "glm.alphabet",
     "glm.io",
     "glm.plots",
@@ -80,7 +81,9 @@ def test_no_import_cycles_and_layers_import_downwards() -> None:
     graph = {name: imports_of(name, known) for name in known}
     upward = [(a, b) for a, targets in graph.items() for b in targets if layer_of(b) > layer_of(a)]
     assert not upward, f"imports from a higher layer: {upward}"
-    assert layer_of("glm.io.files") < layer_of("glm.model.checkpoint") < layer_of("glm.commands.models") < layer_of("glm")
+    assert (
+        layer_of("glm.io.files") < layer_of("glm.model.checkpoint") < layer_of("glm.commands.models") < layer_of("glm")
+    )
     state: dict[str, str] = {}
 
     def walk(name: str, trail: list[str]) -> None:
@@ -137,7 +140,7 @@ def test_every_command_has_help_and_every_config_field_an_option(capsys) -> None
     parser = build_parser(COMMANDS, "cli.py")
     names = [function.command[0] for function in COMMANDS]
     assert names == [
-        "pretrain", "eval", "generate", "score", "mutagenesis", "fit-head", "embed", "layers",
+        "pretrain", "plot", "eval", "generate", "score", "mutagenesis", "fit-head", "embed", "layers",
         "fit-classifier", "classify", "to-fasta",
     ]  # fmt: skip
     for name in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -38,14 +39,19 @@ def lm() -> GenomicLM:
 
 @pytest.fixture
 def labelled(tmp_path):
-    """210 SNVs; the planted label: the alternative base is G or C ("gain"), else "other". Block = position // 100."""
+    """210 SNVs; the planted label: the alternative base is G or C ("gain"), else "other". Block = position // 100.
+
+    Baseline columns: `planted` is 1 exactly for "other", `noise` is random and missing ('.') every 10th row.
+    """
     genome = write_fasta(tmp_path / "genome.fa", {"chr1": CONTIG})
-    lines = ["chrom\tpos\tref\talt\tlabel\tblock"]
+    lines = ["chrom\tpos\tref\talt\tlabel\tblock\tplanted\tnoise"]
     draw = random.Random(3)  # its own generator: the same table whatever ran before
-    for pos in range(40, 880, 4):
+    for row, pos in enumerate(range(40, 880, 4)):
         ref = CONTIG[pos - 1]
         alt = draw.choice([base for base in "ACGT" if base != ref])
-        lines.append(f"chr1\t{pos}\t{ref}\t{alt}\t{'gain' if alt in 'GC' else 'other'}\t{pos // 100}")
+        label = "gain" if alt in "GC" else "other"
+        noise = "." if row % 10 == 0 else f"{draw.random():.4f}"
+        lines.append(f"chr1\t{pos}\t{ref}\t{alt}\t{label}\t{pos // 100}\t{int(label == 'other')}\t{noise}")
     table = tmp_path / "labelled.tsv"
     table.write_text("\n".join(lines) + "\n")
     return table, genome
@@ -103,15 +109,36 @@ def test_head_refuses_another_model_and_bad_labels(lm, labelled, tmp_path) -> No
         lm.score_variants(table, genome, head=tmp_path / "h", window=30)
     with pytest.raises(InputError, match=r"labelled\.tsv:2: label column 'class': missing"):
         fit_variant_head(lm.model, lm.tokenizer, table, genome, label="class")
+    with pytest.raises(InputError, match=r"labelled\.tsv:2: baseline column 'CADD' not found"):
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", baselines=["CADD"], bootstrap_rounds=10)
+    with pytest.raises(InputError, match=r"labelled\.tsv:2: baseline column 'block': not a number: 'b0'"):
+        table.write_text(table.read_text().replace("\t0\t", "\tb0\t", 1))
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", baselines=["block"], bootstrap_rounds=10)
 
 
 def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None:
     table, genome = labelled
     model = export_model(tmp_path / "model", lm.model, lm.tokenizer)
     common = [str(model), "--genome", str(genome), "--variants", str(table), "--quiet"]
-    assert cli.main(["fit-head", *common, "--label", "label", "--group", "block", "--out", str(tmp_path / "h")]) == 0
+    options = ["--label", "label", "--group", "block", "--baseline", "planted", "--baseline=-noise"]
+    assert cli.main(["fit-head", *common, *options, "--out", str(tmp_path / "h")]) == 0
     printed = capsys.readouterr().out
-    assert "out-of-fold AUROC" in printed and "grouped by block" in printed
+    assert "grouped by block" in printed and "head - planted: AUROC" in printed and "AUROC per fold" in printed
+    metrics = json.loads((tmp_path / "h" / "metrics.json").read_text())
+    low, high = metrics["intervals"]["auroc"]
+    assert low <= metrics["metrics"]["auroc"] <= high < 1 and len(metrics["fold_metrics"]) == 5
+    planted, noise = metrics["baselines"]["planted"], metrics["baselines"]["-noise"]
+    assert (
+        planted["rows"] == 210
+        and planted["baseline"]["auroc"] == 1
+        and planted["baseline"]["intervals"]["auroc"] == [1, 1]
+    )
+    difference, low, high = planted["difference"]["auroc"]
+    assert difference == pytest.approx(metrics["metrics"]["auroc"] - 1) and low <= difference <= high < 0
+    assert (
+        noise["rows"] == 189
+        and noise["baseline"]["intervals"]["auroc"][0] < 0.5 < noise["baseline"]["intervals"]["auroc"][1]
+    )
     assert cli.main(["score", *common, "--head", str(tmp_path / "h"), "--out", str(tmp_path / "s.tsv")]) == 0
     header = (tmp_path / "s.tsv").read_text().splitlines()[0].split("\t")
     assert "head_probability" in header and "llr" in header

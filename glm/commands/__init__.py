@@ -1,6 +1,8 @@
 """The subcommands: one typed function each (models, variants, sequences); glm.arguments makes the parser.
 
+    glm pretrain data/lambda_virus.fa          # the console command pip installs; the same as python cli.py
     python cli.py pretrain data/lambda_virus.fa
+    python cli.py plot runs/lambda_virus                   # redraws runs/lambda_virus/curves.png
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
     python cli.py pretrain data/tinyshakespeare.txt --config text
     python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
@@ -24,9 +26,11 @@ import sys
 from glm.arguments import build_parser
 from glm.commands import models, sequences, variants
 from glm.errors import InputError
+from glm.version import __version__
 
 COMMANDS = [
     models.pretrain,
+    models.plot,
     models.evaluate,
     models.generate,
     variants.score,
@@ -41,10 +45,14 @@ COMMANDS = [
 
 
 def main(argv: list[str] | None = None, prog: str = "glm") -> int:
-    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
+    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted.
+
+    This is also the `glm` console command (pyproject.toml [project.scripts]).
+    """
     try:
-        args = build_parser(COMMANDS, prog, "glm: genomic language models.").parse_args(argv)
-    except SystemExit as exit_:  # --help, or a value argparse refused (its one-line error is printed)
+        parser = build_parser(COMMANDS, prog, "glm: genomic language models.", version=f"glm {__version__}")
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a value argparse refused (its one-line error is printed)
         return int(exit_.code or 0)
     try:
         args.run(args)

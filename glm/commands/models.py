@@ -1,4 +1,4 @@
-"""Subcommands about the model itself: pretrain it, evaluate it, sample from it."""
+"""Subcommands about the model itself: pretrain it, plot its training curves, evaluate it, sample from it."""
 
 from __future__ import annotations
 
@@ -56,6 +56,26 @@ def pretrain(
         raise SystemExit(f"error: {error}") from None
     if result.is_global_zero:
         print("\n" + result.summary())
+
+
+@command(
+    "plot",
+    help="redraw a run's training curves (RUN/curves.png)",
+    description="Draw train and validation bits per base against bases seen, with the learning rate below, from "
+    "RUN/logs/version_N/metrics.csv (all versions of a resumed run). Works on a run that is still training; "
+    "fit-classifier --finetune runs are in OUT/finetune/NAME.",
+)
+def plot(
+    run_dir: Annotated[str, Help("run directory (runs/NAME)")],
+    *,
+    out: Annotated[str | None, Help("picture to write (default: RUN/curves.png)")] = None,
+) -> None:
+    from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves  # noqa: PLC0415
+
+    picture = Path(out) if out else Path(run_dir) / CURVES_PNG
+    curves = read_training_curves(run_dir)
+    plot_training_curves(curves, picture, title=Path(run_dir).name)
+    print(f"{len(curves.train.x)} training and {len(curves.val.x)} validation points -> {picture}")
 
 
 @command(

@@ -87,7 +87,9 @@ def layers(
     "fine-tuned with a linear head (--finetune, early stopping on --dev). Inputs: CSV/TSV with sequence and "
     "label columns, or LABEL=FASTA per class (repeat the option). Without --test, the estimate is k-fold "
     "cross-validation on --train. Writes OUT/head (the classifier, for `classify`), OUT/metrics.json, "
-    "predictions, ROC curves and confusion matrices (PNG).",
+    "predictions, ROC curves and confusion matrices (PNG). AUROC, AUPRC and MCC come with 95% bootstrap "
+    "intervals (and per-fold values); --seeds N repeats the whole fit with N seeds, each in OUT/seed_S, and "
+    "writes their spread to OUT/seeds.json.",
 )
 def fit_classifier(
     model: Annotated[str | None, Help("exported model directory (runs/NAME/model)")] = None,
@@ -104,6 +106,9 @@ def fit_classifier(
     strands: StrandChoice = "both",
     folds: Annotated[int, Help("cross-validation folds when no --test is given", bounds="[2, inf)")] = 5,
     seed: Annotated[int, Help("fixes folds, splits, initialisation and batches", bounds="[0, inf)")] = 0,
+    seeds: Annotated[
+        int, Help("repeat with seeds SEED, SEED+1, ... (fine-tuning is random: try 3)", bounds="[1, inf)")
+    ] = 1,
     quiet: Quiet = False,
     finetune: Annotated[bool, Help("train the whole model with a linear head (options below)")] = False,
     tuning: Annotated[
@@ -113,26 +118,43 @@ def fit_classifier(
 ) -> None:
     from glm.config import with_overrides  # noqa: PLC0415
     from glm.heads.features import FeatureSpec  # noqa: PLC0415
-    from glm.heads.sequence_tasks import ProbeFitter  # noqa: PLC0415
+    from glm.heads.sequence_tasks import ProbeFitter, seed_spread, spread_line  # noqa: PLC0415
     from glm.heads.sequence_tasks import fit_classifier as fit
+    from glm.io.files import write_json  # noqa: PLC0415
     from glm.io.sequences import read_sequences  # noqa: PLC0415
 
     if model is None and (features == "embedding" or finetune):
         raise InputError("fit-classifier: give a MODEL directory (only --features kmer works without one)")
+    if seeds < 1:
+        raise InputError(f"--seeds: need at least 1, got {seeds}")
     train_set = read_sequences(train, labelled=True)
     dev_set = read_sequences(dev, labelled=True) if dev else None
     test_set = read_sequences(test, labelled=True) if test else None
-    if finetune:
-        from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only when fine-tuning
 
-        chosen = {"layer": layer, "pooling": pooling or "last", "strands": strands, "train.seed": seed}
-        options = with_overrides(FinetuneConfig(), {**tuning, **chosen})
-        fitter: Any = FinetuneFitter(model, options, out, progress=not quiet)  # type: ignore[arg-type]
-    else:
+    def fitter(seed: int, run: Path) -> Any:
+        if finetune:
+            from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only when fine-tuning
+
+            chosen = {"layer": layer, "pooling": pooling or "last", "strands": strands, "train.seed": seed}
+            options = with_overrides(FinetuneConfig(), {**tuning, **chosen})
+            return FinetuneFitter(model, options, run, progress=not quiet)  # type: ignore[arg-type]
         spec = FeatureSpec(features, model, layer, pooling or "mean", strands, kmer_k)
-        fitter = ProbeFitter(spec, probe, seed, progress=not quiet)
-    fit(train_set, out, fitter, dev_set, test_set, folds, seed, progress=not quiet)
-    print(f"classifier -> {Path(out) / 'head'}; metrics, predictions and plots in {out}")
+        return ProbeFitter(spec, probe, seed, progress=not quiet)
+
+    runs = {s: Path(out) / f"seed_{s}" if seeds > 1 else Path(out) for s in range(seed, seed + seeds)}
+    results = {
+        s: fit(train_set, run, fitter(s, run), dev_set, test_set, folds, s, not quiet) for s, run in runs.items()
+    }
+    if seeds > 1:
+        spread = seed_spread(results)
+        write_json(Path(out) / "seeds.json", spread)
+        for split in ("cv", "dev", "test"):
+            if split in spread:
+                print(f"{split} over {seeds} seeds: {spread_line(spread[split])}")
+    heads = ", ".join(str(run / "head") for run in runs.values())
+    print(f"classifier -> {heads}; metrics, predictions and plots in {out}")
+    if finetune:
+        print(f"training curves: {Path(out) / ('seed_*' if seeds > 1 else '') / 'finetune' / '*' / 'curves.png'}")
 
 
 @command(

@@ -122,8 +122,9 @@ def mutagenesis(
 @command(
     "fit-head",
     help="fit a supervised variant head with (grouped) cross-validation",
-    description="Fit a probe on model features of labelled variants, report out-of-fold AUROC/AUPRC, draw the "
-    "ROC curve and save the head (JSON + safetensors) to OUT for `score --head`.",
+    description="Fit a probe on model features of labelled variants, report out-of-fold AUROC/AUPRC/MCC with 95% "
+    "bootstrap intervals and per-fold values (beside any --baseline columns, with a paired bootstrap of the "
+    "difference), draw the ROC curve and save the head (JSON + safetensors) to OUT for `score --head`.",
 )
 def fit_head(
     model: ModelDir,
@@ -139,7 +140,14 @@ def fit_head(
         Help("all: the five scores and the embedding delta; scores: the five scores only (few labels)"),
     ] = "all",
     folds: Annotated[int, Help("cross-validation folds", bounds="[2, inf)")] = 5,
-    seed: Annotated[int, Help("fold assignment and probe seed", bounds="[0, inf)")] = 0,
+    seed: Annotated[int, Help("fold assignment, probe and bootstrap seed", bounds="[0, inf)")] = 0,
+    baseline: Annotated[
+        list[str] | None,
+        Help(
+            "numeric column to compare with on the same variants, higher = positive class (e.g. CADD; "
+            "--baseline=-COL when lower is; repeatable)"
+        ),
+    ] = None,
     window: Window = None,
     batch_size: ScoringBatch = None,
     alias: Aliases = None,
@@ -166,5 +174,6 @@ def fit_head(
         aliases=parse_aliases(alias),
         out=out,
         progress=not quiet,
+        baselines=baseline,
     )
     print(report.summary())

@@ -1,12 +1,18 @@
-"""Evaluating probes: metrics, (grouped) stratified folds, cross-validation, and a probe per layer.
+"""Evaluating probes: metrics with bootstrap intervals, (grouped) stratified folds, cross-validation,
+and a probe per layer.
 
 result = cross_validate(features, labels, groups=genes, folds=5)
 result.metrics                                          # auroc, auprc, accuracy, mcc
+metric_intervals(labels, result.probabilities, classes) # {"auroc": [low, high], ...}, 95%, seeded
+
+The bootstrap resamples rows with replacement (BOOTSTRAP_ROUNDS times, from a seeded generator,
+so the same call gives the same interval) and takes the percentile interval; resamples in which
+a metric is undefined (one class only) are left out of that metric's interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +33,7 @@ class CVResult:
     classes: list[str]
     metrics: dict[str, float]  # auroc, auprc, accuracy, mcc (see classification_metrics)
     fold_metrics: list[dict[str, float]] = field(default_factory=list)  # the same, per fold
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # bootstrap [low, high] of auroc, auprc, mcc
 
 
 def classification_metrics(
@@ -41,6 +48,11 @@ def classification_metrics(
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(truth), len(classes)):
         raise InputError(f"probabilities: expected shape {(len(truth), len(classes))}, got {probabilities.shape}")
+    return _index_metrics(truth, probabilities, len(classes))
+
+
+def _index_metrics(truth: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict[str, float]:
+    """classification_metrics of class indices (n,) against probabilities (n, n_classes)."""
     predicted = probabilities.argmax(axis=1)
     metrics = {
         "accuracy": float(accuracy_score(truth, predicted)),
@@ -48,15 +60,139 @@ def classification_metrics(
         "auroc": float("nan"),
         "auprc": float("nan"),
     }
-    if len(np.unique(truth)) == len(classes):
-        if len(classes) == 2:
+    if len(np.unique(truth)) == n_classes:
+        if n_classes == 2:
             metrics["auroc"] = float(roc_auc_score(truth, probabilities[:, 1]))
             metrics["auprc"] = float(average_precision_score(truth, probabilities[:, 1]))
         else:
-            one_hot = np.eye(len(classes))[truth]
+            one_hot = np.eye(n_classes)[truth]
             metrics["auroc"] = float(roc_auc_score(one_hot, probabilities, average="macro"))
             metrics["auprc"] = float(average_precision_score(one_hot, probabilities, average="macro"))
     return metrics
+
+
+BOOTSTRAP_ROUNDS = 1000
+INTERVAL_METRICS = ("auroc", "auprc", "mcc")
+
+
+def bootstrap_rows(n: int, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> Iterator[np.ndarray]:
+    """`rounds` resamples of row indices 0..n-1 with replacement; the same for the same seed."""
+    generator = np.random.default_rng(seed)
+    for _ in range(rounds):
+        yield generator.integers(0, n, size=n)
+
+
+def percentile_interval(draws: Sequence[float] | np.ndarray, level: float = 0.95) -> list[float]:
+    """[low, high]: the central `level` share of the finite bootstrap draws (NaN, NaN when none are)."""
+    draws = np.asarray(draws, dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    if not len(draws):
+        return [float("nan"), float("nan")]
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def _bootstrap(
+    statistic: Callable[[np.ndarray], dict[str, float]], n: int, rounds: int, seed: int, level: float
+) -> dict[str, list[float]]:
+    """{name: [low, high]} of each value `statistic(rows)` returns, over bootstrap resamples of n rows."""
+    draws: dict[str, list[float]] = {}
+    for rows in bootstrap_rows(n, rounds, seed):
+        for name, value in statistic(rows).items():
+            draws.setdefault(name, []).append(value)
+    return {name: percentile_interval(values, level) for name, values in draws.items()}
+
+
+def metric_intervals(
+    labels: Sequence[Any] | np.ndarray,
+    probabilities: np.ndarray,
+    classes: list[str],
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Bootstrap intervals [low, high] of AUROC, AUPRC and MCC (see classification_metrics) over the rows."""
+    truth = label_indices(labels, classes)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+
+    def statistic(rows: np.ndarray) -> dict[str, float]:
+        metrics = _index_metrics(truth[rows], probabilities[rows], len(classes))
+        return {name: metrics[name] for name in INTERVAL_METRICS}
+
+    return _bootstrap(statistic, len(truth), rounds, seed, level)
+
+
+def ranking_metrics(positive: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """AUROC and AUPRC of a score where higher means the positive class (NaN without both classes)."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
+        return {"auroc": float("nan"), "auprc": float("nan")}
+    return {"auroc": float(roc_auc_score(positive, score)), "auprc": float(average_precision_score(positive, score))}
+
+
+def score_metrics(
+    positive: np.ndarray, score: np.ndarray, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """ranking_metrics of a score and their bootstrap intervals: {"auroc", "auprc", "intervals": {name: [lo, hi]}}."""
+    positive, score = np.asarray(positive, dtype=bool), np.asarray(score, dtype=np.float64)
+    intervals = _bootstrap(lambda rows: ranking_metrics(positive[rows], score[rows]), len(score), rounds, seed, level)
+    return {**ranking_metrics(positive, score), "intervals": intervals}
+
+
+def compare_scores(
+    positive: np.ndarray,
+    score: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """`score` against each baseline score, on the rows where that baseline has a value.
+
+    {name: {"rows", "score": score_metrics of `score`, "baseline": score_metrics of the baseline,
+    "difference": paired_difference(score - baseline)}}, all on the same rows.
+    """
+    compared = {}
+    for name, values in baselines.items():
+        rows = np.isfinite(values)
+        truth, ours, theirs = np.asarray(positive, dtype=bool)[rows], np.asarray(score)[rows], values[rows]
+        compared[name] = {
+            "rows": int(rows.sum()),
+            "score": score_metrics(truth, ours, rounds, seed),
+            "baseline": score_metrics(truth, theirs, rounds, seed),
+            "difference": paired_difference(truth, ours, theirs, rounds, seed),
+        }
+    return compared
+
+
+def paired_difference(
+    positive: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """AUROC and AUPRC of score `first` minus those of `second` on the same rows: {name: [difference, low, high]}.
+
+    Each bootstrap round resamples the rows once and scores both on that resample, so the interval
+    is of the paired difference (a score compared with itself gives exactly 0).
+    """
+    positive, first, second = np.asarray(positive, dtype=bool), np.asarray(first), np.asarray(second)
+
+    def statistic(rows: np.ndarray) -> dict[str, float]:
+        a, b = ranking_metrics(positive[rows], first[rows]), ranking_metrics(positive[rows], second[rows])
+        return {name: a[name] - b[name] for name in a}
+
+    whole = statistic(np.arange(len(positive)))
+    intervals = _bootstrap(statistic, len(positive), rounds, seed, level)
+    return {name: [whole[name], *intervals[name]] for name in whole}
+
+
+def with_interval(name: str, value: float, interval: Sequence[float] | None) -> str:
+    """'AUROC 0.912 [0.881, 0.940]' (the value alone without an interval)."""
+    text = f"{name.upper()} {value:.3f}"
+    return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval is not None else text
 
 
 def fold_splits(
@@ -102,12 +238,14 @@ def cross_validate(
     kind: str = "logistic",
     folds: int = 5,
     seed: int = 0,
+    bootstrap_rounds: int = 0,
     **options: Any,
 ) -> CVResult:
     """Stratified k-fold cross-validation of a probe; out-of-fold probabilities and their metrics.
 
     With `groups`, folds are StratifiedGroupKFold: all rows of a group (a gene, a locus, a
     family of homologs) fall in the same test fold, so no group is in both train and test.
+    With `bootstrap_rounds`, the metrics also get bootstrap intervals over the rows (seeded by `seed`).
     """
     features = check_features(features)
     index, classes = encode_labels(labels, len(features))
@@ -123,7 +261,8 @@ def cross_validate(
         fold_metrics.append(classification_metrics(index[test], probabilities[test], by_index))
     assert (fold_of >= 0).all(), "every row is tested exactly once"
     metrics = classification_metrics(index, probabilities, by_index)
-    return CVResult(probabilities, fold_of, classes, metrics, fold_metrics)
+    intervals = metric_intervals(index, probabilities, by_index, bootstrap_rounds, seed) if bootstrap_rounds else {}
+    return CVResult(probabilities, fold_of, classes, metrics, fold_metrics, intervals)
 
 
 @dataclass

@@ -6,7 +6,9 @@ A fitter makes one classifier from a training split (and a dev split for model s
 `ProbeFitter` here (a probe on frozen features), or glm.training.finetune's `FinetuneFitter`
 (the whole model fine-tuned, through Lightning). `fit_classifier` runs it per cross-validation
 fold and once on the whole training set, and writes OUT/head (the classifier, for `classify`),
-OUT/metrics.json, predictions, ROC curves and confusion matrices.
+OUT/metrics.json, predictions, ROC curves and confusion matrices. Every split's AUROC, AUPRC and
+MCC come with a 95% bootstrap interval over its sequences (cross-validation also per fold);
+`seed_spread` summarises fits repeated with several seeds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sklearn.model_selection import train_test_split
 
 from glm.errors import InputError
 from glm.heads.classifiers import ProbeClassifier, write_predictions
-from glm.heads.evaluation import classification_metrics, fold_splits
+from glm.heads.evaluation import INTERVAL_METRICS, classification_metrics, fold_splits, metric_intervals, with_interval
 from glm.heads.features import FeatureCache, FeatureSpec
 from glm.heads.probes import encode_labels, fit_head, label_indices
 from glm.io.files import write_json
@@ -60,9 +62,11 @@ def check_known_labels(sequences: SequenceSet, classes: list[str], split: str) -
 def report(
     directory: Path, split: str, sequences: SequenceSet, probabilities: np.ndarray, classes: list[str], title: str
 ) -> dict[str, float]:
-    """Metrics of one labelled split, plus its predictions TSV, ROC curve and confusion matrix."""
+    """Metrics of one labelled split (with their bootstrap "intervals"), plus its predictions TSV, ROC curve and
+    confusion matrix."""
     assert sequences.labels is not None
-    metrics = classification_metrics(sequences.labels, probabilities, classes)
+    metrics: dict[str, Any] = classification_metrics(sequences.labels, probabilities, classes)
+    metrics["intervals"] = metric_intervals(sequences.labels, probabilities, classes)
     write_predictions(directory / f"{split}_predictions.tsv", sequences, probabilities, classes)
     truth = label_indices(sequences.labels, classes)
     plot_roc(truth, probabilities, classes, directory / f"{split}_roc.png", title=f"{title} ({split})")
@@ -71,8 +75,11 @@ def report(
     return metrics
 
 
-def metrics_line(metrics: dict[str, float]) -> str:
-    return "  ".join(f"{name} {metrics[name]:.4f}" for name in ("accuracy", "mcc", "auroc", "auprc"))
+def metrics_line(metrics: dict[str, Any]) -> str:
+    """'accuracy 0.812  MCC 0.62 [0.55, 0.69]  AUROC ...' (95% bootstrap intervals where known)."""
+    intervals = metrics.get("intervals", {})
+    shown = [with_interval(name, metrics[name], intervals.get(name)) for name in ("mcc", "auroc", "auprc")]
+    return "  ".join([f"accuracy {metrics['accuracy']:.3f}", *shown])
 
 
 def spec_dict(spec: FeatureSpec) -> dict[str, Any]:
@@ -117,12 +124,17 @@ def fit_classifier(
     out.mkdir(parents=True, exist_ok=True)
     if test is None:
         probabilities = np.zeros((len(train), len(classes)))
+        fold_metrics = []
         for fold, (fit_rows, held_rows) in enumerate(fold_splits(index, classes, None, folds, seed)):
             say(f"fold {fold + 1}/{folds}")
             classifier = fitter(train.subset(fit_rows), None, classes, f"fold{fold}")
             probabilities[held_rows] = classifier.predict_proba(train.subset(held_rows).sequences)
+            held = train.subset(held_rows)
+            fold_metrics.append(classification_metrics(held.labels, probabilities[held_rows], classes))
         results["cv"] = {"folds": folds, **report(out, "cv", train, probabilities, classes, title)}
+        results["cv"]["fold_metrics"] = fold_metrics
         say(f"{folds}-fold cross-validation: {metrics_line(results['cv'])}")
+        say("AUROC per fold: " + " ".join(f"{fold['auroc']:.3f}" for fold in fold_metrics))
     classifier = fitter(train, dev, classes, "final")
     classifier.save(out / "head")
     for split, sequences in (("dev", dev), ("test", test)):
@@ -133,6 +145,30 @@ def fit_classifier(
     results["head_info"] = classifier.info
     write_json(out / "metrics.json", results)
     return results
+
+
+def seed_spread(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Fits repeated with several seeds ({seed: fit_classifier's results}): for each split and metric, the
+    value of each seed, their mean and their standard deviation (ddof 1)."""
+    spread: dict[str, Any] = {"seeds": list(results)}
+    for split in ("cv", "dev", "test"):
+        present = [result[split] for result in results.values() if split in result]
+        if present:
+            spread[split] = {}
+            for name in ("accuracy", *INTERVAL_METRICS):
+                values = np.array([metrics[name] for metrics in present], dtype=np.float64)
+                sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+                spread[split][name] = {"per_seed": values.tolist(), "mean": float(values.mean()), "sd": sd}
+    return spread
+
+
+def spread_line(split_spread: dict[str, Any]) -> str:
+    """'AUROC 0.812 ± 0.011 (0.80 0.81 0.83)  ...' of one split of seed_spread."""
+    return "  ".join(
+        f"{name.upper()} {values['mean']:.3f} ± {values['sd']:.3f} ({' '.join(f'{v:.3f}' for v in values['per_seed'])})"
+        for name, values in split_spread.items()
+        if name in INTERVAL_METRICS
+    )
 
 
 class ProbeFitter:

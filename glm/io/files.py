@@ -2,11 +2,14 @@
 
 Writers put their output beside the destination under a temporary name, flush it to disk and
 rename it into place: a reader (or a resumed run) sees either the old output or the whole new
-one, never a partial file under the final name.
+one, never a partial file under the final name. A failed or interrupted write (a full disk,
+Ctrl-C) removes the temporary; a full disk becomes the InputError "no space left on device
+writing FILE".
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -22,6 +25,13 @@ from typing import IO, Any
 from glm.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded
+
+
+def _full_disk_as_input_error(error: OSError, path: Path) -> None:
+    """Raise the one-line InputError for a full disk (or quota); other errors are left to the caller."""
+    if error.errno in FULL_DISK:
+        raise InputError(f"no space left on device writing {path}") from None
 
 
 def _fsync(path: Path) -> None:
@@ -90,6 +100,9 @@ def atomic_file(path: str | Path, backup: str | Path | None = None) -> Iterator[
         if backup is not None and path.exists():
             os.replace(path, backup)
         os.replace(partial, path)
+    except OSError as error:
+        _full_disk_as_input_error(error, path)
+        raise
     finally:
         partial.unlink(missing_ok=True)
 
@@ -123,6 +136,9 @@ def atomic_directory(directory: str | Path, replace: bool = True) -> Iterator[Pa
             shutil.rmtree(old)
         else:
             partial.rename(directory)
+    except OSError as error:
+        _full_disk_as_input_error(error, directory)
+        raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

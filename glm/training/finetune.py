@@ -37,6 +37,7 @@ from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch
 from glm.model.checkpoint import load_model
 from glm.model.tokenizers import Tokenizer
+from glm.plots import CURVES_PNG
 from glm.training.lit import LitGLM
 from glm.training.trainer import build_trainer, lightning_notices_silenced
 
@@ -60,6 +61,10 @@ class LitClassifier(LitGLM):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         nll = F.cross_entropy(self.model(batch["ids"]).float(), batch["labels"], reduction="none")  # (batch,)
         return nll.mean(), nll.sum(), torch.tensor(float(len(nll)), device=nll.device)
+
+    def units_in(self, batch: dict[str, torch.Tensor]) -> float:
+        """Sequences in one micro-batch."""
+        return float(len(batch["labels"]))
 
 
 class TrainBatches(IterableDataset):
@@ -147,8 +152,8 @@ def finetune(
 ) -> FinetunedClassifier:
     """Fine-tune the model in `model_dir` on labelled train sequences, early-stopping on dev.
 
-    Logs and checkpoints go to `run_dir` (logs/, checkpoints/best.ckpt); returns the classifier
-    with the weights of the best dev evaluation.
+    Logs, checkpoints and training curves go to `run_dir` (logs/, checkpoints/best.ckpt, curves.png);
+    returns the classifier with the weights of the best dev evaluation.
     """
     run_dir = Path(run_dir)
     options.validate()
@@ -172,6 +177,7 @@ def finetune(
         "best_dev_bits_per_sequence": float(trainer.checkpoint_callback.best_model_score or math.nan),
         "train": len(train),
         "dev": len(dev),
+        "curves": str(run_dir / CURVES_PNG) if (run_dir / CURVES_PNG).exists() else None,
         "options": asdict(options),
     }
     return FinetunedClassifier(lit.model.cpu().eval(), tokenizer, classes, options.strands, info)

@@ -54,7 +54,9 @@ class LitGLM(pl.LightningModule):
         self.genomes, self.held_out = list(genomes or ["genome"]), set(held_out or [])
         self.config = Config.from_dict(config)
         self.bases_per_token = bases_per_token
+        self.unit = unit
         self.metric = f"bits_per_{unit}"  # bits per base for DNA, per char or byte for text
+        self.units_per_step: float | None = None  # bases (or sequences...) per optimizer step, all processes
         self.model = Transformer(self.config.model)
         train = self.config.train
         # Under FSDP the strategy wraps each block for activation checkpointing itself (trainer.build_strategy).
@@ -85,6 +87,11 @@ class LitGLM(pl.LightningModule):
         loss = (nll * weight).sum() / weight.sum().clamp(min=1.0)
         return loss, (nll * valid).sum(), valid.sum()
 
+    def units_in(self, batch: dict[str, torch.Tensor]) -> float:
+        """Bases (characters, bytes) one micro-batch trains on: windows x (tokens - 1) x bases per token."""
+        windows, tokens = batch["ids"].shape
+        return windows * (tokens - 1) * self.bases_per_token
+
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         """Seed the random state (dropout) from (seed, rank, micro-batch), as the data are seeded.
 
@@ -100,6 +107,8 @@ class LitGLM(pl.LightningModule):
         finite = torch.isfinite(loss.detach())  # checked once per optimizer step, without a sync here
         self._losses_finite = finite if self._losses_finite is None else self._losses_finite & finite
         mean_nll = (nll_sum / count.clamp(min=1.0)).detach()
+        self.units_per_step = self.units_in(batch) * self.trainer.accumulate_grad_batches * self.trainer.world_size
+        self.log(f"train/{self.unit}s_seen", float((self.global_step + 1) * self.units_per_step))
         self.log("train/loss", mean_nll, prog_bar=False)
         self.log(f"train/{self.metric}", mean_nll / math.log(2) / self.bases_per_token, prog_bar=True)
         return loss
@@ -141,6 +150,8 @@ class LitGLM(pl.LightningModule):
             for name, (nll, count) in zip(self.genomes, sums):
                 bits = (nll / count.clamp(min=1.0)).float() / math.log(2) / self.bases_per_token
                 self.log(f"val/{name}/{self.metric}", bits, sync_dist=False)
+        if self.units_per_step is not None:  # known once a training step ran
+            self.log(f"val/{self.unit}s_seen", float(self.global_step * self.units_per_step), sync_dist=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.config.train

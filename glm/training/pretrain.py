@@ -4,6 +4,7 @@ The run directory holds everything about one run:
 
     runs/NAME/
       config.yaml           the resolved configuration (a resume reads it back)
+      curves.png            train/val bits per base and learning rate against bases seen (`glm plot`)
       checkpoints/          last.ckpt (resume from here), last.previous.ckpt (the one before it)
                             and best.ckpt (lowest val bits/base); see glm.training.checkpoints
       logs/version_N/       metrics.csv (and TensorBoard events when tensorboard is installed)
@@ -35,6 +36,7 @@ from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import build_tokenizer
 from glm.model.transformer import Transformer
+from glm.plots import CURVES_PNG
 from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoint
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
@@ -76,6 +78,7 @@ class PretrainResult:
     val_bits: float  # bits per unit (base, char or byte) on the validation windows of the trained genomes
     train_bits: float  # the same on the last training batch
     unit: str
+    curves: Path | None  # run_dir/curves.png; None when no training step was logged (fewer than --log-every)
     val_bits_per_genome: dict[str, float] = field(default_factory=dict)  # when there are several
     held_out: list[str] = field(default_factory=list)  # genomes kept out of training
 
@@ -94,6 +97,7 @@ class PretrainResult:
                 ),
                 f"model             {self.model_dir}   (glm.load({str(self.model_dir)!r}))",
             ]
+            + ([f"curves            {self.curves}"] if self.curves else [])
         )
 
 
@@ -236,6 +240,7 @@ def pretrain(
         unit=tokenizer.unit,
         val_bits_per_genome=per_genome,
         held_out=lost,
+        curves=run_dir / CURVES_PNG if (run_dir / CURVES_PNG).exists() else None,
     )
 
 

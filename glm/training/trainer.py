@@ -2,12 +2,18 @@
 
 Pretraining and fine-tuning both build their Trainer here, so they take the same options
 (devices, nodes, precision, strategy, time budget) and keep the same run-directory layout.
+Progress is a tqdm bar on a terminal (a widget in Jupyter, through tqdm.auto) and one plain line
+every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI); RUN/curves.png
+is redrawn from the run's metrics after every validation and at the end.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +22,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
@@ -25,6 +31,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from glm.config import Config, TrainConfig, parse_duration
 from glm.errors import InputError
 from glm.model.transformer import Block
+from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 from glm.training.checkpoints import LAST, AtomicCheckpointIO
 
 # Lightning notices that do not apply to how glm uses it (silenced during glm's runs only).
@@ -35,15 +42,27 @@ LIGHTNING_NOTICES = (
     ".*recommended to use `self.log\\('val/.*sync_dist=True.*",  # glm reduces validation sums itself
     ".*does not have many workers.*",  # windows are drawn in the main process by design
 )
+# Lightning's own loggers: at INFO they print start-up notes ("GPU available: ...", "TPU available: ...",
+# the litlogger tip, "`Trainer.fit` stopped: ..."); its warnings and errors still show.
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric")
 
 
 @contextmanager
 def lightning_notices_silenced() -> Iterator[None]:
-    """Within the block, hide LIGHTNING_NOTICES; the process's own warning filters are left as they were."""
+    """Within the block, hide LIGHTNING_NOTICES and Lightning's INFO notes; the process's own warning
+    filters and logger levels are left as they were."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         for message in LIGHTNING_NOTICES:
             warnings.filterwarnings("ignore", message=message)
-        yield
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def hardware_preset() -> tuple[str, str]:
@@ -88,6 +107,97 @@ class StepProgressBar(TQDMProgressBar):
         self.train_progress_bar.set_description("train")
 
 
+class StepLines(ProgressBar):
+    """Progress as one plain line every `every` optimizer steps, for logs kept in a file:
+
+    step 120/2000  train bits/base 1.9731  3,412 bases/s  ETA 9m11s
+    step 200/2000  val bits/base 1.9654
+    """
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every, self.enabled = every, True
+        self.started, self.first_step, self.last_step = 0.0, 0, -1
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started, self.first_step = time.monotonic(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if not self.enabled or step == self.last_step or (step % self.every and step != trainer.max_steps):
+            return
+        self.last_step = step
+        unit = getattr(pl_module, "unit", "base")
+        metrics = trainer.callback_metrics
+        seconds = max(time.monotonic() - self.started, 1e-9)
+        done = step - self.first_step
+        parts = [f"step {step}/{trainer.max_steps}", _metric(metrics, f"train/bits_per_{unit}", f"train bits/{unit}")]
+        per_step = getattr(pl_module, "units_per_step", None)
+        if per_step and done:
+            parts.append(f"{done * per_step / seconds:,.0f} {unit}s/s")
+        if done:
+            parts.append(f"ETA {_duration(seconds / done * (trainer.max_steps - step))}")
+        self.print("  ".join(part for part in parts if part))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.enabled and not trainer.sanity_checking:
+            unit = getattr(pl_module, "unit", "base")
+            metric = _metric(trainer.callback_metrics, f"val/bits_per_{unit}", f"val bits/{unit}")
+            self.print(f"step {trainer.global_step}/{trainer.max_steps}  {metric}")
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        print(*args, file=sys.stderr, flush=True, **kwargs)
+
+
+def _metric(metrics: dict[str, Any], key: str, label: str) -> str:
+    return f"{label} {float(metrics[key]):.4f}" if key in metrics else ""
+
+
+def _duration(seconds: float) -> str:
+    """3725 -> '1h02m', 551 -> '9m11s', 42 -> '42s'."""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def progress_bar(every: int) -> ProgressBar:
+    """A tqdm bar on a terminal or in Jupyter; StepLines when standard error is a file or a pipe."""
+    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
+    return StepProgressBar() if interactive else StepLines(every)
+
+
+class TrainingCurves(pl.Callback):
+    """Redraws RUN/curves.png from the run's metrics.csv after every validation and at the end of training."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.draw(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.draw(trainer)
+
+    def draw(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            logger.save()  # metrics.csv up to date before it is read
+        try:
+            curves = read_training_curves(self.run_dir)
+        except InputError:
+            return  # no training step logged yet (the run is shorter than --log-every steps so far)
+        plot_training_curves(curves, self.run_dir / CURVES_PNG, title=self.run_dir.name)
+
+
 def on_rank_zero(say: Callable[[str], Any]) -> Callable[[str], Any]:
     """`say` on the first process of a distributed run, silence on the others."""
     return say if rank_zero_only.rank == 0 else (lambda *_: None)
@@ -107,9 +217,14 @@ def build_trainer(
         auto_insert_metric_name=False,
         enable_version_counter=False,
     )
-    callbacks: list[pl.Callback] = [best, LearningRateMonitor(logging_interval="step"), *extra_callbacks]
+    callbacks: list[pl.Callback] = [
+        best,
+        LearningRateMonitor(logging_interval="step"),
+        TrainingCurves(run_dir),
+        *extra_callbacks,
+    ]
     if progress:
-        callbacks.append(StepProgressBar())
+        callbacks.append(progress_bar(train.log_every))
     check_hardware(train)
     devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
     world_size = processes(train)
@@ -131,7 +246,7 @@ def build_trainer(
         gradient_clip_val=train.grad_clip,
         accumulate_grad_batches=accumulate,
         callbacks=callbacks,
-        logger=_loggers(run_dir),
+        logger=_loggers(run_dir, train.log_every),
         log_every_n_steps=train.log_every,
         use_distributed_sampler=False,
         enable_progress_bar=progress,
@@ -220,9 +335,10 @@ def accumulation(train: TrainConfig, context: int, world_size: int) -> int:
     return train.global_batch_tokens // per_micro_batch
 
 
-def _loggers(run_dir: Path) -> list[Logger]:
-    """CSV always; TensorBoard too when the optional tensorboard package is installed."""
-    loggers: list[Logger] = [CSVLogger(run_dir, name="logs")]
+def _loggers(run_dir: Path, flush_every: int) -> list[Logger]:
+    """CSV always (flushed every `flush_every` steps, so `plot` sees a run that is still going); TensorBoard
+    too when the optional tensorboard package is installed."""
+    loggers: list[Logger] = [CSVLogger(run_dir, name="logs", flush_logs_every_n_steps=flush_every)]
     if importlib.util.find_spec("tensorboard") is not None:
         loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
     return loggers
