@@ -70,3 +70,23 @@ def test_cross_validation_reports_intervals_and_per_fold_metrics_when_asked() ->
 def test_an_undefined_metric_is_left_out_of_its_interval() -> None:
     assert percentile_interval([np.nan, 0.5, 0.7, np.nan]) == pytest.approx([0.505, 0.695])
     assert np.isnan(percentile_interval([np.nan, np.nan])).all()
+
+
+def test_numpy_ranking_metrics_equal_scikit_learn_with_ties() -> None:
+    """The bootstrap's numpy AUROC, average precision and MCC are scikit-learn's numbers."""
+    from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
+
+    from glm.heads.evaluation import binary_ranking, classification_metrics
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n = int(rng.integers(5, 300))
+        positive = rng.random(n) < 0.4
+        positive[:2] = [True, False]
+        score = np.round(rng.random(n) + positive * rng.random(n), int(rng.integers(1, 4)))  # many ties
+        found = binary_ranking(positive, score)
+        assert found["auroc"] == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+        assert found["auprc"] == pytest.approx(average_precision_score(positive, score), abs=1e-12)
+        probabilities = np.c_[1 - score / 2, score / 2]
+        metrics = classification_metrics(positive.astype(int), probabilities, ["0", "1"])
+        assert metrics["mcc"] == pytest.approx(matthews_corrcoef(positive, probabilities.argmax(1)), abs=1e-12)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, matthews_corrcoef, roc_auc_score
+from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from glm.errors import InputError
@@ -55,20 +55,53 @@ def _index_metrics(truth: np.ndarray, probabilities: np.ndarray, n_classes: int)
     """classification_metrics of class indices (n,) against probabilities (n, n_classes)."""
     predicted = probabilities.argmax(axis=1)
     metrics = {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "mcc": float(matthews_corrcoef(truth, predicted)),
+        "accuracy": float(np.mean(truth == predicted)),
+        "mcc": _binary_mcc(truth, predicted) if n_classes == 2 else float(matthews_corrcoef(truth, predicted)),
         "auroc": float("nan"),
         "auprc": float("nan"),
     }
     if len(np.unique(truth)) == n_classes:
         if n_classes == 2:
-            metrics["auroc"] = float(roc_auc_score(truth, probabilities[:, 1]))
-            metrics["auprc"] = float(average_precision_score(truth, probabilities[:, 1]))
+            metrics.update(binary_ranking(truth == 1, probabilities[:, 1]))
         else:
             one_hot = np.eye(n_classes)[truth]
             metrics["auroc"] = float(roc_auc_score(one_hot, probabilities, average="macro"))
             metrics["auprc"] = float(average_precision_score(one_hot, probabilities, average="macro"))
     return metrics
+
+
+def binary_ranking(positive: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """AUROC (ties count one half) and average precision (scikit-learn's step definition) in numpy.
+
+    The same numbers as roc_auc_score and average_precision_score, without their per-call checks:
+    the bootstrap computes them a thousand times.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    order = np.argsort(-score, kind="mergesort")
+    ranked, hits = score[order], positive[order]
+    last_of_tie = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # one point per distinct score
+    true_pos = np.cumsum(hits)[last_of_tie]
+    false_pos = (last_of_tie + 1) - true_pos
+    recall = true_pos / n_pos
+    precision = true_pos / (last_of_tie + 1)
+    average_precision = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    # AUROC: the trapezoid under (false positive rate, true positive rate), ties as diagonal steps.
+    fpr, tpr = np.r_[0.0, false_pos / n_neg], np.r_[0.0, recall]
+    auroc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return {"auroc": auroc, "auprc": average_precision}
+
+
+def _binary_mcc(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Matthews correlation of two-class predictions (0 when a margin is empty, as scikit-learn)."""
+    tp = float(np.sum((truth == 1) & (predicted == 1)))
+    tn = float(np.sum((truth == 0) & (predicted == 0)))
+    fp = float(np.sum((truth == 0) & (predicted == 1)))
+    fn = float(np.sum((truth == 1) & (predicted == 0)))
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return float((tp * tn - fp * fn) / denominator) if denominator else 0.0
 
 
 BOOTSTRAP_ROUNDS = 1000
@@ -128,7 +161,7 @@ def ranking_metrics(positive: np.ndarray, score: np.ndarray) -> dict[str, float]
     positive = np.asarray(positive, dtype=bool)
     if positive.all() or not positive.any():
         return {"auroc": float("nan"), "auprc": float("nan")}
-    return {"auroc": float(roc_auc_score(positive, score)), "auprc": float(average_precision_score(positive, score))}
+    return binary_ranking(positive, score)
 
 
 def score_metrics(
