@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import load_config  # noqa: E402
 from glm.model.tokenizers import build_tokenizer
 from glm.training.data import prepare  # noqa: E402
-from glm.training.windows import TrainWindows  # noqa: E402
 from glm.training.lit import GenomeDataModule, LitGLM  # noqa: E402
 from glm.training.pretrain import input_format
 from glm.training.trainer import build_trainer, resolve_precision  # noqa: E402
+from glm.training.windows import TrainWindows  # noqa: E402
 
 
 class StepTimer(pl.Callback):
