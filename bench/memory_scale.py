@@ -1,0 +1,98 @@
+"""Peak memory against input size: prepare against record length, score against variant count.
+
+    python bench/memory_scale.py --out bench/out/memory --records 10 50 250 --variants 5000 50000
+
+Generated data (random bases, random SNVs; nothing committed). Each measurement runs in a fresh
+process (`python -c`) that reports its own peak resident memory (ru_maxrss), torch's
+import included. The claims checked: prepare's peak does not grow with the longest record
+(issue 11: a 250 Mb record within ~100 MB of a 10 Mb one) and score's peak does not grow with
+the number of variants (it reads, scores and writes in chunks of 10,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "tests" / "data" / "model_format1"
+
+
+def child(code: str) -> tuple[float, float]:
+    """(seconds, peak MB) of `python -c code` in a fresh process, which reports its own ru_maxrss."""
+    report = "; import resource; print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code + report], check=True, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    peak_kb = int(done.stdout.split("peak_kb")[-1])
+    return seconds, peak_kb / 1024
+
+
+def write_genome(path: Path, megabases: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as handle:
+        handle.write(">chr1\n")
+        for _ in range(megabases):
+            bases = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, size=1_000_000)].tobytes().decode()
+            handle.write("\n".join(bases[i : i + 60] for i in range(0, len(bases), 60)) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="bench/out/memory")
+    parser.add_argument("--records", type=int, nargs="+", default=[10, 50, 250], help="record lengths, Mb")
+    parser.add_argument("--variants", type=int, nargs="+", default=[5000, 50000])
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for megabases in args.records:
+        fasta = out / f"record_{megabases}mb.fa"
+        if not fasta.exists():
+            write_genome(fasta, megabases)
+        code = (
+            "from glm.model.tokenizers import KmerTokenizer; from glm.training.data import prepare; "
+            f"prepare({str(fasta)!r}, KmerTokenizer(3), {str(out / 'cache')!r}, progress=False)"
+        )
+        subprocess.run(["rm", "-rf", str(out / "cache")], check=True)  # prepare for real, not from the cache
+        seconds, peak = child(code)
+        rows.append({"what": "prepare", "record_mb": megabases, "seconds": seconds, "peak_mb": peak,
+                     "mb_per_s": megabases / seconds})  # fmt: skip
+        print(json.dumps(rows[-1]))
+    genome = out / f"record_{args.records[0]}mb.fa"
+    length = args.records[0] * 1_000_000
+    for count in args.variants:
+        table = out / f"snvs_{count}.tsv"
+        rng = np.random.default_rng(count)
+        positions = np.sort(rng.integers(100, length - 100, size=count))
+        with open(table, "w") as handle:  # REF is taken from the genome below, so every row is valid
+            handle.write("chrom\tpos\tref\talt\n")
+        code = (
+            "import numpy as np; from glm.io.genome import Genome; "
+            f"g = Genome({str(genome)!r}); positions = np.load({str(out / 'p.npy')!r}); "
+            f"f = open({str(table)!r}, 'a'); "
+            '[f.write(f\'chr1\\t{p + 1}\\t{b}\\t{"A" if b != "A" else "C"}\\n\') '
+            "for p in positions for b in [g.fetch('chr1', int(p), int(p) + 1).upper()]]; f.close()"
+        )
+        np.save(out / "p.npy", positions)
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        score = (
+            "from glm.commands import main; "
+            f"assert main(['score', {str(MODEL)!r}, '--genome', {str(genome)!r}, '--variants', {str(table)!r}, "
+            f"'--out', {str(out / f'scores_{count}.tsv')!r}, '--quiet', '--device', 'cpu']) == 0"
+        )
+        seconds, peak = child(score)
+        rows.append({"what": "score", "variants": count, "seconds": seconds, "peak_mb": peak,
+                     "variants_per_s": count / seconds})  # fmt: skip
+        print(json.dumps(rows[-1]))
+    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
