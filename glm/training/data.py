@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, open_text, read_text
+from glm.io.files import atomic_directory, open_text, read_text, stderr_is_interactive
 from glm.io.genome import Genome, RecordView, header_line
 from glm.model.tokenizers import SEP, Tokenizer, encode_in_chunks
 
@@ -197,8 +197,12 @@ def _write_store(
     counts = {"train": 0, "val": 0}
     bases = {"train": 0, "val": 0}
     entries, skipped = [], []
-    bar = tqdm(
-        desc=f"prepare {fasta.name}", unit=tokenizer.unit, unit_scale=True, disable=not progress, file=sys.stderr
+    bar = tqdm(  # off a terminal the bar would write carriage returns into a log: the run's summary says it
+        desc=f"prepare {fasta.name}",
+        unit=tokenizer.unit,
+        unit_scale=True,
+        disable=not (progress and stderr_is_interactive()),
+        file=sys.stderr,
     )
     try:
         for index, (name, sequence) in enumerate(records):

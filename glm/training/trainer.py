@@ -30,6 +30,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from glm.config import Config, TrainConfig, parse_duration
 from glm.errors import InputError
+from glm.io.files import stderr_is_interactive
 from glm.model.transformer import Block
 from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 from glm.training.checkpoints import LAST, AtomicCheckpointIO
@@ -169,8 +170,7 @@ def _duration(seconds: float) -> str:
 
 def progress_bar(every: int) -> ProgressBar:
     """A tqdm bar on a terminal or in Jupyter; StepLines when standard error is a file or a pipe."""
-    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
-    return StepProgressBar() if interactive else StepLines(every)
+    return StepProgressBar() if stderr_is_interactive() else StepLines(every)
 
 
 class TrainingCurves(pl.Callback):
