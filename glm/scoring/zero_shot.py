@@ -26,7 +26,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -41,9 +41,6 @@ from glm.scoring.passes import Pair, score_pairs
 from glm.scoring.plan import ScoringPlan, make_plan, options_of
 from glm.scoring.table import VariantScores
 from glm.scoring.windows import ReverseStrand, mirror_variant, reference_windows, window_fraction_n, window_grid
-
-if TYPE_CHECKING:
-    pass
 
 FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
 VariantSource = str | os.PathLike[str] | VariantList | Iterable[Any]
