@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, write_fasta
+from conftest import DATA, ROOT, write_fasta
 
 import cli
 from glm.alphabet import reverse_complement
@@ -245,3 +245,11 @@ def test_table_rows_and_pandas(lm, genome) -> None:
     pandas = pytest.importorskip("pandas")
     frame = scores.to_pandas()
     assert isinstance(frame, pandas.DataFrame) and list(frame["pos"]) == [150]
+
+
+def test_a_misspelt_scoring_option_is_named(tmp_path) -> None:
+    from glm.api import load
+
+    lm = load(ROOT / "tests" / "data" / "model_format1", device="cpu")
+    with pytest.raises(InputError, match=r"unknown scoring option\(s\) \['strand'\]; known: .*strands"):
+        lm.score_variants([("NC_001422.1", 2, "A", "C")], DATA / "phiX174.fa", strand="both")
