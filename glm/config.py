@@ -115,10 +115,24 @@ class ModelConfig:
     rope_base: float = option(10000.0, "base of the rotary position embedding frequencies", bounds="(1, inf)")
     dropout: float = option(0.0, "dropout probability in the residual branches", bounds="[0, 1)")
     norm_eps: float = option(1e-5, "epsilon of the RMS norms", bounds="(0, inf)")
+    # The recipe options of issue 12 (docs/BENCHMARKS.md, "Recipe"): each defaults to the block
+    # every earlier model was trained with; LEGACY_MODEL keeps it so when a saved config lacks one.
+    mlp: Literal["swiglu", "relu2"] = option(
+        "swiglu", "MLP: SwiGLU, or squared ReLU with the same parameter count (1.5x the hidden size)"
+    )
+    qk_norm: bool = option(False, "RMS-normalise queries and keys before attention (QK-norm)")
+    zero_init: bool = option(False, "start the projections that write into the residual stream at zero")
+    tie_embeddings: bool = option(True, "share the input embedding with the output head")
+    value_embeddings: bool = option(
+        False, "a second token embedding mixed into every layer's attention values (as in modded-nanogpt)"
+    )
+    logit_cap: float = option(0.0, "soft-cap the logits at +-this with tanh (0: off)", bounds="[0, inf)")
 
     @property
     def mlp_hidden(self) -> int:
-        return 32 * -(-int(self.mlp_ratio * self.width) // 32)
+        """Hidden size of the MLP: ReLU²'s two matrices hold exactly the parameters of SwiGLU's three."""
+        swiglu = 32 * -(-int(self.mlp_ratio * self.width) // 32)
+        return 3 * swiglu // 2 if self.mlp == "relu2" else swiglu
 
     def validate(self) -> None:
         _check_fields(self, "model")
@@ -126,6 +140,18 @@ class ModelConfig:
             raise InputError(f"model.width ({self.width}) must be a multiple of model.n_heads ({self.n_heads})")
         if (self.width // self.n_heads) % 2:
             raise InputError("model.width / model.n_heads must be even (rotary embeddings rotate pairs)")
+
+
+# The recipe options' values in every model exported before they existed (format 1 without
+# them): load_model fills them in, so a new default never changes an old model.
+LEGACY_MODEL: dict[str, Any] = {
+    "mlp": "swiglu",
+    "qk_norm": False,
+    "zero_init": False,
+    "tie_embeddings": True,
+    "value_embeddings": False,
+    "logit_cap": 0.0,
+}
 
 
 @dataclass
@@ -185,6 +211,15 @@ class TrainConfig:
     weight_decay: float = option(0.1, "AdamW weight decay of the weight matrices", bounds="[0, inf)")
     beta1: float = option(0.9, "AdamW beta1", bounds="[0, 1)")
     beta2: float = option(0.95, "AdamW beta2", bounds="[0, 1)")
+    optimizer: Literal["adamw", "muon"] = option(
+        "adamw", "adamw for everything, or Muon for the blocks' weight matrices (AdamW for the rest)"
+    )
+    muon_lr: float = option(0.02, "peak learning rate of the Muon matrices", bounds="(0, inf)")
+    muon_momentum: float = option(0.95, "Muon's (Nesterov) momentum", bounds="[0, 1)")
+    schedule: Literal["cosine", "wsd"] = option(
+        "cosine", "after warmup: cosine decay, or warmup-stable-decay (constant, then linear over --decay-fraction)"
+    )
+    decay_fraction: float = option(0.2, "wsd: the final share of the budget that decays linearly", bounds="(0, 1]")
     grad_clip: float = option(1.0, "gradient norm clipping (0: none)", bounds="[0, inf)")
     accumulate: int = option(1, "batches per optimizer step (gradient accumulation)", bounds="[1, inf)")
     global_batch_tokens: int | None = option(
@@ -220,6 +255,9 @@ class TrainConfig:
                 raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
         if self.max_time and parse_duration(self.max_time).total_seconds() <= 0:
             raise InputError(f"train.max_time must be above 0, got {self.max_time!r}")
+        if self.optimizer == "muon" and self.strategy == "fsdp":
+            # FSDP hands each rank a flat shard of every matrix; Muon orthogonalises whole matrices.
+            raise InputError("train.optimizer muon needs whole weight matrices: use strategy ddp (or auto), not fsdp")
         devices = str(self.devices).strip().strip("[]")
         if devices not in ("auto", "-1") and not re.fullmatch(r"\d+|\d+(\s*,\s*\d+)+,?|\d+,", devices):
             raise InputError(

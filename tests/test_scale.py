@@ -214,14 +214,16 @@ def validation_bits(model_dir: Path, run_config: Config) -> float:
     return nll / count / math.log(2)
 
 
-def test_two_process_ddp_run_matches_one_process_with_the_same_global_batch(tmp_path, tiny_config) -> None:
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_two_process_ddp_run_matches_one_process_with_the_same_global_batch(tmp_path, tiny_config, optimizer) -> None:
     dump = tmp_path / "dump"
     dump.mkdir()
     script = tmp_path / "ddp_cli.py"
     script.write_text(DDP_WRAPPER.format(root=str(ROOT), dump=str(dump)))
     out = tmp_path / "ddp"
     args = ["pretrain", str(DATA / "phiX174.fa"), "--out", str(out), *TINY_CLI, "--devices", "2"]
-    args += ["--batch-size", "4", "--max-steps", "8", "--val-every", "4"]
+    args += ["--batch-size", "4", "--max-steps", "8", "--val-every", "4", "--optimizer", optimizer]
+    tiny_config = tiny_config.with_overrides({"train.optimizer": optimizer})
     finished = run_cli_subprocess(script, args, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "2 process(es) x 4 windows x 1 accumulated = 8 windows per step" in finished.stdout
@@ -230,15 +232,19 @@ def test_two_process_ddp_run_matches_one_process_with_the_same_global_batch(tmp_
     assert_same_weights(rank0, rank1, tolerance=0)  # DDP keeps the replicas bit for bit identical
     assert_same_weights(weights(out / "model"), rank0, tolerance=0)
 
-    # One process drawing the same 8 windows per step makes the same updates.
+    # One process drawing the same 8 windows per step makes the same updates. Muon's bf16
+    # Newton-Schulz iteration amplifies float-order differences of the gradient sums (one process
+    # with 2 accumulated half-batches differs from one full batch by as much: up to 2e-2 in a
+    # weight after 8 steps), so with Muon the run is compared by its validation loss.
     single = quiet_pretrain(DATA / "phiX174.fa", scale_config(tiny_config, **{"train.batch_size": 8}), tmp_path / "one")
-    assert_same_weights(rank0, weights(single.model_dir), tolerance=1e-5)
+    if optimizer == "adamw":
+        assert_same_weights(rank0, weights(single.model_dir), tolerance=1e-5)
 
     # The validation sums were reduced over both ranks: the reported number is the one-process number.
     reported = json.loads((out / "model" / "config.json").read_text())["info"]["val_bits_per_base"]
     run_config = load_config(out / "config.yaml")
     assert reported == pytest.approx(validation_bits(out / "model", run_config), abs=1e-6)
-    assert reported == pytest.approx(single.val_bits, abs=1e-5)
+    assert reported == pytest.approx(single.val_bits, abs=1e-5 if optimizer == "adamw" else 2e-4)
 
 
 # ---- fault tolerance ---------------------------------------------------------------------------

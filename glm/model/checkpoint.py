@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from glm.config import Config
+from glm.config import LEGACY_MODEL, Config
 from glm.errors import InputError
 from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
 from glm.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
@@ -36,8 +36,11 @@ def export_model(
     """Write `model` and `tokenizer` to `directory` atomically (replacing an older export)."""
     directory = Path(directory)
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias.
+    tied = model.config.tie_embeddings
     state = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items() if name != "head.weight"
+        name: tensor.detach().cpu().contiguous()
+        for name, tensor in model.state_dict().items()
+        if not (tied and name == "head.weight")
     }
     config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
     with atomic_directory(directory) as partial:
@@ -59,7 +62,9 @@ def load_model(
     config = read_json(directory / CONFIG)
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise InputError("model: missing (config.json holds the model's shape under 'model')", directory / CONFIG)
-    model_config = Config.from_dict({"model": config["model"]}, source=str(directory / CONFIG)).model
+    # A field missing from a saved config takes the value every model saved before it existed had.
+    saved = {**LEGACY_MODEL, **config["model"]}
+    model_config = Config.from_dict({"model": saved}, source=str(directory / CONFIG)).model
     tokenizer = load_tokenizer(directory / TOKENIZER)
     if tokenizer.vocab_size != model_config.vocab_size:
         raise InputError(
@@ -69,7 +74,8 @@ def load_model(
     state = read_safetensors(directory / WEIGHTS)
     if "embedding.weight" not in state:
         raise InputError("weights: no embedding.weight tensor (not weights exported by glm)", directory / WEIGHTS)
-    state["head.weight"] = state["embedding.weight"]
+    if model_config.tie_embeddings:
+        state["head.weight"] = state["embedding.weight"]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -19,7 +19,7 @@ def target_log_probs(model: Transformer, final_states: torch.Tensor, targets: to
 
     `final_states[:, t]` is the model's final (normed) hidden state that predicts `targets[:, t]`.
     """
-    logits = model.head(final_states).float()
+    logits = model.logits(final_states).float()
     log_probs = -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     scored = ~torch.isin(targets, torch.tensor(NOT_A_TARGET, device=targets.device))
     return log_probs * scored

@@ -2,7 +2,9 @@
 
 Decoder-only, pre-norm (RMSNorm), rotary position embeddings, SwiGLU MLP, attention through
 `F.scaled_dot_product_attention` (flash attention on GPUs), input and output embeddings tied,
-GPT-2 style initialisation. No I/O and no Lightning here.
+GPT-2 style initialisation. ModelConfig's recipe options switch pieces of it (QK-norm, a squared
+ReLU MLP, zero-initialised output projections, an untied head, value embeddings, logit
+soft-capping); each is marked where it acts. No I/O and no Lightning here.
 """
 
 from __future__ import annotations
@@ -81,14 +83,30 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.width, 3 * config.width, bias=False)
         self.proj = nn.Linear(config.width, config.width, bias=False)
         self.dropout = config.dropout
+        # QK-norm: queries and keys at unit RMS per head, so attention logits cannot blow up.
+        self.qk_norm = (
+            nn.ModuleList(RMSNorm(self.head_dim, config.norm_eps) for _ in range(2)) if config.qk_norm else None
+        )
+        # Value embeddings: v = a * v + b * (a per-token vector), with a and b learned per layer.
+        self.value_mix = nn.Parameter(torch.tensor([1.0, 0.0])) if config.value_embeddings else None
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        values: torch.Tensor | None = None,
     ) -> torch.Tensor:
         batch, time, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=-1)
+        if self.value_mix is not None:
+            v = self.value_mix[0] * v + self.value_mix[1] * values
         # (batch, time, width) -> (batch, heads, time, head_dim)
         q, k, v = (t.view(batch, time, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if self.qk_norm is not None:
+            q, k = self.qk_norm[0](q), self.qk_norm[1](k)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         dropout = self.dropout if self.training else 0.0
         past = 0 if cache is None else cache.layer_length(layer)
@@ -120,19 +138,37 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(gate) * up)
 
 
+class ReluSquared(nn.Module):
+    """relu(x W)^2 V: two matrices instead of SwiGLU's three (config.mlp_hidden is 1.5x wider)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(config.width, config.mlp_hidden, bias=False)
+        self.down = nn.Linear(config.mlp_hidden, config.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.relu(self.up(x)).square())
+
+
 class Block(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.attention_norm = RMSNorm(config.width, config.norm_eps)
         self.attention = CausalSelfAttention(config)
         self.mlp_norm = RMSNorm(config.width, config.norm_eps)
-        self.mlp = SwiGLU(config)
+        self.mlp = ReluSquared(config) if config.mlp == "relu2" else SwiGLU(config)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        values: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin, cache, layer))
+        x = x + self.dropout(self.attention(self.attention_norm(x), cos, sin, cache, layer, values))
         return x + self.dropout(self.mlp(self.mlp_norm(x)))
 
 
@@ -148,17 +184,23 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = RMSNorm(config.width, config.norm_eps)
         self.head = nn.Linear(config.width, config.vocab_size, bias=False)
-        self.head.weight = self.embedding.weight  # tied input/output embeddings
+        if config.tie_embeddings:
+            self.head.weight = self.embedding.weight
+        self.value_embedding = nn.Embedding(config.vocab_size, config.width) if config.value_embeddings else None
         # Rotary tables are a cache, not state: plain attributes, so DDP does not broadcast them.
         self._rotary: tuple[torch.Tensor, torch.Tensor] | None = None
         # Training option for long contexts: keep only each block's input and recompute the rest
         # in the backward pass (about a third more compute for a fraction of the activation memory).
         self.activation_checkpointing = False
         self.apply(self._init_weights)
-        # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * layers).
+        # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * layers);
+        # zero_init starts them at zero, so every block begins as the identity.
         for name, parameter in self.named_parameters():
             if name.endswith(("proj.weight", "down.weight")):
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
+                if config.zero_init:
+                    nn.init.zeros_(parameter)
+                else:
+                    nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -189,18 +231,25 @@ class Transformer(nn.Module):
         cos, sin = self.rotary(start + ids.shape[1], ids.device)
         cos, sin = cos[start:], sin[start:]
         x = self.embedding(ids)
+        values = None if self.value_embedding is None else self.value_embedding(ids)
         states = [x]
         for layer, block in enumerate(self.blocks):
             if self.activation_checkpointing and cache is None and torch.is_grad_enabled():
-                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+                x = checkpoint(block, x, cos, sin, None, layer, values, use_reentrant=False)
             else:
-                x = block(x, cos, sin, cache, layer)
+                x = block(x, cos, sin, cache, layer, values)
             states.append(x)
         states[-1] = self.final_norm(x)
         return states
 
+    def logits(self, final_states: torch.Tensor) -> torch.Tensor:
+        """Next-token logits from final (normed) hidden states; soft-capped when logit_cap is set."""
+        logits = self.head(final_states)
+        cap = self.config.logit_cap
+        return cap * torch.tanh(logits / cap) if cap else logits
+
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        return self.head(self.hidden_states(ids, cache)[-1])
+        return self.logits(self.hidden_states(ids, cache)[-1])
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layers)

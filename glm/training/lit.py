@@ -22,6 +22,7 @@ from glm.config import Config, parse_duration
 from glm.model.tokenizers import NOT_A_TARGET, Tokenizer
 from glm.model.transformer import Transformer
 from glm.training.data import TokenStore
+from glm.training.optimizers import Schedule, build_optimizer
 from glm.training.windows import CorpusValidation, TrainWindows, ValidationWindows
 
 
@@ -155,16 +156,8 @@ class LitGLM(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.config.train
-        decay, no_decay = [], []
-        for parameter in self.model.parameters():
-            (decay if parameter.dim() >= 2 else no_decay).append(parameter)  # matrices decay; norms don't
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=train.lr,
-            betas=(train.beta1, train.beta2),
-            fused=self.device.type == "cuda",  # one kernel for all parameters on GPUs
-        )
-        multiplier = WarmupCosine(train.warmup_steps, train.min_lr_ratio)
+        optimizer = build_optimizer(self.model, train, fused=self.device.type == "cuda")
+        multiplier = Schedule(train.warmup_steps, train.min_lr_ratio, train.schedule, train.decay_fraction)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: multiplier(step, self._progress(step)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -177,24 +170,6 @@ class LitGLM(pl.LightningModule):
             if timer is not None:
                 progress = max(progress, timer.time_elapsed("train") / budget)
         return progress
-
-
-class WarmupCosine:
-    """Learning-rate multiplier: linear warmup over `warmup` steps, then cosine decay to `min_ratio`.
-
-    `progress` (0 to 1) is how far training is through its budget: steps done / max_steps, or
-    the share of the wall-clock budget used when that is larger, so a run stopped by
-    --max-time still ends with a decayed learning rate.
-    """
-
-    def __init__(self, warmup: int, min_ratio: float):
-        self.warmup, self.min_ratio = warmup, min_ratio
-
-    def __call__(self, step: int, progress: float) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(max(progress, 0.0), 1.0)
-        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class GenomeDataModule(pl.LightningDataModule):

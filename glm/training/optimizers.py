@@ -1,0 +1,98 @@
+"""The optimizer and the learning-rate schedule of a training run (pretraining and fine-tuning).
+
+AdamW for everything, or Muon (torch.optim.Muon: momentum, then the update's matrix made
+near-orthogonal by a Newton-Schulz iteration) for the weight matrices inside the Transformer
+blocks, with AdamW for the embeddings, the head, the norms and the scalars, as the modded-nanogpt
+speedrun does. Lightning steps one optimizer, so the pair is one `MuonAdamW`. The schedule is a
+multiplier of every group's peak rate: linear warmup, then cosine decay or warmup-stable-decay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from glm.config import TrainConfig
+from glm.model.transformer import Block
+
+
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon for `matrices`, AdamW for `others`, stepped, saved and scheduled as one optimizer.
+
+    Its param_groups are the two optimizers' own group dicts, so a scheduler or gradient
+    clipping that walks them acts on both; state_dict holds both optimizers' states.
+    """
+
+    def __init__(self, muon: torch.optim.Muon, adamw: torch.optim.AdamW):
+        self.muon, self.adamw = muon, adamw
+        super().__init__([*muon.param_groups, *adamw.param_groups], {})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.muon.zero_grad(set_to_none)
+        self.adamw.zero_grad(set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+        # Loading replaces the inner group dicts: share them again.
+        self.param_groups[:] = [*self.muon.param_groups, *self.adamw.param_groups]
+
+
+def build_optimizer(model: nn.Module, train: TrainConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """train.optimizer over `model`: matrices decay, norms and scalars do not."""
+    in_blocks = {id(p) for module in model.modules() if isinstance(module, Block) for p in module.parameters()}
+    matrices, decay, no_decay = [], [], []
+    for parameter in model.parameters():
+        if train.optimizer == "muon" and parameter.dim() == 2 and id(parameter) in in_blocks:
+            matrices.append(parameter)
+        else:
+            (decay if parameter.dim() >= 2 else no_decay).append(parameter)
+    adamw = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=train.lr,
+        betas=(train.beta1, train.beta2),
+        fused=fused,
+    )
+    if not matrices:
+        return adamw
+    muon = torch.optim.Muon(matrices, lr=train.muon_lr, weight_decay=train.weight_decay, momentum=train.muon_momentum)
+    return MuonAdamW(muon, adamw)
+
+
+class Schedule:
+    """Learning-rate multiplier: linear warmup over `warmup` steps, then a decay to `min_ratio`.
+
+    cosine: half a cosine over the rest of the budget. wsd (warmup-stable-decay): 1 until the
+    last `decay_fraction` of the budget, then linear to `min_ratio`. `progress` (0 to 1) is how
+    far training is through its budget: steps done / max_steps, or the share of the wall-clock
+    budget used when that is larger, so a run stopped by --max-time still ends decayed.
+    """
+
+    def __init__(self, warmup: int, min_ratio: float, kind: str = "cosine", decay_fraction: float = 0.2):
+        self.warmup, self.min_ratio, self.kind, self.decay_fraction = warmup, min_ratio, kind, decay_fraction
+
+    def __call__(self, step: int, progress: float) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = min(max(progress, 0.0), 1.0)
+        if self.kind == "wsd":
+            decayed = max(0.0, progress - (1.0 - self.decay_fraction)) / self.decay_fraction
+            return 1.0 - (1.0 - self.min_ratio) * decayed
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
