@@ -2,6 +2,7 @@
 
     python bench/lightning_overhead.py data/ecoli_K12_MG1655.fa.gz --steps 150 --rounds 2
     python bench/lightning_overhead.py data/tinyshakespeare.txt --config text --steps 300 --rounds 2
+    python bench/lightning_overhead.py data/tinyshakespeare.txt --config text --set train.optimizer=muon
 
 Both sides use the same LitGLM loss, optimizer, schedule, gradient clipping, batches and
 precision; the plain loop is `loss.backward(); clip; step; schedule` over the same TrainWindows
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import load_config  # noqa: E402
@@ -86,10 +88,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides, e.g. train.optimizer=muon")
     parser.add_argument("--json", default="bench/out/lightning_overhead.json")
     args = parser.parse_args()
 
-    config = load_config(args.config)
+    config = load_config(args.config).with_overrides(
+        {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    )
     if args.precision:
         config = config.with_overrides({"train.precision": args.precision})
     precision = resolve_precision(config.train.precision, config.train.accelerator)
@@ -115,6 +120,7 @@ def main() -> None:
     rates = {side: args.steps * tokens_per_step / min(seconds) for side, seconds in timings.items()}
     result = {
         "config": args.config,
+        "overrides": args.set,
         "precision": precision,
         "steps": args.steps,
         "tokens_per_step": tokens_per_step,
