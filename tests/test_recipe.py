@@ -11,18 +11,23 @@ import json
 import math
 from dataclasses import fields
 
+import numpy as np
 import pytest
 import torch
-from conftest import DATA, StopAt
+from conftest import DATA, StopAt, write_fasta
 from safetensors.torch import load_file
 from test_scale import quiet_pretrain
+from test_scoring import CONTIG, VARIANTS
 
+from glm.api import GenomicLM
 from glm.config import LEGACY_MODEL, ModelConfig, TrainConfig
 from glm.errors import InputError
+from glm.io.genome import Genome
 from glm.model.checkpoint import export_model, load_model
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
+from glm.scoring import score_variants
 from glm.training.optimizers import MuonAdamW, Schedule, build_optimizer
 
 # Every block option that changes the forward pass, at once (zero_init is tested on its own:
@@ -166,3 +171,16 @@ def test_a_resumed_muon_run_with_every_option_follows_the_same_trajectory(tmp_pa
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-7)
     assert resumed.val_bits == pytest.approx(straight.val_bits, abs=1e-6)
+
+
+def test_prefix_reuse_scoring_equals_naive_with_every_option(tmp_path) -> None:
+    tokenizer = KmerTokenizer(3)
+    model = recipe_model(vocab_size=tokenizer.vocab_size)
+    genome = Genome(write_fasta(tmp_path / "genome.fa", {"chr1": CONTIG}))
+    lm = GenomicLM(model, tokenizer, batch_size=3)
+    rows = [("chr1", pos, ref, alt) for pos, ref, alt in VARIANTS]
+    fast = lm.score_variants(rows, genome, method=["llr", "embedding"])
+    naive = score_variants(model, tokenizer, rows, genome, method=["llr", "embedding"], batch_size=3, reuse=False)
+    for column in ("llr", "embedding_l2"):
+        assert np.abs(fast[column]).max() > 1e-3  # the model tells ref and alt apart
+        np.testing.assert_allclose(fast[column], naive[column], rtol=0, atol=1e-5, err_msg=column)
