@@ -129,6 +129,20 @@ def score(model: str, genome: str, variants: str, out: str, *regions: str) -> No
              "model_s": inside[0], "outside_model_share": 1 - inside[0] / elapsed})  # fmt: skip
 
 
+def read_regions(genome: str, variants: str, *regions: str) -> None:
+    """Seconds to read the variants of `regions` (through the input's tabix index when it has one)."""
+    from glm.io.genome import Genome
+    from glm.io.variant_readers import read_variant_chunks
+    from glm.io.variants import resolve_regions
+
+    reference = Genome(genome)
+    start = time.perf_counter()
+    rows = sum(
+        len(chunk) for chunk in read_variant_chunks(variants, reference, regions=resolve_regions(regions, reference))
+    )
+    _report({"rows": rows, "seconds": time.perf_counter() - start})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="bench/out/scale")
