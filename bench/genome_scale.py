@@ -1,4 +1,5 @@
-"""Genome-scale I/O: open time, windows/s (vs pyfaidx/pysam when importable), score memory and rate.
+"""Genome-scale I/O: open time, windows/s (vs pyfaidx/pysam when importable), score memory, rate and the
+share of its time outside the model (`score` times glm.scoring.passes.score_pairs, the forward passes).
 
 Generates a human-shaped assembly (chromosomes scaled down from --largest, plus small contigs),
 plain and BGZF, and SNVs across all contigs; nothing is committed. Each measurement runs in a
@@ -84,14 +85,62 @@ def open_and_fetch(path: str, library: str, windows: str) -> None:
     _report({"open_s": opened, "windows_per_s": len(spans) / elapsed, "bases": total})
 
 
-def score(model: str, genome: str, variants: str, out: str) -> None:
-    import glm
+def random_model(directory: str, preset: str = "tiny", **shape: int) -> None:
+    """Export a randomly initialised model of `preset`'s shape (speed does not depend on the weights)."""
+    import torch
 
+    from glm.config import load_config
+    from glm.model.checkpoint import export_model
+    from glm.model.tokenizers import build_tokenizer
+    from glm.model.transformer import Transformer
+
+    config = load_config(preset)
+    tokenizer = build_tokenizer(config.data)
+    overrides = {"model.vocab_size": tokenizer.vocab_size, **{f"model.{key}": value for key, value in shape.items()}}
+    config = config.with_overrides(overrides)
+    torch.manual_seed(0)
+    export_model(directory, Transformer(config.model), tokenizer, {"note": f"random weights, {preset} shape"})
+
+
+def score(model: str, genome: str, variants: str, out: str, *regions: str) -> None:
+    """Score a file; time inside the forward passes (glm.scoring.passes.score_pairs) against the whole run."""
+    import glm
+    import glm.scoring.zero_shot as zero_shot
+    from glm.io.genome import Genome
+    from glm.io.variants import resolve_regions
+
+    inside = [0.0]
+    score_pairs = zero_shot.score_pairs
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return score_pairs(*args, **kwargs)
+        finally:
+            inside[0] += time.perf_counter() - started
+
+    zero_shot.score_pairs = timed
     lm = glm.load(model, device="cpu")
     start = time.perf_counter()
-    counts, _ = lm.score_file(variants, genome, out)
+    reference = Genome(genome)
+    counts, _ = lm.score_file(variants, reference, out, regions=resolve_regions(regions, reference))
     elapsed = time.perf_counter() - start
-    _report({"variants": counts.total, "variants_per_s": counts.total / elapsed})
+    _report({"variants": counts.total, "variants_per_s": counts.total / elapsed, "seconds": elapsed,
+             "model_s": inside[0], "outside_model_share": 1 - inside[0] / elapsed})  # fmt: skip
+
+
+def read_regions(genome: str, variants: str, *regions: str) -> None:
+    """Seconds to read the variants of `regions` (through the input's tabix index when it has one)."""
+    from glm.io.genome import Genome
+    from glm.io.variant_readers import read_variant_chunks
+    from glm.io.variants import resolve_regions
+
+    reference = Genome(genome)
+    start = time.perf_counter()
+    rows = sum(
+        len(chunk) for chunk in read_variant_chunks(variants, reference, regions=resolve_regions(regions, reference))
+    )
+    _report({"rows": rows, "seconds": time.perf_counter() - start})
 
 
 def main() -> None:

@@ -74,3 +74,23 @@ def test_regions_restrict_scoring(lm, tmp_path) -> None:
         (tmp_path / "r2.bed").write_text("chr9\t1\t5\n")
         resolve_regions([str(tmp_path / "r2.bed")], genome)
     assert not (tmp_path / "none.tsv").exists()
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".vcf.gz"])
+def test_scoring_regions_through_the_input_index_writes_the_same_file(lm, tmp_path, suffix) -> None:
+    genome = Genome(write_fasta(tmp_path / "g.fa", {"chr1": CONTIG, "chr2": CONTIG}))
+    rows = [("chr1", *variant) for variant in VARIANTS] + [("chr2", *variant) for variant in VARIANTS[2:5]]
+    table = tmp_path / "in.tsv"
+    table.write_text("chrom\tpos\tref\talt\n" + "".join("\t".join(map(str, row)) + "\n" for row in rows))
+    rows_vcf = lm.score_file(table, genome, tmp_path / "in.vcf.gz")[1]  # a sorted input...
+    assert rows_vcf.index == tmp_path / "in.vcf.gz.tbi"  # ...with its index beside it
+    (tmp_path / "copy.vcf.gz").write_bytes((tmp_path / "in.vcf.gz").read_bytes())
+    regions = resolve_regions(["chr1:149-310", "chr2:140-600", "chr1:300-300"], genome)
+    written = []
+    for name in ("in", "copy"):  # through the index, and reading every row
+        counts, writer = lm.score_file(
+            tmp_path / f"{name}.vcf.gz", genome, tmp_path / f"{name}_out{suffix}", regions=regions, chunk_size=2
+        )
+        assert counts.total == 7  # chr1: 150, 151, 300 (also the one-base region), 310; chr2: 150, 151, 300
+        written.append(writer.path.read_bytes())
+    assert written[0] == written[1]

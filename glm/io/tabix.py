@@ -6,15 +6,25 @@ ranges ("chunks") holding its records, and a linear index gives, per 16 kb windo
 record overlapping it. TBI has 6 levels, so it covers contigs up to 2**29 bases (512 Mb); CSI adds
 levels as needed. An index needs the records sorted (contigs contiguous, positions not
 decreasing); `IndexedBgzfWriter.unsorted` says where that failed, and then no index is written.
+
+`read_tabix_index` reads either kind back (ours or htslib's) and `TabixIndex.ranges` gives the
+virtual-offset ranges that hold every record overlapping some regions: the chunks of every bin
+that can hold such a record, past the linear index's floor, merged so that each record is read
+once and in file order (`read_ranges`). The ranges may hold other records too: the caller filters.
 """
 
 from __future__ import annotations
 
+import gzip
 import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from Bio import bgzf
 
+from glm.errors import InputError
 from glm.io.files import atomic_file
 
 MIN_SHIFT = 14
@@ -32,6 +42,14 @@ def bin_of(start: int, end: int, depth: int) -> int:
         first -= 1 << (level - 1) * 3
         shift += 3
     return 0
+
+
+def bins_overlapping(start: int, end: int, depth: int, min_shift: int = MIN_SHIFT) -> Iterator[int]:
+    """Every bin that can hold a record overlapping [start, end), root first (htslib's reg2bins)."""
+    end = max(end, start + 1) - 1
+    for level in range(depth + 1):
+        first, shift = ((1 << 3 * level) - 1) // 7, min_shift + 3 * (depth - level)
+        yield from range(first + (start >> shift), first + (end >> shift) + 1)
 
 
 def depth_for(longest: int) -> int:
@@ -158,3 +176,146 @@ class IndexedBgzfWriter:
             first += 1 << 3 * level
             level += 1
         return (number - first) << 3 * (self._depth - level)
+
+
+_REINDEX = "re-index it with `tabix -f -p vcf`, or delete it to read the whole file"
+
+
+@dataclass
+class TabixIndex:
+    """A `.tbi` or `.csi` read back: per sequence name its bins' chunks (and for `.tbi` the linear index)."""
+
+    path: Path
+    min_shift: int
+    depth: int
+    bins: dict[str, dict[int, list[tuple[int, int]]]]
+    linear: dict[str, list[int]]
+
+    @property
+    def names(self) -> list[str]:
+        """The sequence names of the indexed file, in file order."""
+        return list(self.bins)
+
+    def ranges(self, regions: Iterable[tuple[str, int, int]]) -> list[tuple[int, int]]:
+        """Sorted, disjoint [begin, end) virtual-offset ranges holding every record overlapping a region.
+
+        Regions are (sequence name as indexed, 0-based start, end); names the index lacks hold nothing.
+        """
+        found = []
+        for name, start, end in regions:
+            bins, linear = self.bins.get(name, {}), self.linear.get(name)
+            floor = linear[min(start >> self.min_shift, len(linear) - 1)] if linear else 0
+            for number in bins_overlapping(start, end, self.depth, self.min_shift):
+                found += [chunk for chunk in bins.get(number, ()) if chunk[1] > floor]
+        merged: list[tuple[int, int]] = []
+        for begin, end in sorted(found):
+            if merged and begin <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((begin, end))
+        return merged
+
+
+def tabix_index_of(path: Path) -> Path | None:
+    """The `.tbi` (or else `.csi`) beside a BGZF file, or None; one older than the file is an InputError."""
+    for suffix in (".tbi", ".csi"):
+        index = path.with_name(path.name + suffix)
+        if index.is_file():
+            if index.stat().st_mtime_ns < path.stat().st_mtime_ns:
+                raise InputError(
+                    f"index: older than {path.name}, which changed after it was indexed; {_REINDEX}", index
+                )
+            return index
+    return None
+
+
+def read_tabix_index(path: Path, data_size: int) -> TabixIndex:
+    """Read a `.tbi` or `.csi` made for a VCF of `data_size` compressed bytes; a corrupt one is an InputError."""
+    try:
+        reader = _Fields(gzip.decompress(path.read_bytes()))  # BGZF is gzip in many members
+        magic = reader.take(4)
+        if magic == b"TBI\1":
+            min_shift, depth, n_names = MIN_SHIFT, TBI_DEPTH, reader.count()
+            names = _sequence_names(reader)
+        elif magic == b"CSI\1":
+            min_shift, depth, aux = reader.count(), reader.count(), reader.count()
+            names = _sequence_names(reader, reader.pos + aux)
+            n_names = reader.count()
+        else:
+            raise ValueError("neither TBI nor CSI")
+        if n_names != len(names) or not 10 <= min_shift <= 30 or not 0 <= depth <= 12:
+            raise ValueError("inconsistent header")
+        index = TabixIndex(path, min_shift, depth, {}, {})
+        last_bin = ((1 << 3 * (depth + 1)) - 1) // 7 - 1  # htslib's pseudo-bin of counts comes after it
+        for name in names:
+            bins = index.bins[name] = {}
+            for _ in range(reader.count()):
+                number = reader.unsigned()
+                if magic == b"CSI\1":
+                    reader.take(8)  # the bin's loffset: only an optimisation, not used
+                values = reader.offsets(2 * reader.count())
+                if number > last_bin:
+                    continue
+                bins[number] = list(zip(values[::2], values[1::2]))
+                if any(begin > end or end >> 16 > data_size for begin, end in bins[number]):
+                    raise ValueError(f"a chunk of {name!r} points outside the VCF")
+            if magic == b"TBI\1":
+                index.linear[name] = list(reader.offsets(reader.count()))
+    except (ValueError, OSError, EOFError, zlib.error, struct.error) as error:
+        raise InputError(f"index: not a readable tabix (.tbi) or CSI index ({error}); {_REINDEX}", path) from None
+    return index
+
+
+def read_ranges(path: Path, ranges: list[tuple[int, int]], index: Path) -> Iterator[bytes]:
+    """The lines of a BGZF file that start inside each [begin, end) virtual-offset range, in order.
+
+    An offset that is not in the file (the `index` does not fit it) is an InputError naming the index.
+    """
+    with bgzf.BgzfReader(path, "rb") as handle:
+        for begin, end in ranges:
+            try:
+                handle.seek(begin)
+            except (ValueError, OSError, EOFError, zlib.error) as error:
+                raise InputError(f"index: offset {begin} is not in {path.name} ({error}); {_REINDEX}", index) from None
+            while handle.tell() < end:
+                line = handle.readline()
+                if not line:
+                    break
+                yield line
+
+
+class _Fields:
+    """Little-endian fields read in turn from the bytes of an index."""
+
+    def __init__(self, raw: bytes):
+        self.raw, self.pos = raw, 0
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > len(self.raw):
+            raise ValueError("truncated")
+        self.pos += size
+        return self.raw[self.pos - size : self.pos]
+
+    def count(self) -> int:
+        value = struct.unpack("<i", self.take(4))[0]
+        if value < 0:
+            raise ValueError("a negative count")
+        return value
+
+    def unsigned(self) -> int:
+        return struct.unpack("<I", self.take(4))[0]
+
+    def offsets(self, count: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{count}Q", self.take(8 * count))
+
+
+def _sequence_names(reader: _Fields, end: int | None = None) -> list[str]:
+    """The tabix header (a VCF's, else an error) and its sequence names (which end at byte `end` of a CSI)."""
+    fmt, column_seq, column_begin = struct.unpack("<3i", reader.take(12))
+    reader.take(12)  # end column, meta character, lines to skip
+    if fmt & 0xFFFF != 2 or (column_seq, column_begin) != (1, 2):
+        raise ValueError("not made for a VCF (tabix -p vcf)")
+    names = reader.take(reader.count()).split(b"\0")
+    if (end is not None and reader.pos != end) or names[-1]:
+        raise ValueError("malformed sequence names")
+    return [name.decode("ascii", "replace") for name in names[:-1]]

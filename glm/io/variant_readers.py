@@ -8,16 +8,19 @@ records with 0-based positions; alleles we cannot score (symbolic, breakend, `*`
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from glm.errors import InputError
+from glm.io.fasta_index import compression
 from glm.io.files import open_text
 from glm.io.genome import Genome
+from glm.io.tabix import read_ranges, read_tabix_index, tabix_index_of
 from glm.io.variant_rows import REQUIRED, Row, cell_text, column_roles, row_to_variants
 from glm.io.variants import (
     INFO_HEADER,
@@ -28,8 +31,11 @@ from glm.io.variants import (
     check_bounds_and_ref,
     contig_list,
     decode_info,
+    genome_contig,
     reconcile_contigs,
 )
+
+T = TypeVar("T")
 
 # Accepted (lowercase) names of the core columns of a TSV/CSV, and of the keys of Python dicts.
 
@@ -78,7 +84,11 @@ def read_variant_chunks(
 
     Memory holds one chunk. Each chunk is reconciled and REF-checked as `read_variants` does (so
     a REF error counts the mismatches of its chunk). With `regions` (genome contig names, 0-based
-    half-open), only variants overlapping one of them are kept; an input with none left is an error.
+    half-open), only variants whose REF span overlaps one of them are kept (chunks are cut after
+    that filter); an input with none left is an error. A BGZF VCF with a tabix index beside it
+    (`.tbi` or `.csi`) is then read only where the index places such records (the same rows, in
+    the same order: rows outside the regions are not read, so not checked); otherwise every row
+    is read and filtered.
     """
     if on_ref_mismatch not in ("error", "skip"):
         raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
@@ -94,45 +104,74 @@ def read_variant_chunks(
     by_contig: dict[str, list[tuple[int, int]]] = {}
     for contig, start, end in regions:
         by_contig.setdefault(contig, []).append((start, end))
-    chunk: list[Variant] = []
-    seen = yielded = 0
+    read, yielded, indexed = 0, False, None
+
+    def kept(variants: Iterator[Variant]) -> Iterator[Variant]:
+        nonlocal read
+        for batch in _batches(variants, chunk_size):
+            read += len(batch)
+            reconcile_contigs(batch, genome, aliases)
+            yield from (v for v in batch if _inside(v, by_contig.get(v.contig, ()))) if by_contig else batch
+
     try:
         if path is None:
             variants = _read_python(source)  # type: ignore[arg-type]
+        elif _sniff_is_vcf(path):
+            indexed = _indexed_lines(path, by_contig, genome, aliases) if by_contig else None
+            variants = _read_vcf(path, header_lines, indexed)
         else:
-            variants = _read_vcf(path, header_lines) if _sniff_is_vcf(path) else _read_table(path)
-        for variant in variants:
-            seen += 1
-            chunk.append(variant)
-            if chunk_size is not None and len(chunk) >= chunk_size:
-                kept = _checked(chunk, genome, aliases, on_ref_mismatch, by_contig)
-                chunk = []
-                if kept:
-                    yielded += len(kept)
-                    yield VariantList(kept, header_lines, source_name)
+            variants = _read_table(path)
+        for chunk in _batches(kept(variants), chunk_size):
+            check_bounds_and_ref(chunk, genome, on_ref_mismatch)
+            yielded = True
+            yield VariantList(chunk, header_lines, source_name)
     except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
         raise InputError(f"cannot read: {error}", path) from error
-    if not seen:
-        raise InputError("no variants: the input has no variant rows", source_name)
-    kept = _checked(chunk, genome, aliases, on_ref_mismatch, by_contig)
-    if kept or not yielded:
-        if not kept:
-            raise InputError("no variants in the regions given", source_name)
-        yield VariantList(kept, header_lines, source_name)
+    if not yielded:
+        found_rows = read or indexed is not None  # an index without records stopped earlier
+        raise InputError(
+            "no variants in the regions given" if found_rows else "no variants: the input has no variant rows",
+            source_name,
+        )
 
 
-def _checked(
-    variants: list[Variant],
-    genome: Genome,
-    aliases: dict[str, str],
-    on_ref_mismatch: str,
-    regions: dict[str, list[tuple[int, int]]],
-) -> list[Variant]:
-    reconcile_contigs(variants, genome, aliases)
-    if regions:
-        variants = [variant for variant in variants if _inside(variant, regions.get(variant.contig, ()))]
-    check_bounds_and_ref(variants, genome, on_ref_mismatch)
-    return variants
+def _batches(items: Iterable[T], size: int | None) -> Iterator[list[T]]:
+    """Lists of `size` items (None: all of them in one), the last one shorter."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _indexed_lines(
+    path: Path, regions: dict[str, list[tuple[int, int]]], genome: Genome, aliases: dict[str, str]
+) -> Iterator[tuple[int | None, str]] | None:
+    """The header lines, then the records the tabix index of `path` places in `regions` (None: no index).
+
+    The index's sequence names are matched to the genome first, so a contig the genome lacks is an
+    error as it is when every row is read. Records come without line numbers (None).
+    """
+    index_path = tabix_index_of(path) if compression(path) == "bgzf" else None
+    if index_path is None:
+        return None
+    index = read_tabix_index(index_path, path.stat().st_size)
+    if not index.names:
+        raise InputError("no variants: the input has no variant rows", path)
+    queries = []
+    for name in index.names:
+        contig = genome_contig(name, genome, aliases, f"{path} (a sequence of its index {index_path.name})")
+        queries += [(name, start, end) for start, end in regions.get(contig, ())]
+    ranges = index.ranges(queries)
+
+    def lines() -> Iterator[tuple[int | None, str]]:
+        with open_text(path) as handle:
+            for number, text in _lines(handle):
+                if text.strip() and not text.startswith("#"):
+                    break
+                yield number, text
+        for line in read_ranges(path, ranges, index_path):
+            yield None, line.decode("ascii", "replace").rstrip("\r\n")
+
+    return lines()
 
 
 def _inside(variant: Variant, spans: Iterable[tuple[int, int]]) -> bool:
@@ -159,43 +198,47 @@ def _lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r\n")
 
 
-def _read_vcf(path: Path, header_lines: list[str]) -> Iterator[Variant]:
+def _read_vcf(
+    path: Path, header_lines: list[str], lines: Iterable[tuple[int | None, str]] | None = None
+) -> Iterator[Variant]:
+    """The variants of a VCF, from all its lines or from (line number or None, text) `lines`."""
+    if lines is None:
+        with open_text(path) as handle:
+            yield from _read_vcf(path, header_lines, _lines(handle))
+        return
     columns: list[str] | None = None
     info_numbers: dict[str, str] = {}
-    with open_text(path) as handle:
-        for number, text in _lines(handle):
-            if not text.strip():
-                continue
-            if text.startswith("##"):
-                header_lines.append(text)
-                match = INFO_HEADER.match(text)
-                if match:
-                    declared = re.search(r"Number=([^,>]+)", match.group(2))
-                    info_numbers[match.group(1)] = declared.group(1) if declared else "."
-                continue
-            if text.startswith("#"):
-                columns = _vcf_header(path, number, text)
-                continue
-            if columns is None:
-                raise InputError("header: no #CHROM header line before the first record", path, number)
-            cells = text.split("\t")
-            if len(cells) != len(columns):
-                raise InputError(
-                    f"columns: expected {len(columns)} tab-separated columns (as in the #CHROM header), "
-                    f"found {len(cells)}",
-                    path,
-                    number,
-                )
-            row = Row(
-                chrom=cells[0], pos=cells[1], ref=cells[3], alt=cells[4], id=cells[2] or ".", fields={}, line=number
+    for number, text in lines:
+        if not text.strip():
+            continue
+        if text.startswith("##"):
+            header_lines.append(text)
+            match = INFO_HEADER.match(text)
+            if match:
+                declared = re.search(r"Number=([^,>]+)", match.group(2))
+                info_numbers[match.group(1)] = declared.group(1) if declared else "."
+            continue
+        if text.startswith("#"):
+            columns = _vcf_header(path, number, text)
+            continue
+        if columns is None:
+            raise InputError("header: no #CHROM header line before the first record", path, number)
+        cells = text.split("\t")
+        source = str(path) if number is not None else f"{path} record {cells[0]}:{cells[1] if len(cells) > 1 else '?'}"
+        if len(cells) != len(columns):
+            raise InputError(
+                f"columns: expected {len(columns)} tab-separated columns (as in the #CHROM header), found {len(cells)}",
+                source,
+                number,
             )
-            if len(columns) > 5:
-                row.fields["QUAL"] = cells[5]
-            if len(columns) > 6:
-                row.fields["FILTER"] = cells[6]
-            if len(columns) > 7:
-                _parse_info(cells[7], info_numbers, row)
-            yield from row_to_variants(row, str(path))
+        row = Row(chrom=cells[0], pos=cells[1], ref=cells[3], alt=cells[4], id=cells[2] or ".", fields={}, line=number)
+        if len(columns) > 5:
+            row.fields["QUAL"] = cells[5]
+        if len(columns) > 6:
+            row.fields["FILTER"] = cells[6]
+        if len(columns) > 7:
+            _parse_info(cells[7], info_numbers, row)
+        yield from row_to_variants(row, source)
 
 
 def _vcf_header(path: Path, number: int, text: str) -> list[str]:

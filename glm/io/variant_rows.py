@@ -38,7 +38,7 @@ class Row:
     alt: str
     id: str
     fields: dict[str, str]
-    line: int
+    line: int | None
     per_allele: dict[str, list[str]] = field(default_factory=dict)  # INFO Number=A values, one per ALT
 
 
@@ -81,7 +81,7 @@ def cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _parse_pos(value: str | int, source: str, line: int) -> int:
+def _parse_pos(value: str | int, source: str, line: int | None) -> int:
     """A 1-based position from a cell or a Python value -> 0-based start."""
     if isinstance(value, bool):
         raise InputError(f"POS: expected an integer, got {value!r}", source, line)
@@ -112,7 +112,7 @@ def _unsupported_alt(alt: str) -> str:
     return ""
 
 
-def _check_bases(allele: str, name: str, source: str, line: int) -> str:
+def _check_bases(allele: str, name: str, source: str, line: int | None) -> str:
     if not allele:
         raise InputError(f"{name}: empty allele", source, line)
     upper = allele.upper()

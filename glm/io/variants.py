@@ -35,10 +35,12 @@ _INFO_ESCAPES = (("%", "%25"), (";", "%3B"), ("=", "%3D"), ("\t", "%09"), ("\n",
 class Variant:
     """One REF>ALT allele at a 0-based position; a multi-allelic VCF line gives one per ALT.
 
-    `line` is the 1-based line of the source file (shared by the ALTs of one VCF line), or for
-    Python rows the 0-based index of the row. `fields` holds the extra columns of a table, or for a
-    VCF the QUAL and FILTER columns followed by the INFO entries (flags as "true"). `status` is ""
-    for a variant that can be scored, else why not. `contig` is the genome's name for `chrom`.
+    `line` is the 1-based line of the source file (shared by the ALTs of one VCF line), for
+    Python rows the 0-based index of the row, or None for a record read through a tabix index
+    (lines before it are not read; `source` then names the record as "FILE record CHROM:POS").
+    `fields` holds the extra columns of a table, or for a VCF the QUAL and FILTER columns followed
+    by the INFO entries (flags as "true"). `status` is "" for a variant that can be scored, else
+    why not. `contig` is the genome's name for `chrom`.
     """
 
     chrom: str
@@ -47,7 +49,7 @@ class Variant:
     alt: str
     id: str = "."
     fields: dict[str, str] = field(default_factory=dict)
-    line: int = 0
+    line: int | None = 0
     source: str = PYTHON_SOURCE
     status: str = ""
     contig: str = ""
@@ -80,8 +82,8 @@ class Variant:
 
     @property
     def where(self) -> str:
-        """`source:line`, for messages."""
-        return f"{self.source}:{self.line}"
+        """`source:line` (or `source` when the line is not known), for messages."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
 class VariantList(list[Variant]):
@@ -118,16 +120,21 @@ def reconcile_contigs(variants: list[Variant], genome: Genome, aliases: dict[str
     resolved: dict[str, str] = {}
     for variant in variants:
         if variant.chrom not in resolved:
-            contig = _match_contig(variant.chrom, genome, aliases)
-            if contig is None:
-                raise InputError(
-                    f"CHROM: contig {variant.chrom!r} is not in the genome ({genome.path}); {contig_list(genome)}; "
-                    "map other names with aliases={'name': 'contig'}",
-                    variant.source,
-                    variant.line,
-                )
-            resolved[variant.chrom] = contig
+            resolved[variant.chrom] = genome_contig(variant.chrom, genome, aliases, variant.source, variant.line)
         variant.contig = resolved[variant.chrom]
+
+
+def genome_contig(chrom: str, genome: Genome, aliases: dict[str, str], source: str, line: int | None = None) -> str:
+    """The genome's name for a variant file's `chrom`; none is an InputError naming `source:line`."""
+    contig = _match_contig(chrom, genome, aliases)
+    if contig is None:
+        raise InputError(
+            f"CHROM: contig {chrom!r} is not in the genome ({genome.path}); {contig_list(genome)}; "
+            "map other names with aliases={'name': 'contig'}",
+            source,
+            line,
+        )
+    return contig
 
 
 _UCSC_ACCESSION = re.compile(r"(?:chr[^_]+_|chrUn_)?([A-Z]{2}\d{6})v(\d+)(?:_random|_alt|_fix)?", re.IGNORECASE)
@@ -227,6 +234,8 @@ def resolve_regions(
                 cells = line.rstrip("\r\n").split("\t")
                 if len(cells) < 3 or not (cells[1].isdigit() and cells[2].isdigit()):
                     raise InputError("BED: expected tab-separated CHROM START END (0-based starts)", path, number)
+                if int(cells[2]) < int(cells[1]):
+                    raise InputError(f"BED: END {cells[2]} is before START {cells[1]}", path, number)
                 contig = _match_contig(cells[0], genome, dict(aliases or {}))
                 if contig is None:
                     raise InputError(

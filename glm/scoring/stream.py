@@ -52,7 +52,7 @@ def score_file(
             writer.header_lines, writer.descriptions = chunk.header_lines, descriptions(columns)
             writer.add(chunk, columns)
             counts.add(chunk, columns["window_n"])
-            bar.update(len({variant.line for variant in chunk}))
+            bar.update(len({(variant.source, variant.line) for variant in chunk}))  # rows: ALTs of a row share both
     return counts, writer
 
 
