@@ -180,3 +180,11 @@ def test_an_untagged_export_has_no_tags(genomes, tmp_path) -> None:
     assert "genome_tokens" not in json.loads((result.model_dir / "config.json").read_text())
     lm = glm.load(result.model_dir, device="cpu")
     assert lm.genome_names == [] and lm.model.config.vocab_size == 7
+
+
+def test_probes_refuse_a_tagged_model_rather_than_embed_without_its_tag(tagged) -> None:
+    from glm.heads.features import FeatureCache, FeatureSpec
+
+    result, _ = tagged
+    with pytest.raises(InputError, match="a probe on embeddings does not take a model trained with genome tokens"):
+        FeatureCache(FeatureSpec(model=str(result.model_dir)))

@@ -167,8 +167,10 @@ def fit_head(
 ) -> None:
     from glm.api import load  # noqa: PLC0415
     from glm.heads.variant_heads import fit_variant_head  # noqa: PLC0415
+    from glm.model.checkpoint import require_untagged  # noqa: PLC0415
 
     lm = load(model, device=device)
+    require_untagged(lm.genome_tags, model, "fit-head")
     report = fit_variant_head(
         lm.model,
         lm.tokenizer,

@@ -103,6 +103,15 @@ def genome_tags_of(config: dict[str, Any], source: str | Path) -> GenomeTags | N
     return GenomeTags.from_dict(config["genome_tokens"], str(source))
 
 
+def require_untagged(tags: GenomeTags | None, directory: str | Path, what: str) -> None:
+    """An InputError when the model was trained with genome tokens (`tags`), which `what` does not take yet."""
+    if tags is not None:
+        raise InputError(
+            f"{what} does not take a model trained with genome tokens yet (its windows would lack the tag)",
+            directory,
+        )
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """A torch device this machine has: None is cuda when a GPU is present, else cpu; others are checked."""
     has_gpu = torch.cuda.is_available()
