@@ -1,12 +1,15 @@
 """Order-k Markov baselines: held-out bits/base on the same split glm trains and validates on.
 
     python bench/markov.py data/ecoli_K12_MG1655.fa.gz --orders 2 3 4 5 6 7 8 9 10 11 12
+    python bench/markov.py MT-orang.fa --train-on MT-human.fa yeast.fa   # trained on other genomes
 
 Counts (k+1)-mers on both strands of the training part, predicts each held-out base from the k
 bases before it with additive (Lidstone) smoothing. Alpha 0.5 is the Krichevsky-Trofimov
 estimator; the table also shows the best alpha of a small grid chosen *on the held-out data*,
 which flatters the baseline (a conservative comparison for glm). Positions whose context or
-target contains N, and the first k bases of each held-out piece, are not scored.
+target contains N, and the first k bases of each held-out piece, are not scored. With
+--train-on, the counts come from the training parts of those files instead (a genome the model
+never saw: bench/corpus.py's leave-one-genome-out baseline).
 """
 
 from __future__ import annotations
@@ -67,6 +70,16 @@ def markov_bits(train: list[str], heldout: list[str], order: int) -> dict[float,
     }
 
 
+def split_sequences(fasta: str | Path, split: str = "auto", val_fraction: float = 0.05) -> tuple[list[str], list[str]]:
+    """(training pieces, held-out pieces) of a FASTA file, on the split glm trains and validates on."""
+    with tempfile.TemporaryDirectory() as cache:
+        store = prepare(fasta, KmerTokenizer(1), cache, split, val_fraction, progress=False)
+    genome = Genome(fasta)
+    heldout = [genome.fetch(name, start, end) for name, start, end in heldout_regions(store)]
+    train = [genome.fetch(entry["name"], *entry["train"]["bases"]) for entry in store.records if "train" in entry]
+    return train, heldout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("fasta")
@@ -74,14 +87,14 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--split", default="auto")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--train-on", nargs="+", metavar="FASTA", help="count these files' training parts instead")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as cache:
-        store = prepare(args.fasta, KmerTokenizer(1), cache, args.split, args.val_fraction, progress=False)
-    genome = Genome(args.fasta)
-    heldout = [genome.fetch(name, start, end) for name, start, end in heldout_regions(store)]
-    train = [genome.fetch(entry["name"], *entry["train"]["bases"]) for entry in store.records if "train" in entry]
-    print(f"{args.fasta}: {sum(map(len, train)):,} train bases, {sum(map(len, heldout)):,} held-out bases")
+    train, heldout = split_sequences(args.fasta, args.split, args.val_fraction)
+    if args.train_on:
+        train = [piece for other in args.train_on for piece in split_sequences(other, args.split, args.val_fraction)[0]]
+    source = f" (trained on {len(args.train_on)} other files)" if args.train_on else ""
+    print(f"{args.fasta}: {sum(map(len, train)):,} train bases{source}, {sum(map(len, heldout)):,} held-out bases")
     print("| order k | bits/base (alpha 0.5) | best alpha | bits/base (best alpha) |")
     print("|---|---|---|---|")
     rows = []

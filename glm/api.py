@@ -8,6 +8,11 @@
     lm.score_variants("variants.vcf.gz", "genome.fa")    # zero-shot variant scores (glm.scoring)
     lm.mutagenesis("genome.fa", "chr1:1000-1100")       # every SNV of a region
 
+A model trained with genome tokens (pretrain --genome-tokens) conditions on a genome: each of
+these takes genome_name="NAME" (one of `lm.genome_names`), and needs it: a tagged model never saw
+a window without its genome's token, so there is no untagged default. An untagged model refuses
+a genome_name (see glm.model.genome_tags).
+
 A thin facade: the work is done by glm.model (inference: sliding windows over long sequences,
 generation) and glm.scoring (variants). Sequences of any length are processed in batches of
 `batch_size` windows, so memory stays bounded however long the input.
@@ -27,8 +32,9 @@ from glm.config import Pooling, Strands
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome
 from glm.io.variant_writer import VariantWriter
-from glm.model.checkpoint import load_model
+from glm.model.checkpoint import genome_tags_of, load_model
 from glm.model.generation import generate_pieces
+from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows
 from glm.model.tokenizers import Encoding, Tokenizer
 from glm.model.transformer import Transformer
@@ -43,18 +49,29 @@ class GenomicLM:
     """A trained causal DNA (or text) language model with its tokenizer."""
 
     def __init__(
-        self, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None, batch_size: int = 16
+        self,
+        model: Transformer,
+        tokenizer: Tokenizer,
+        info: dict[str, Any] | None = None,
+        batch_size: int = 16,
+        genome_tags: GenomeTags | None = None,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.info = info or {}
         self.batch_size = batch_size
+        self.genome_tags = genome_tags
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None) -> GenomicLM:
         """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'."""
         model, tokenizer, config = load_model(directory, device)
-        return cls(model, tokenizer, config.get("info", {}))
+        return cls(model, tokenizer, config.get("info", {}), genome_tags=genome_tags_of(config, directory))
+
+    @property
+    def genome_names(self) -> list[str]:
+        """The genome tokens this model conditions on (empty for a model trained without them)."""
+        return list(self.genome_tags.names) if self.genome_tags else []
 
     @property
     def device(self) -> torch.device:
@@ -72,16 +89,17 @@ class GenomicLM:
         return encode(self.tokenizer, sequence)
 
     def log_likelihood(
-        self, sequences: str | Sequence[str], progress: bool = False
+        self, sequences: str | Sequence[str], progress: bool = False, genome_name: str | None = None
     ) -> LogLikelihood | list[LogLikelihood]:
         """log P(sequence) under the model, summed over every scored base (N and IUPAC excluded).
 
-        Returns one LogLikelihood for a string, a list for a list of strings.
+        Returns one LogLikelihood for a string, a list for a list of strings. genome_name: the
+        genome to condition on (a model trained with genome tokens; see the module docstring).
         """
         single = isinstance(sequences, str)
-        results = log_likelihoods(
-            self.model, self.tokenizer, [sequences] if single else list(sequences), self.batch_size, progress
-        )
+        items = [sequences] if single else list(sequences)
+        token = genome_token(self.genome_tags, genome_name)
+        results = log_likelihoods(self.model, self.tokenizer, items, self.batch_size, progress, token)
         return results[0] if single else results
 
     def embed(
@@ -91,6 +109,7 @@ class GenomicLM:
         pooling: Pooling = "mean",
         strands: Strands = "forward",
         progress: bool = False,
+        genome_name: str | None = None,
     ) -> np.ndarray:
         """Pooled hidden states, shape (n_sequences, width) (or (width,) for one string).
 
@@ -101,19 +120,27 @@ class GenomicLM:
         A sequence longer than the context is embedded in sliding windows advancing by half a
         context (see the module docstring): each token's state comes from exactly one window, so
         mean pooling is over every token once, max over all, and "last" is the final token's state
-        with at least half a context before it.
+        with at least half a context before it. genome_name: the genome to condition on (a model
+        trained with genome tokens).
         """
         single = isinstance(sequences, str)
         items = [sequences] if single else list(sequences)
-        pooled = embed(self.model, self.tokenizer, items, layer, pooling, strands, self.batch_size, progress)
+        token = genome_token(self.genome_tags, genome_name)
+        pooled = embed(self.model, self.tokenizer, items, layer, pooling, strands, self.batch_size, progress, token)
         return pooled[0] if single else pooled
 
-    def evaluate(self, fasta: str | Path, progress: bool = True) -> list[tuple[str, int, float]]:
-        """(record name, scored bases, bits per base) for each record, then ("overall", ...)."""
+    def evaluate(
+        self, fasta: str | Path, progress: bool = True, genome_name: str | None = None
+    ) -> list[tuple[str, int, float]]:
+        """(record name, scored bases, bits per base) for each record, then ("overall", ...).
+
+        genome_name: the genome to condition on (a model trained with genome tokens).
+        """
+        genome_token(self.genome_tags, genome_name)  # a wrong name fails before the genome is read
         rows, total, bases = [], 0.0, 0
         genome = Genome(fasta)
         for name in genome.names:
-            result = self.log_likelihood(genome.sequence(name), progress=progress)
+            result = self.log_likelihood(genome.sequence(name), progress=progress, genome_name=genome_name)
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
@@ -128,8 +155,9 @@ class GenomicLM:
         in nats, negative = alt less likely, predicted more damaging; "embedding": cosine and L2
         distances; or both as a list), window, strands ("both" averages the two strands), layer,
         batch_size (default: this model's batch_size), aliases, on_ref_mismatch, reuse, progress,
-        and head: a variant head directory (or Head) from `fit-head`, adding a head_probability
-        column. Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
+        head: a variant head directory (or Head) from `fit-head`, adding a head_probability
+        column, and genome_name (a model trained with genome tokens: the genome whose token starts
+        every window). Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
         """
         return score_variants(self.model, self.tokenizer, variants, genome, **self._scoring_options(options))
 
@@ -148,12 +176,13 @@ class GenomicLM:
         return score_file(self.model, self.tokenizer, variants, genome, out, **self._scoring_options(options))
 
     def _scoring_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Scoring options with a head directory loaded and this model's batch size as the default."""
+        """Scoring options with a head directory loaded, this model's batch size as the default and its genome tags."""
         if isinstance(options.get("head"), (str, os.PathLike)):
             from glm.heads.probes import Head  # noqa: PLC0415 - scikit-learn only when a head is used
 
             options["head"] = Head.load(options["head"], task="variant")
         options.setdefault("batch_size", self.batch_size)
+        options.setdefault("genome_tags", self.genome_tags)
         return options
 
     def mutagenesis(
@@ -172,12 +201,13 @@ class GenomicLM:
 
         Options (see `generate_stream`): max_new_tokens (tokens; a 3-mer model adds 3 bases per
         token), temperature (0 is greedy), top_k, top_p, seed, max_bases (stop at exactly that
-        many new bases or characters), use_cache. A fixed seed gives the same output with and
-        without the key/value cache.
+        many new bases or characters), use_cache, genome_name (a model trained with genome tokens:
+        the genome to sample like). A fixed seed gives the same output with and without the
+        key/value cache.
         """
         return "".join(self.generate_stream(prompt, **options))
 
-    def generate_stream(self, prompt: str, **options: Any) -> Iterator[str]:
+    def generate_stream(self, prompt: str, genome_name: str | None = None, **options: Any) -> Iterator[str]:
         """Sample a continuation of `prompt`, yielding each new piece of text as soon as it is sampled.
 
         Options are those of `glm.model.generation.generate_pieces`: max_new_tokens (tokens),
@@ -186,9 +216,11 @@ class GenomicLM:
         without the key/value cache), use_cache. A DNA prompt is conditioned on from its last whole
         k-mer backwards, so the continuation starts right after the prompt; it is conditioned on
         as it is, without the record separator that `log_likelihood` puts first (training windows
-        start anywhere in a record, so a prompt is usually mid-record).
+        start anywhere in a record, so a prompt is usually mid-record). genome_name: for a model
+        trained with genome tokens, the genome whose token comes before the prompt.
         """
-        return generate_pieces(self.model, self.tokenizer, prompt, **options)
+        token = genome_token(self.genome_tags, genome_name)
+        return generate_pieces(self.model, self.tokenizer, prompt, genome_token=token, **options)
 
 
 def evaluation_table(rows: list[tuple[str, int, float]]) -> str:

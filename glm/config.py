@@ -183,6 +183,11 @@ class DataConfig:
     holdout_genomes: list[str] | None = option(
         None, "genome names kept out of training and only validated (repeatable)", flag="holdout_genomes"
     )
+    genome_tokens: bool = option(
+        False,
+        "give each genome (or manifest group) its own token at the start of every window, so one model "
+        "conditions on the species (inference then takes --genome-name)",
+    )
     cache_dir: str | None = option(None, "where token stores are cached (default $GLM_CACHE or ~/.cache/glm)")
 
     def resolved_cache_dir(self) -> Path:

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command
-from glm.commands.options import Device, ModelDir, Quiet
+from glm.commands.options import Device, GenomeName, ModelDir, Quiet
 from glm.config import Config
 from glm.errors import InputError
-from glm.io.corpus import genome_name
+from glm.io.corpus import genome_name as genome_name_of
 from glm.io.files import OutputDirectory
 
 
 def run_name(first: Path) -> str:
     """A run directory name from the (first) input's name: data/lambda_virus.fa.gz -> lambda_virus."""
-    return genome_name(first.resolve()).removesuffix(".tsv") or "run"
+    return genome_name_of(first.resolve()).removesuffix(".tsv") or "run"
 
 
 @command(
@@ -81,12 +81,15 @@ def plot(
 @command(
     "eval",
     help="bits per base of a model on a FASTA file",
-    description="Bits per base of an exported model on each record of FASTA files, per file and overall.",
+    description="Bits per base of an exported model on each record of FASTA files, per file and overall. A model "
+    "trained with --genome-tokens conditions each file on its own genome's token (the file's name, as in "
+    "training) unless --genome-name names one for all.",
 )
 def evaluate(
     model: ModelDir,
     fasta: Annotated[list[str], Help("FASTA files to score (one table each, then all together)")],
     *,
+    genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -95,7 +98,16 @@ def evaluate(
     lm = load(model, device=device)
     totals = []
     for path in fasta:
-        rows = lm.evaluate(path, progress=not quiet)
+        name = genome_name
+        if name is None and lm.genome_tags is not None:  # each file's own token, named as pretrain names it
+            name = genome_name_of(Path(path))
+            if not lm.genome_tags.knows(name):
+                raise InputError(
+                    f"no genome token for this file's name {name!r} (known: {', '.join(lm.genome_names)}); "
+                    "choose one with --genome-name",
+                    path,
+                )
+        rows = lm.evaluate(path, progress=not quiet, genome_name=name)
         print(("" if len(fasta) == 1 else f"{path}\n") + evaluation_table(rows) + ("\n" if len(fasta) > 1 else ""))
         bases, bits = rows[-1][1:]
         totals.append(LogLikelihood(-bits * bases * math.log(2), bases) if bases else LogLikelihood(0.0, 0))
@@ -124,6 +136,7 @@ def generate(
     ] = None,
     seed: Annotated[int | None, Help("fixes the samples", bounds="[0, inf)")] = None,
     no_cache: Annotated[bool, Help("recompute the whole window for every token (slow)")] = False,
+    genome_name: GenomeName = None,
     device: Device = None,
 ) -> None:
     from glm.api import load  # noqa: PLC0415
@@ -139,6 +152,7 @@ def generate(
             seed=None if seed is None else seed + sample,
             max_bases=max_bases,
             use_cache=not no_cache,
+            genome_name=genome_name,
         )
         if sample:
             print("---")

@@ -20,6 +20,10 @@ Methods = Annotated[
 StrandChoice = Annotated[Strands, Help("both: average with the reverse-complement strand")]
 Aliases = Annotated[list[str] | None, Help("contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")]
 Layer = Annotated[int, Help("0 = token embeddings, i = block i, -1 = final")]
+GenomeName = Annotated[
+    str | None,
+    Help("for a model trained with --genome-tokens: the genome (or group) whose token to condition on"),
+]
 
 
 def inputs(what: str) -> Any:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from glm.arguments import ConfigOptions, Help, command
-from glm.commands.options import Device, Layer, ModelDir, Quiet, StrandChoice, inputs
+from glm.commands.options import Device, GenomeName, Layer, ModelDir, Quiet, StrandChoice, inputs
 from glm.config import FinetuneConfig, Pooling
 from glm.errors import InputError
 from glm.io.files import OutputDirectory, OutputFile
@@ -29,6 +29,7 @@ def embed(
     pooling: Annotated[Pooling, Help("over tokens")] = "mean",
     strands: StrandChoice = "both",
     batch_size: Annotated[int, Help("windows per forward pass", bounds="[1, inf)")] = 32,
+    genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -41,7 +42,7 @@ def embed(
     sequences = read_sequences(input)
     lm = load(model, device=device)
     lm.batch_size = batch_size
-    embeddings = lm.embed(sequences.sequences, layer=layer, pooling=pooling, strands=strands, progress=not quiet)
+    embeddings = lm.embed(sequences.sequences, layer, pooling, strands, progress=not quiet, genome_name=genome_name)
     destination = Path(out)
     names = destination.with_name(destination.name.removesuffix(".npy") + ".names.tsv")
     with atomic_file(destination) as partial, open(partial, "wb") as handle:

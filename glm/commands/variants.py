@@ -10,6 +10,7 @@ from glm.commands.options import (
     Aliases,
     Device,
     GenomeFasta,
+    GenomeName,
     Methods,
     ModelDir,
     Quiet,
@@ -45,6 +46,7 @@ def score(
     regions: Annotated[
         list[str] | None, Help("score only variants in CHR:START-END (1-based), a contig, or a BED file (repeatable)")
     ] = None,
+    genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -67,6 +69,7 @@ def score(
         head=head,
         progress=not quiet,
         regions=resolve_regions(regions or [], reference, parse_aliases(alias)),
+        genome_name=genome_name,
         **options,
     )
     print(counts.summary(writer.path))
@@ -97,6 +100,7 @@ def mutagenesis(
     strands: StrandChoice = "both",
     window: Window = None,
     batch_size: ScoringBatch = None,
+    genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -108,7 +112,14 @@ def mutagenesis(
     methods = method or ["llr"]
     options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
     scores = lm.mutagenesis(
-        genome, region, method=methods, window=window, strands=strands, progress=not quiet, **options
+        genome,
+        region,
+        method=methods,
+        window=window,
+        strands=strands,
+        progress=not quiet,
+        genome_name=genome_name,
+        **options,
     )
     prefix = Path(out.removesuffix(".tsv").removesuffix(".png"))
     print(scores.summary(scores.write(prefix.with_name(prefix.name + ".tsv"))))
@@ -156,8 +167,10 @@ def fit_head(
 ) -> None:
     from glm.api import load  # noqa: PLC0415
     from glm.heads.variant_heads import fit_variant_head  # noqa: PLC0415
+    from glm.model.checkpoint import require_untagged  # noqa: PLC0415
 
     lm = load(model, device=device)
+    require_untagged(lm.genome_tags, model, "fit-head")
     report = fit_variant_head(
         lm.model,
         lm.tokenizer,

@@ -11,7 +11,7 @@ import numpy as np
 from glm.alphabet import base_codes
 from glm.config import Pooling, Strands, check_choice
 from glm.errors import InputError
-from glm.model.checkpoint import load_model
+from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.inference import embed
 
 
@@ -43,7 +43,11 @@ class FeatureCache:
 
     def __init__(self, spec: FeatureSpec):
         self.spec = spec.validate()
-        self.model = load_model(spec.model)[:2] if spec.kind == "embedding" else None
+        self.model = None
+        if spec.kind == "embedding":
+            model, tokenizer, config = load_model(spec.model)
+            require_untagged(genome_tags_of(config, spec.model), spec.model, "a probe on embeddings")
+            self.model = model, tokenizer
         self.rows: dict[str, np.ndarray] = {}
         self.names: list[str] = []
 

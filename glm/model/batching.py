@@ -4,6 +4,8 @@ Every forward pass in glm (log-likelihoods, embeddings, variant windows, classif
 windows) starts a sequence with SEP, the record separator the model saw before each record in
 training, so its first token is predicted too; and pads a batch's shorter rows *after* their
 tokens, which a causal model never attends to, so padding changes no real position.
+A model trained with genome tokens (glm.model.genome_tags) has its genome's token first instead
+of SEP (`first`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import numpy as np
 from glm.model.tokenizers import PAD, SEP, Tokenizer
 
 
-def with_separator(ids: np.ndarray) -> np.ndarray:
-    """SEP followed by `ids`, as int64."""
-    return np.concatenate([np.array([SEP], dtype=np.int64), np.asarray(ids, dtype=np.int64)])
+def with_separator(ids: np.ndarray, first: int = SEP) -> np.ndarray:
+    """SEP (or `first`, a genome token) followed by `ids`, as int64."""
+    return np.concatenate([np.array([first], dtype=np.int64), np.asarray(ids, dtype=np.int64)])
 
 
-def sequence_tokens(tokenizer: Tokenizer, sequence: str) -> np.ndarray:
-    """SEP then the tokens of `sequence`."""
-    return with_separator(tokenizer.encode(sequence).ids)
+def sequence_tokens(tokenizer: Tokenizer, sequence: str, first: int = SEP) -> np.ndarray:
+    """SEP (or `first`, a genome token) then the tokens of `sequence`."""
+    return with_separator(tokenizer.encode(sequence).ids, first)
 
 
 def pad_batch(

@@ -5,6 +5,9 @@
       config.json         the model's shape, the data settings it was trained with, training summary
       tokenizer.json      the tokenizer
 
+config.json also holds "genome_tokens" for a model trained with genome tokens (glm.model.genome_tags):
+its model vocabulary is the tokenizer's plus one id per tag. A directory without it is untagged.
+
 The directory is written beside its destination and renamed into place, so a crash mid-export
 never leaves a directory that looks complete. Weights load strictly: a missing or unexpected
 tensor is an error, never silently ignored.
@@ -23,6 +26,7 @@ from safetensors.torch import save_file
 from glm.config import LEGACY_MODEL, Config
 from glm.errors import InputError
 from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
+from glm.model.genome_tags import GenomeTags
 from glm.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 from glm.model.transformer import Transformer
 
@@ -31,9 +35,13 @@ FORMAT_VERSION = 1
 
 
 def export_model(
-    directory: str | Path, model: Transformer, tokenizer: Tokenizer, info: dict[str, Any] | None = None
+    directory: str | Path,
+    model: Transformer,
+    tokenizer: Tokenizer,
+    info: dict[str, Any] | None = None,
+    genome_tags: GenomeTags | None = None,
 ) -> Path:
-    """Write `model` and `tokenizer` to `directory` atomically (replacing an older export)."""
+    """Write `model`, `tokenizer` (and the genome tags of a tagged model) to `directory` atomically."""
     directory = Path(directory)
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias.
     tied = model.config.tie_embeddings
@@ -43,6 +51,8 @@ def export_model(
         if not (tied and name == "head.weight")
     }
     config = {"format_version": FORMAT_VERSION, "model": asdict(model.config), "info": info or {}}
+    if genome_tags is not None:
+        config["genome_tokens"] = genome_tags.to_dict()
     with atomic_directory(directory) as partial:
         save_file(state, partial / WEIGHTS)
         write_json(partial / CONFIG, config)
@@ -66,9 +76,18 @@ def load_model(
     saved = {**LEGACY_MODEL, **config["model"]}
     model_config = Config.from_dict({"model": saved}, source=str(directory / CONFIG)).model
     tokenizer = load_tokenizer(directory / TOKENIZER)
-    if tokenizer.vocab_size != model_config.vocab_size:
+    tags = genome_tags_of(config, directory / CONFIG)
+    if tags is not None and tags.first_id != tokenizer.vocab_size:
         raise InputError(
-            f"vocab_size: model has {model_config.vocab_size}, tokenizer has {tokenizer.vocab_size}", directory / CONFIG
+            f"genome_tokens: first_id {tags.first_id} should be the tokenizer's vocab_size {tokenizer.vocab_size}",
+            directory / CONFIG,
+        )
+    n_tags = 0 if tags is None else len(tags.names)
+    if tokenizer.vocab_size + n_tags != model_config.vocab_size:
+        tagged = f" + {n_tags} genome tokens" if n_tags else ""
+        raise InputError(
+            f"vocab_size: model has {model_config.vocab_size}, tokenizer has {tokenizer.vocab_size}{tagged}",
+            directory / CONFIG,
         )
     model = Transformer(model_config)
     state = read_safetensors(directory / WEIGHTS)
@@ -81,6 +100,22 @@ def load_model(
     except RuntimeError as error:
         raise InputError(f"weights do not match config.json: {error}", directory / WEIGHTS) from None
     return model.to(device).eval(), tokenizer, config
+
+
+def genome_tags_of(config: dict[str, Any], source: str | Path) -> GenomeTags | None:
+    """The genome tags stored in a model's config.json, or None for an untagged model."""
+    if "genome_tokens" not in config:
+        return None
+    return GenomeTags.from_dict(config["genome_tokens"], str(source))
+
+
+def require_untagged(tags: GenomeTags | None, directory: str | Path, what: str) -> None:
+    """An InputError when the model was trained with genome tokens (`tags`), which `what` does not take yet."""
+    if tags is not None:
+        raise InputError(
+            f"{what} does not take a model trained with genome tokens yet (its windows would lack the tag)",
+            directory,
+        )
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

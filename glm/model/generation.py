@@ -4,7 +4,8 @@ The model never attends to more than its training context. When a sequence outgr
 visible window restarts at the last half-context of tokens (positions counted from there), and
 the cache is refilled from that window: one full pass every half-context of new tokens instead
 of one per token. The uncached path uses exactly the same windows, so both give the same tokens
-for the same seed (the cache only saves work).
+for the same seed (the cache only saves work). For a model trained with genome tokens, the visible
+window always starts with the genome's token, as every training window did.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ def sample_tokens(
     top_p: float | None = None,
     seed: int | None = None,
     use_cache: bool = True,
+    first: int | None = None,
 ) -> Iterator[int]:
     """Yield up to `max_new_tokens` sampled token ids that continue `prompt_ids`.
 
     allowed: boolean mask over the vocabulary of the tokens that may be sampled.
     temperature 0 takes the most likely token; top_k keeps the k most likely; top_p keeps the
-    smallest set whose probability reaches p (nucleus sampling).
+    smallest set whose probability reaches p (nucleus sampling). first: a genome token put in
+    place of the first token of every visible window.
     """
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
@@ -44,6 +47,12 @@ def sample_tokens(
     tokens = list(prompt_ids)
     window_start = max(len(tokens) - context, 0)
     cache, fed = None, window_start
+
+    def visible(start: int) -> list[int]:
+        """tokens[start:], the window's first token replaced by `first` when there is one."""
+        piece = tokens[start:]
+        return [first, *piece[1:]] if first is not None and start == window_start else piece
+
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             if len(tokens) - window_start > context:  # outgrew the context: keep the last half
@@ -51,10 +60,10 @@ def sample_tokens(
             if use_cache:
                 if cache is None:
                     cache, fed = model.new_cache(), window_start
-                logits = model(torch.tensor([tokens[fed:]], device=device), cache)[0, -1]
+                logits = model(torch.tensor([visible(fed)], device=device), cache)[0, -1]
                 fed = len(tokens)
             else:
-                logits = model(torch.tensor([tokens[window_start:]], device=device))[0, -1]
+                logits = model(torch.tensor([visible(window_start)], device=device))[0, -1]
             token = _sample(logits.float(), allowed.to(device), temperature, top_k, top_p, generator)
             tokens.append(token)
             yield token
@@ -96,6 +105,7 @@ def generate_pieces(
     seed: int | None = None,
     max_bases: int | None = None,
     use_cache: bool = True,
+    genome_token: int | None = None,
 ) -> Iterator[str]:
     """Continue `prompt`, yielding each new piece of text (bases, characters) as it is sampled.
 
@@ -103,6 +113,7 @@ def generate_pieces(
     prompt is conditioned on from its last whole k-mer backwards (up to k-1 leading bases are left
     out), without a leading SEP: a prompt need not start a record. max_bases stops at exactly
     that many new bases (or characters); see GenomicLM.generate_stream for the other options.
+    genome_token: the tag of a model trained with genome tokens, put before the prompt.
     """
     if not prompt:
         raise InputError("prompt: empty; give at least one base (or character) to continue from")
@@ -111,7 +122,7 @@ def generate_pieces(
     check_bounds("top_k", top_k, "[1, inf)")
     check_bounds("top_p", top_p, "(0, 1]")
     check_bounds("max_bases", max_bases, "[1, inf)")
-    allowed = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    allowed = torch.zeros(model.config.vocab_size, dtype=torch.bool)  # genome tokens stay False
     if tokenizer.kind == "kmer":
         if tokenizer.stride != tokenizer.k:
             raise InputError("generation needs non-overlapping k-mers (a model trained with stride = k)")
@@ -120,13 +131,23 @@ def generate_pieces(
             raise InputError(f"prompt: at least k={tokenizer.k} bases are needed to continue from")
         allowed[list(tokenizer.kmer_ids())] = True  # whole k-mers only: no specials, no tails
     else:
-        allowed[N_SPECIAL:] = True
+        allowed[N_SPECIAL : tokenizer.vocab_size] = True
     try:
         prompt_ids = tokenizer.encode(prompt).ids  # no leading SEP: a prompt need not start a record
     except InputError as error:
         raise InputError(f"prompt: {error}") from None
+    prefix = [] if genome_token is None else [genome_token]
     tokens = sample_tokens(
-        model, prompt_ids.tolist(), max_new_tokens, allowed, temperature, top_k, top_p, seed, use_cache
+        model,
+        prefix + prompt_ids.tolist(),
+        max_new_tokens,
+        allowed,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        use_cache,
+        genome_token,
     )
     return _pieces(tokenizer, tokens, max_bases)  # checked above, before the first token is asked for
 

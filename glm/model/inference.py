@@ -6,6 +6,11 @@ model's context are processed in sliding windows that advance by half a context;
 is scored (or embedded) in the window that gives it the most preceding context, at least half a
 context once the sequence is that long. Windows run in batches of `batch_size`, so memory stays
 bounded however long the input.
+
+A model trained with genome tokens sees its genome's token at position 0 of every window, as in
+training (`genome_token`): in place of the leading SEP in the first window, and in place of the
+first token of each later one (a position no later window keeps: it was scored earlier). The tag
+is never a target, so log-likelihoods and bits per base count the sequence's bases only.
 """
 
 from __future__ import annotations
@@ -75,12 +80,20 @@ def encode(tokenizer: Tokenizer, sequence: str) -> tuple[Encoding, np.ndarray]:
 
 
 def log_likelihoods(
-    model: Transformer, tokenizer: Tokenizer, sequences: Sequence[str], batch_size: int = 16, progress: bool = False
+    model: Transformer,
+    tokenizer: Tokenizer,
+    sequences: Sequence[str],
+    batch_size: int = 16,
+    progress: bool = False,
+    genome_token: int | None = None,
 ) -> list[LogLikelihood]:
-    """log P(sequence) of each sequence, summed over every scored base (N and IUPAC excluded)."""
+    """log P(sequence) of each sequence, summed over every scored base (N and IUPAC excluded).
+
+    genome_token: the tag that starts every window of a model trained with genome tokens.
+    """
     encodings = [encode(tokenizer, sequence) for sequence in sequences]
     totals = [0.0] * len(encodings)
-    windows = run_windows(model, [ids for _, ids in encodings], "log_probs", batch_size, progress)
+    windows = run_windows(model, [ids for _, ids in encodings], "log_probs", batch_size, progress, genome_token)
     for index, start, keep_from, log_probs in windows:
         positions = np.arange(max(keep_from, 1), start + len(log_probs) + 1)  # target positions in ids
         totals[index] += float(log_probs[positions - start - 1].sum())  # 0 at N and other non-targets
@@ -100,8 +113,12 @@ def embed(
     strands: Strands = "forward",
     batch_size: int = 16,
     progress: bool = False,
+    genome_token: int | None = None,
 ) -> np.ndarray:
-    """Pooled hidden states of one layer, (n_sequences, width) float32; see GenomicLM.embed."""
+    """Pooled hidden states of one layer, (n_sequences, width) float32; see GenomicLM.embed.
+
+    genome_token: the tag that starts every window of a model trained with genome tokens.
+    """
     check_choice("pooling", pooling, Pooling)
     check_choice("strands", strands, Strands)
     if strands == "both" and tokenizer.kind != "kmer":
@@ -109,10 +126,9 @@ def embed(
     model.check_layer(layer)
     items = list(sequences)
     if strands == "forward":
-        return _pooled(model, tokenizer, items, layer, pooling, batch_size, progress)
-    both = _pooled(
-        model, tokenizer, items + [reverse_complement(s) for s in items], layer, pooling, batch_size, progress
-    )
+        return _pooled(model, tokenizer, items, layer, pooling, batch_size, progress, genome_token)
+    both_strands = items + [reverse_complement(s) for s in items]
+    both = _pooled(model, tokenizer, both_strands, layer, pooling, batch_size, progress, genome_token)
     return (both[: len(items)] + both[len(items) :]) / 2
 
 
@@ -124,13 +140,14 @@ def _pooled(
     pooling: str,
     batch_size: int,
     progress: bool,
+    genome_token: int | None,
 ) -> np.ndarray:
     """(len(items), width) pooled states of one layer, each token taken from exactly one window."""
     token_lists = [encode(tokenizer, sequence)[1] for sequence in items]
     pooled = np.zeros((len(items), model.config.width), dtype=np.float32)
     if pooling == "max":
         pooled[:] = -np.inf
-    for index, start, keep_from, states in run_windows(model, token_lists, layer, batch_size, progress):
+    for index, start, keep_from, states in run_windows(model, token_lists, layer, batch_size, progress, genome_token):
         keep = states[max(keep_from, 1) - start :]  # position 0 is the leading SEP: not pooled
         if pooling == "mean":
             pooled[index] += keep.sum(axis=0)
@@ -145,13 +162,19 @@ def _pooled(
 
 @torch.inference_mode()
 def run_windows(
-    model: Transformer, token_lists: list[np.ndarray], output: str | int, batch_size: int, progress: bool
+    model: Transformer,
+    token_lists: list[np.ndarray],
+    output: str | int,
+    batch_size: int,
+    progress: bool,
+    genome_token: int | None = None,
 ) -> Iterator[tuple[int, int, int, np.ndarray]]:
     """Run the model over sliding windows of every token list, in batches.
 
     Yields (sequence index, window start, keep_from, values) where values are, for
     output="log_probs", log P(token[t] | earlier tokens in the window) for t = start+1 ..
     start+len, and for an integer output, that layer's hidden states of the window.
+    With a `genome_token`, it replaces each window's first token (never kept: see plan_windows).
     """
     check_bounds("batch_size", batch_size, "[1, inf)")
     device = next(model.parameters()).device
@@ -165,6 +188,8 @@ def run_windows(
     for first in tqdm(batches, desc="windows", unit="batch", disable=not progress or len(batches) < 2):
         batch = jobs[first : first + batch_size]
         pieces = [token_lists[job.sequence][job.start : job.start + window] for job in batch]
+        if genome_token is not None:
+            pieces = [np.concatenate([[genome_token], piece[1:]]) for piece in pieces]
         ids = torch.from_numpy(pad_batch(pieces)).to(device)
         if output == "log_probs":
             values = token_log_probs(model, ids).cpu().numpy()

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from glm.config import Strands, check_bounds, check_choice
 from glm.errors import InputError
 from glm.model.checkpoint import model_fingerprint
-from glm.model.tokenizers import KmerTokenizer, Tokenizer
+from glm.model.genome_tags import GenomeTags, genome_token
+from glm.model.tokenizers import SEP, KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring.windows import check_window, default_window
 
@@ -40,10 +41,16 @@ class ScoringPlan:
     aliases: Mapping[str, str] = field(default_factory=dict)  # variant contig name -> genome contig name
     on_ref_mismatch: str = "error"  # or "skip": such variants are reported, not scored
     chunk_size: int = CHUNK_SIZE  # variants read and scored together
+    genome_token: int | None = None  # a tagged model's genome token: first in every window instead of SEP
 
     @property
     def n_strands(self) -> int:
         return 2 if self.strands == "both" else 1
+
+    @property
+    def first_token(self) -> int:
+        """The token before each window's bases: SEP, or the genome token of a tagged model."""
+        return SEP if self.genome_token is None else self.genome_token
 
 
 def make_plan(
@@ -61,6 +68,8 @@ def make_plan(
     progress: bool = False,
     chunk_size: int = CHUNK_SIZE,
     keep_delta: bool = False,
+    genome_name: str | None = None,
+    genome_tags: GenomeTags | None = None,
 ) -> ScoringPlan:
     """A checked plan for this model; bad values are InputErrors.
 
@@ -73,7 +82,9 @@ def make_plan(
     (its positive class, `head.classes[-1]`) and scores with the window, layer and both strands it
     was fitted with. chunk_size: variants read and scored together (windows are batched within a
     chunk, so another chunk_size changes scores only by float32 rounding). keep_delta: keep the
-    embedding deltas (features for heads).
+    embedding deltas (features for heads). genome_name: for a model trained with genome tokens,
+    the genome whose token starts every window (required there; refused by an untagged model);
+    genome_tags: that model's tags (GenomicLM passes its own).
     """
     if not isinstance(tokenizer, KmerTokenizer):
         raise InputError(f"variant scoring needs a DNA model (k-mer tokenizer); this model reads {tokenizer.unit}s")
@@ -90,6 +101,7 @@ def make_plan(
         raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
     window = default_window(model, tokenizer) if window is None else window
     check_window(window, model, tokenizer)
+    token = genome_token(genome_tags, genome_name)
     return ScoringPlan(
         window=window,
         methods=methods,
@@ -103,6 +115,7 @@ def make_plan(
         aliases=dict(aliases or {}),
         on_ref_mismatch=on_ref_mismatch,
         chunk_size=chunk_size,
+        genome_token=token,
     )
 
 

@@ -76,8 +76,8 @@ def build_pairs(
         for strand, (ref_window, alt_window, _) in enumerate(built):
             if ref_window not in ref_index:
                 ref_index[ref_window] = len(refs)
-                refs.append(sequence_tokens(tokenizer, ref_window))
-            ref_ids, alt_ids = refs[ref_index[ref_window]], sequence_tokens(tokenizer, alt_window)
+                refs.append(sequence_tokens(tokenizer, ref_window, plan.first_token))
+            ref_ids, alt_ids = refs[ref_index[ref_window]], sequence_tokens(tokenizer, alt_window, plan.first_token)
             assert len(ref_ids) == len(alt_ids), "equal-length windows tokenize to equal lengths"
             differs = np.flatnonzero(ref_ids != alt_ids)
             shared = int(differs[0]) if len(differs) else len(ref_ids)
@@ -147,9 +147,9 @@ def score_variants(
 
     variants: a VCF/TSV/CSV path, Python rows or a VariantList (read with `read_variants`).
     Options (method, window, strands, layer, batch_size, aliases, on_ref_mismatch, reuse, head,
-    progress, chunk_size) are those of glm.scoring.plan.make_plan, which documents each. The
-    table holds every variant in input order; glm.scoring.stream.score_file writes the same
-    table without holding it.
+    progress, chunk_size, genome_name with genome_tags) are those of glm.scoring.plan.make_plan,
+    which documents each. The table holds every variant in input order;
+    glm.scoring.stream.score_file writes the same table without holding it.
     """
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     plan = make_plan(model, tokenizer, **options_of(options))

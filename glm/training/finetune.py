@@ -35,7 +35,7 @@ from glm.heads.probes import label_indices
 from glm.heads.sequence_tasks import split_off
 from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch
-from glm.model.checkpoint import load_model
+from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.tokenizers import Tokenizer
 from glm.plots import CURVES_PNG
 from glm.training.lit import LitGLM
@@ -157,7 +157,8 @@ def finetune(
     """
     run_dir = Path(run_dir)
     options.validate()
-    backbone, tokenizer, _ = load_model(model_dir, "cpu")
+    backbone, tokenizer, saved = load_model(model_dir, "cpu")
+    require_untagged(genome_tags_of(saved, model_dir), model_dir, "fine-tuning")
     config = Config(model=backbone.config, train=replace(options.train)).validate()
     pl.seed_everything(options.train.seed, verbose=False)
     lit = LitClassifier(config.to_dict(), len(classes), options.layer, options.pooling)

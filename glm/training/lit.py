@@ -174,7 +174,8 @@ class LitGLM(pl.LightningModule):
 
 class GenomeDataModule(pl.LightningDataModule):
     """Serves prepared token stores: random training windows (weighted across the genomes of a
-    corpus) and fixed validation windows of every genome; `held_out` genomes are only validated."""
+    corpus) and fixed validation windows of every genome; `held_out` genomes are only validated.
+    `tags`: each store's genome token (data.genome_tokens), put first in its windows."""
 
     def __init__(
         self,
@@ -184,10 +185,12 @@ class GenomeDataModule(pl.LightningDataModule):
         window: int,
         weights: np.ndarray | None = None,
         held_out: list[bool] | None = None,
+        tags: list[int] | None = None,
     ):
         super().__init__()
         self.stores = [stores] if isinstance(stores, TokenStore) else list(stores)
         self.held_out = list(held_out or [False] * len(self.stores))
+        self.tags = tags
         self.tokenizer, self.config, self.window, self.weights = tokenizer, config, window, weights
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -209,6 +212,7 @@ class GenomeDataModule(pl.LightningDataModule):
             world_size=trainer.world_size,
             accumulate=accumulate,
             weights=self.weights,
+            tags=None if self.tags is None else [tag for tag, out in zip(self.tags, self.held_out) if not out],
         )
         return self._loader(dataset, data.num_workers)
 
@@ -225,6 +229,7 @@ class GenomeDataModule(pl.LightningDataModule):
                 world,
                 genome=index,
                 splits=("train", "val") if out else ("val",),
+                tag=None if self.tags is None else self.tags[index],
             )  # fmt: skip
             for index, (store, out) in enumerate(zip(self.stores, self.held_out))
         ]

@@ -34,6 +34,7 @@ from glm.io.corpus import CorpusEntry, read_corpus
 from glm.io.files import check_output, first_line
 from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
+from glm.model.genome_tags import GenomeTags, tag_names
 from glm.model.tokenizers import build_tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import CURVES_PNG
@@ -137,7 +138,9 @@ def pretrain(
     `inputs`: one file, or several files and folders of FASTA files, to which a manifest
     (`corpus`, see glm.io.corpus) may add more: one model on all of those genomes, windows drawn
     across them by data.genome_temperature (or the manifest's weights), validated per genome;
-    data.holdout_genomes are kept out of training and only validated. `say` receives the progress
+    data.holdout_genomes are kept out of training and only validated; with data.genome_tokens each
+    genome (or manifest group) has its own token first in its windows, saved with the model
+    (glm.model.genome_tags). `say` receives the progress
     notes (print by default); `callbacks` are extra Lightning callbacks added to the Trainer's own.
     """
     say = on_rank_zero(say)
@@ -169,11 +172,13 @@ def pretrain(
         for entry, fmt in zip(entries, formats)
     ]
     trained = [store for store, out in zip(stores, held_out) if not out]
-    window = _window_length(stores, entries, config, say)
+    tags = _genome_tags(entries, held_out, tokenizer.vocab_size) if config.data.genome_tokens else None
+    window = _window_length(stores, entries, config, say, tagged=tags is not None)
     weights = sampling_weights(
         trained, [e.weight for e, out in zip(entries, held_out) if not out], config.data.genome_temperature
     )
-    config = config.with_overrides({"model.vocab_size": tokenizer.vocab_size})  # the caller's config stays as given
+    vocab_size = tokenizer.vocab_size + (len(tags.names) if tags else 0)
+    config = config.with_overrides({"model.vocab_size": vocab_size})  # the caller's config stays as given
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.yaml")
 
@@ -183,7 +188,8 @@ def pretrain(
     names = [entry.name for entry in entries]
     lost = [name for name, out in zip(names, held_out) if out]
     lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit, names, lost)
-    datamodule = GenomeDataModule(stores, tokenizer, config, window, weights, held_out)
+    store_tags = [tags.id_of(name) for name in names] if tags else None
+    datamodule = GenomeDataModule(stores, tokenizer, config, window, weights, held_out, store_tags)
     accumulate = trainer.accumulate_grad_batches
     train_bases = sum(store.meta["train_bases"] for store in trained)
     val_bases = sum(store.meta["val_bases"] for store in trained)
@@ -197,6 +203,8 @@ def pretrain(
     if len(entries) > 1:
         shares = ", ".join(f"{name} {weight:.1%}" for name, weight in zip([n for n in names if n not in lost], weights))
         say(f"windows drawn: {shares}" + (f"; held out of training: {', '.join(lost)}" if lost else ""))
+    if tags:
+        say(f"genome tokens (first in every window; --genome-name at inference): {', '.join(tags.names)}")
 
     started = time.perf_counter()
     trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -224,7 +232,7 @@ def pretrain(
         info["held_out_genomes"] = lost
     model_dir = run_dir / "model"
     if model is not None:  # one writer under DDP and FSDP
-        export_model(model_dir, model, tokenizer, info)
+        export_model(model_dir, model, tokenizer, info, tags)
     return PretrainResult(
         model=model if model is not None else lit.model.eval(),
         is_global_zero=trainer.is_global_zero,
@@ -256,6 +264,19 @@ def _held_out(entries: list[CorpusEntry], config: Config) -> list[bool]:
     return [name in asked for name in names]
 
 
+def _genome_tags(entries: list[CorpusEntry], held_out: list[bool], first_id: int) -> GenomeTags:
+    """One token per genome, or per manifest group; a held-out genome must share one with a trained genome."""
+    tag_of = tag_names([entry.name for entry in entries], [entry.group for entry in entries])
+    trained = {tag_of[entry.name] for entry, out in zip(entries, held_out) if not out}
+    for entry, out in zip(entries, held_out):
+        if out and tag_of[entry.name] not in trained:
+            raise InputError(
+                f"holdout_genomes: {entry.name!r} would have a genome token that no training window uses; "
+                "with --genome-tokens, give it a manifest group shared with a trained genome"
+            )
+    return GenomeTags.build(tag_of, first_id)
+
+
 def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
     """The trained weights in a plain Transformer on global rank 0 (None on the other ranks).
 
@@ -270,11 +291,12 @@ def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
 
 
 def _window_length(
-    stores: list[TokenStore], entries: list[CorpusEntry], config: Config, say: Callable[[str], Any]
+    stores: list[TokenStore], entries: list[CorpusEntry], config: Config, say: Callable[[str], Any], tagged: bool
 ) -> int:
     """Tokens per training window (context + 1), shrunk with a note for a genome shorter than that.
 
-    Validation windows are cut to the held-out data by ValidationWindows itself.
+    With genome tokens the tag is one of them, so a genome needs one token less. Validation
+    windows are cut to the held-out data by ValidationWindows itself.
     """
     window = config.model.context + 1
     for store, entry in zip(stores, entries):
@@ -284,7 +306,7 @@ def _window_length(
                 f"give fewer than {MIN_WINDOW} tokens on one side of the split",
                 entry.path,
             )
-    available = min(store.n_tokens("train") for store in stores)
+    available = min(store.n_tokens("train") for store in stores) + tagged
     if available < window:
         say(f"note: a genome is shorter than one window; training on windows of {available - 1} tokens")
         window = available

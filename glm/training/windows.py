@@ -10,6 +10,13 @@ the global batch (accumulate x world_size x batch_size) is the same.
 
 `ValidationWindows` tiles one genome's held-out tokens; `CorpusValidation` chains them over the
 genomes of a corpus, each batch tagged with its genome, so metrics come per genome and overall.
+
+With genome tokens (data.genome_tokens, glm.model.genome_tags), every training and validation
+window is its genome's token followed by window - 1 tokens of that genome: the tag takes one
+position of the context and is never a target (it is only ever at position 0), so a window still
+has window - 1 targets. Reverse-complement augmentation turns the genome's tokens only; the tag
+is put first afterwards. The genome, and so the tag, is drawn from the window's own generator, so
+window k of step s stays a pure function of (seed, s, k).
 """
 
 from __future__ import annotations
@@ -53,8 +60,9 @@ class TrainWindows(IterableDataset):
     world_size x batch_size windows are dealt in order: micro-batch j of rank r takes windows
     (j * world_size + r) * batch_size onwards. Windows are uniform over a genome's train tokens;
     one whose fraction of UNK tokens is above `max_unknown_fraction` is redrawn (up to 64 times).
-    With `rc_table`, each window is reverse-complemented with probability 1/2. Yields dicts with
-    "ids" and "soft_masked".
+    With `rc_table`, each window is reverse-complemented with probability 1/2. With `tags` (the
+    genome token of each store), each window is its genome's token then window - 1 tokens. Yields
+    dicts with "ids" and "soft_masked".
     """
 
     def __init__(
@@ -70,9 +78,13 @@ class TrainWindows(IterableDataset):
         world_size: int = 1,
         accumulate: int = 1,
         weights: np.ndarray | None = None,
+        tags: Sequence[int] | None = None,
     ):
         self.stores = [stores] if isinstance(stores, TokenStore) else list(stores)
-        assert all(window <= store.n_tokens("train") for store in self.stores), "window longer than a genome"
+        self.tags = None if tags is None else list(tags)
+        self.span = window - (tags is not None)  # tokens of the genome per window
+        assert all(self.span <= store.n_tokens("train") for store in self.stores), "window longer than a genome"
+        assert self.tags is None or len(self.tags) == len(self.stores)
         assert 0 <= rank < world_size, (rank, world_size)
         self.weights = sampling_weights(self.stores) if weights is None else np.asarray(weights)
         assert len(self.weights) == len(self.stores)
@@ -106,15 +118,17 @@ class TrainWindows(IterableDataset):
         rng = np.random.default_rng([self.seed, step, slot])
         genome = 0 if len(self.stores) == 1 else int(rng.choice(len(self.stores), p=self.weights))
         tokens, soft = self.stores[genome].tokens("train"), self.stores[genome].soft_masked("train")
-        n_starts = len(tokens) - self.window + 1
+        n_starts = len(tokens) - self.span + 1
         for _ in range(64):  # a window survives only if 64 draws in a row were mostly N
             start = int(rng.integers(0, n_starts))
-            ids = np.asarray(tokens[start : start + self.window], dtype=np.int64)
+            ids = np.asarray(tokens[start : start + self.span], dtype=np.int64)
             if (ids == UNK).mean() <= self.max_unknown_fraction:
                 break
-        masked = np.asarray(soft[start : start + self.window], dtype=np.uint8)
+        masked = np.asarray(soft[start : start + self.span], dtype=np.uint8)
         if self.rc_table is not None and rng.random() < 0.5:
             ids, masked = self.rc_table[ids[::-1]], masked[::-1]
+        if self.tags is not None:
+            ids, masked = np.concatenate([[self.tags[genome]], ids]), np.concatenate([[0], masked]).astype(np.uint8)
         return genome, ids, masked
 
 
@@ -127,7 +141,9 @@ class ValidationWindows(IterableDataset):
     world_size-th window, so ranks share the work without repeating it; a rank left without a
     window (tiny held-out data) yields one all-PAD batch, which adds nothing to the metrics.
     `splits`: the parts tiled, ("val",) for a trained genome, ("train", "val") for a genome held
-    out of training whole. Each batch carries `genome`, the index it is reported under.
+    out of training whole. Each batch carries `genome`, the index it is reported under. With a
+    genome token `tag`, each window is the tag then window - 1 held-out tokens, the pieces
+    touching without overlap: the tag predicts the first, so every held-out token is a target once.
     """
 
     def __init__(
@@ -140,15 +156,18 @@ class ValidationWindows(IterableDataset):
         world_size: int = 1,
         genome: int = 0,
         splits: tuple[str, ...] = ("val",),
+        tag: int | None = None,
     ):
         sizes = {split: store.n_tokens(split) for split in splits}
-        window = min(window, max(sizes.values()))  # short held-out data: one shorter window
-        self.store, self.window, self.batch_size, self.genome = store, window, batch_size, genome
+        tagged = tag is not None
+        self.span = min(window - tagged, max(sizes.values()))  # short held-out data: one shorter window
+        self.store, self.window, self.batch_size, self.genome = store, self.span + tagged, batch_size, genome
+        self.tag = tag
         starts = [
             (split, int(start))
             for split, n in sizes.items()
             if n > 0
-            for start in np.arange(0, max(n - 1, 1), window - 1)
+            for start in np.arange(0, n if tagged else max(n - 1, 1), self.window - 1)
         ]
         if len(starts) > max_windows:
             starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
@@ -164,8 +183,11 @@ class ValidationWindows(IterableDataset):
             yield {"ids": empty, "soft_masked": torch.zeros_like(empty, dtype=torch.uint8), "genome": genome}
         for first in range(0, len(self.starts), self.batch_size):
             chunk = self.starts[first : first + self.batch_size]
-            pieces = [self.store.tokens(split)[start : start + self.window] for split, start in chunk]
-            soft = [self.store.soft_masked(split)[start : start + self.window] for split, start in chunk]
+            pieces = [self.store.tokens(split)[start : start + self.span] for split, start in chunk]
+            soft = [self.store.soft_masked(split)[start : start + self.span] for split, start in chunk]
+            if self.tag is not None:
+                pieces = [np.concatenate([[self.tag], piece]) for piece in pieces]
+                soft = [np.concatenate([[0], piece]) for piece in soft]
             ids, masked = pad_batch(pieces, self.window), pad_batch(soft, self.window, 0, np.uint8)
             yield {"ids": torch.from_numpy(ids), "soft_masked": torch.from_numpy(masked), "genome": genome}
 
