@@ -264,3 +264,20 @@ def test_a_contig_of_the_index_missing_from_the_genome_is_an_error_as_without_it
     _bgzip(path, [*lines, ("9\t5\t.\tA\tC\t.\t.\t.", "9", 4, 5)], "glm-tbi")
     with pytest.raises(InputError, match=r"a sequence of its index in\.vcf\.gz\.tbi\): CHROM: contig '9' is not"):
         _rows(path, genome, [("chr1", 0, 5000)])
+
+
+def test_a_corrupt_block_read_through_the_index_is_one_line_naming_the_file(tmp_path, indexed_input) -> None:
+    genome, lines = indexed_input
+    path = tmp_path / "in.vcf.gz"
+    _bgzip(path, lines, "glm-tbi")
+    index = tmp_path / "in.vcf.gz.tbi"
+    stamp = index.stat().st_mtime_ns
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2  # inside a block of chr1's records: its deflate data no longer inflates
+    raw[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))  # the index stays newer: only the block is bad
+    with pytest.raises(InputError) as error:
+        _rows(path, genome, [("chr1", 0, 120_000)])
+    message = str(error.value)
+    assert message.startswith(f"{path}: not a complete BGZF file (corrupt block") and "\n" not in message

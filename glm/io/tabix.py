@@ -266,19 +266,27 @@ def read_tabix_index(path: Path, data_size: int) -> TabixIndex:
     return index
 
 
+# What Bio.bgzf raises on a bad block: bad magic (ValueError), a wrong size (RuntimeError), bad deflate data.
+BGZF_ERRORS = (ValueError, RuntimeError, OSError, EOFError, zlib.error)
+
+
 def read_ranges(path: Path, ranges: list[tuple[int, int]], index: Path) -> Iterator[bytes]:
     """The lines of a BGZF file that start inside each [begin, end) virtual-offset range, in order.
 
-    An offset that is not in the file (the `index` does not fit it) is an InputError naming the index.
+    An offset that is not in the file (the `index` does not fit it) is an InputError naming the index;
+    a corrupt or truncated block met while reading is one naming the file.
     """
     with bgzf.BgzfReader(path, "rb") as handle:
         for begin, end in ranges:
             try:
                 handle.seek(begin)
-            except (ValueError, OSError, EOFError, zlib.error) as error:
+            except BGZF_ERRORS as error:
                 raise InputError(f"index: offset {begin} is not in {path.name} ({error}); {_REINDEX}", index) from None
             while handle.tell() < end:
-                line = handle.readline()
+                try:
+                    line = handle.readline()
+                except BGZF_ERRORS as error:
+                    raise InputError(f"not a complete BGZF file (corrupt block: {error})", path) from None
                 if not line:
                     break
                 yield line
