@@ -23,8 +23,8 @@ from glm.model.transformer import Block
 class MuonAdamW(torch.optim.Optimizer):
     """Muon for `matrices`, AdamW for `others`, stepped, saved and scheduled as one optimizer.
 
-    Its param_groups are the two optimizers' own group dicts, so a scheduler or gradient
-    clipping that walks them acts on both; state_dict holds both optimizers' states.
+    Its param_groups are the two optimizers' own group dicts, so a scheduler, gradient clipping
+    or zero_grad that walks them acts on both; state_dict holds both optimizers' states.
     """
 
     def __init__(self, muon: torch.optim.Muon, adamw: torch.optim.AdamW):
@@ -40,10 +40,6 @@ class MuonAdamW(torch.optim.Optimizer):
         self.muon.step()
         self.adamw.step()
         return loss
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.muon.zero_grad(set_to_none)
-        self.adamw.zero_grad(set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
         return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
