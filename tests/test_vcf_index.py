@@ -8,6 +8,7 @@ import random
 import shutil
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 from Bio import bgzf
@@ -237,11 +238,16 @@ def test_rows_outside_the_regions_are_not_read_through_the_index(tmp_path, index
         _rows(path, genome, [("chrM", 0, 500)])
 
 
-def test_a_stale_or_corrupt_input_index_is_one_line_naming_it(tmp_path, indexed_input) -> None:
-    genome, lines = indexed_input
+def _glm_indexed(tmp_path, lines) -> tuple[Path, Path]:
+    """The records as in.vcf.gz with glm's .tbi beside it: (VCF, index)."""
     path = tmp_path / "in.vcf.gz"
     _bgzip(path, lines, "glm-tbi")
-    index = tmp_path / "in.vcf.gz.tbi"
+    return path, tmp_path / "in.vcf.gz.tbi"
+
+
+def test_a_stale_or_corrupt_input_index_is_one_line_naming_it(tmp_path, indexed_input) -> None:
+    genome, lines = indexed_input
+    path, index = _glm_indexed(tmp_path, lines)
     good = index.read_bytes()
     stamp = index.stat().st_mtime_ns
     os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
@@ -268,9 +274,7 @@ def test_a_contig_of_the_index_missing_from_the_genome_is_an_error_as_without_it
 
 def test_a_corrupt_block_read_through_the_index_is_one_line_naming_the_file(tmp_path, indexed_input) -> None:
     genome, lines = indexed_input
-    path = tmp_path / "in.vcf.gz"
-    _bgzip(path, lines, "glm-tbi")
-    index = tmp_path / "in.vcf.gz.tbi"
+    path, index = _glm_indexed(tmp_path, lines)
     stamp = index.stat().st_mtime_ns
     raw = bytearray(path.read_bytes())
     middle = len(raw) // 2  # inside a block of chr1's records: its deflate data no longer inflates
