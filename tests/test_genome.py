@@ -83,6 +83,38 @@ def test_missing_file(tmp_path) -> None:
         list(read_fasta(tmp_path / "nope.fa"))
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 22])
+def test_scan_is_the_same_for_any_block_size(tmp_path, monkeypatch, block: int) -> None:
+    """Runs of full lines are checked whole: block edges anywhere must not change a record or its layout."""
+    rng = random.Random(block)
+    records = {f"r{i}": "".join(rng.choice("ACGTacgtNR") for _ in range(rng.randint(60, 400))) for i in range(6)}
+    text = "".join(
+        f">{name}\n" + "".join(seq[i : i + 60] + "\n" for i in range(0, len(seq), 60)) for name, seq in records.items()
+    )
+    path = tmp_path / "a.fa"
+    path.write_text(text + ">uneven\nACG\nACGTACGT\n>crlf\r\nACGT\r\nAC\r\n")
+    monkeypatch.setattr(genome_module._line_blocks, "__defaults__", (block,))
+    scanned = list(genome_module.scan_fasta(path, keep=True))
+    assert {r.name: b"".join(r.pieces).decode() for r in scanned} == {
+        **records,
+        "uneven": "ACGACGTACGT",
+        "crlf": "ACGTAC",
+    }
+    assert [(r.regular, r.line_bases, r.line_bytes) for r in scanned] == [(True, 60, 61)] * 6 + [
+        (False, 3, 4),
+        (True, 4, 6),
+    ]
+    lines = text.splitlines(keepends=True)
+    assert scanned[-1].line == len(lines) + 4
+    assert scanned[-1].offset == len(text) + len(">uneven\nACG\nACGTACGT\n>crlf\r\n")
+    bad = path.read_text().replace("ACGTACGT", "ACGT-CGT")
+    path.write_text(bad)
+    with pytest.raises(
+        InputError, match=rf"a\.fa:{len(lines) + 3}: sequence: invalid character '-' in record 'uneven' \(column 5\)"
+    ):
+        list(genome_module.scan_fasta(path))
+
+
 def _bgzip(source: Path, target: Path) -> Path:
     """BGZF-compress with Biopython, in small blocks so windows cross block boundaries."""
     data = source.read_bytes()

@@ -14,10 +14,12 @@ or lines of uneven length within a record) is copied once, decompressed and re-w
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from glm.alphabet import BASE_CODE, INVALID, reverse_complement
 from glm.errors import InputError
@@ -39,6 +41,7 @@ from glm.io.files import atomic_file, cache_root, first_line, open_binary
 
 COPY_LINE_BASES = 60
 _VALID = bytes(code for code in range(256) if BASE_CODE[code] != INVALID)
+_VALID_LINES = _VALID + b"\n"
 
 
 def is_fasta(path: str | Path) -> bool:
@@ -74,72 +77,140 @@ def scan_fasta(
     sink: Callable[[bytes], None] | None = None,
     shown_as: str | Path | None = None,
 ) -> Iterator[ScannedRecord]:
-    """Stream and check the records of a FASTA file line by line, in bounded memory.
+    """Stream and check the records of a FASTA file, in bounded memory.
 
     Raises InputError (naming file and line) for: a missing or empty file, text before the first
     header, an empty record name, a duplicate name (unless unique_names is False: sets of
     labelled sequences often repeat a gene name), a record with no bases, and characters that
     are not nucleotides or IUPAC codes. Accepted as they are: Windows line endings, spaces inside
     sequence lines (dropped), U (the tokenizers read it as T). keep=True collects each record's
-    bases in `pieces`; `sink` receives every header line and every line of bases (spaces
-    removed), in file order. `shown_as` names the file in messages.
+    bases in `pieces`; `sink` receives every header line and the bases (spaces removed), in file
+    order. `shown_as` names the file in messages.
     """
     path = Path(path)
-    shown = shown_as or path
-    seen: dict[str, int] = {}
-    current: ScannedRecord | None = None
-    ended = False  # the current record had a short line: another line of bases makes it irregular
-    offset = 0
+    scan = _Scan(shown_as or path, unique_names, keep, sink)
     try:
         with open_binary(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                size = len(line)
-                if line[:1] == b">":
-                    if current is not None:
-                        yield _finished(current, shown)
-                    current, ended = _header(line, number, offset + size, seen, unique_names, shown), False
-                    current.pieces = [] if keep else None
-                    if sink:
-                        sink(line.rstrip(b"\r\n"))
-                    offset += size
-                    continue
-                offset += size
-                bases = line.rstrip()
-                if current is None:
-                    if bases:
-                        raise InputError("expected a FASTA header line starting with '>'", shown, number)
-                    continue
-                if not bases:
-                    ended = True
-                    continue
-                if b" " in bases:
-                    bases, current.regular = bases.replace(b" ", b""), False
-                bad = bases.translate(None, _VALID)
-                if bad:
-                    character = chr(bad[0]) if bad[0] < 128 else "\ufffd"
-                    column = bases.index(bad[:1]) + 1
-                    message = f"sequence: invalid character {character!r} in record {current.name!r} (column {column})"
-                    raise InputError(message, shown, number)
-                if current.line_bases == 0:
-                    current.line_bases, current.line_bytes = len(bases), size
-                elif (
-                    ended
-                    or len(bases) > current.line_bases
-                    or size - len(bases) > current.line_bytes - current.line_bases
-                ):
-                    current.regular = False
-                if len(bases) < current.line_bases or size - len(bases) != current.line_bytes - current.line_bases:
-                    ended = True
-                current.length += len(bases)
-                if current.pieces is not None:
-                    current.pieces.append(bases)
-                if sink:
-                    sink(bases)
+            for block in _line_blocks(handle):
+                yield from scan.block(block)
     except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
-        raise InputError(f"cannot read: {error}", shown) from error
-    if current is None:
-        raise InputError("empty file: expected FASTA records starting with '>'", shown)
-    yield _finished(current, shown)
+        raise InputError(f"cannot read: {error}", scan.shown) from error
+    if scan.current is None:
+        raise InputError("empty file: expected FASTA records starting with '>'", scan.shown)
+    yield _finished(scan.current, scan.shown)
+
+
+def _line_blocks(handle: IO[bytes], size: int = 1 << 22) -> Iterator[bytes]:
+    """The file in pieces of about `size` bytes, each ending at a line end (the last: at the file's end)."""
+    carry = b""
+    while data := handle.read(size):
+        data = carry + data
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            yield data[:cut]
+    if carry:
+        yield carry
+
+
+class _Scan:
+    """The state of `scan_fasta`: the record being read, and where in the file the scan is.
+
+    Lines are checked one at a time, except runs of lines that can only be more bases of the
+    current record, each as long as its first line: those are checked whole, in C (`_full_lines`).
+    """
+
+    def __init__(self, shown: str | Path, unique_names: bool, keep: bool, sink: Callable[[bytes], None] | None):
+        self.shown, self.unique_names, self.keep, self.sink = shown, unique_names, keep, sink
+        self.seen: dict[str, int] = {}
+        self.current: ScannedRecord | None = None
+        self.ended = False  # the current record had a short line: another line of bases makes it irregular
+        self.offset = self.number = 0  # bytes and lines read
+
+    def block(self, block: bytes) -> Iterator[ScannedRecord]:
+        """Scan whole lines; yields each record that a header in them finishes."""
+        while block:
+            lines = self._full_lines(block)
+            if lines:
+                self._bases(block.replace(b"\n", b"") if self.keep or self.sink else b"", len(block), lines)
+                return
+            text, stream = block, io.BytesIO(block)
+            block = b""
+            for line in stream:
+                if line[:1] == b">":
+                    if self.current is not None:
+                        yield _finished(self.current, self.shown)
+                    self._start_record(line)
+                elif self._line(line) and text.find(b">", stream.tell()) < 0:
+                    block = stream.read()  # the record's first line set its width: the rest may be one run
+                    break
+
+    def _full_lines(self, block: bytes) -> int:
+        """How many lines `block` holds if all are valid bases exactly as long as the record's first line, else 0."""
+        current = self.current
+        if current is None or self.ended or not current.line_bases or current.line_bytes != current.line_bases + 1:
+            return 0
+        width = current.line_bytes
+        lines = len(block) // width
+        if lines * width != len(block) or block[width - 1 :: width] != b"\n" * lines or block.count(b"\n") != lines:
+            return 0
+        return 0 if block.translate(None, _VALID_LINES) else lines
+
+    def _start_record(self, line: bytes) -> None:
+        self.number += 1
+        self.offset += len(line)
+        self.current, self.ended = (
+            _header(line, self.number, self.offset, self.seen, self.unique_names, self.shown),
+            False,
+        )
+        self.current.pieces = [] if self.keep else None
+        if self.sink:
+            self.sink(line.rstrip(b"\r\n"))
+
+    def _line(self, line: bytes) -> bool:
+        """Check one line that is not a header; True when it is the first line of bases of its record."""
+        self.number += 1
+        size, bases, current = len(line), line.rstrip(), self.current
+        if current is None:
+            if bases:
+                raise InputError("expected a FASTA header line starting with '>'", self.shown, self.number)
+            self.offset += size
+            return False
+        if not bases:
+            self.ended = True
+            self.offset += size
+            return False
+        if b" " in bases:
+            bases, current.regular = bases.replace(b" ", b""), False
+        bad = bases.translate(None, _VALID)
+        if bad:
+            character = chr(bad[0]) if bad[0] < 128 else "\ufffd"
+            column = bases.index(bad[:1]) + 1
+            message = f"sequence: invalid character {character!r} in record {current.name!r} (column {column})"
+            raise InputError(message, self.shown, self.number)
+        first = current.line_bases == 0
+        if first:
+            current.line_bases, current.line_bytes = len(bases), size
+        elif (
+            self.ended or len(bases) > current.line_bases or size - len(bases) > current.line_bytes - current.line_bases
+        ):
+            current.regular = False
+        if len(bases) < current.line_bases or size - len(bases) != current.line_bytes - current.line_bases:
+            self.ended = True
+        self._bases(bases, size, 0)
+        return first
+
+    def _bases(self, bases: bytes, size: int, lines: int) -> None:
+        """Add bases to the record (`lines` whole lines of them, or 0: one line that `_line` counted)."""
+        current = self.current
+        assert current is not None
+        self.offset += size
+        self.number += lines
+        current.length += lines * current.line_bases if lines else len(bases)
+        if current.pieces is not None:
+            current.pieces.append(bases)
+        if self.sink:
+            self.sink(bases)
 
 
 def _header(

@@ -135,24 +135,29 @@ class KmerTokenizer:
         length = len(codes)
         starts = self.token_starts(length)
         ends = np.minimum(starts + self.k, length)
-        lowercase = np.concatenate([[0], np.cumsum(raw >= ord("a"))])
-        soft_masked = (lowercase[ends] - lowercase[starts]).astype(np.uint8)
-
+        n_full = int(np.count_nonzero(ends - starts == self.k))  # full k-mers come first, then the tail
         ids = np.empty(len(starts), dtype=np.int64)
-        full = ends - starts == self.k
-        ids[full] = self._kmer_ids(codes, starts[full], self.k)
-        for i in np.flatnonzero(~full):  # at most k / stride tail tokens
-            ids[i] = self._kmer_ids(codes, starts[i : i + 1], int(ends[i] - starts[i]))[0]
+        ids[:n_full] = self._kmer_ids(codes, 0, n_full, self.k)
+        soft_masked = np.zeros(len(starts), dtype=np.uint8)
+        lowercase = (raw >= ord("a")).view(np.uint8)
+        for j in range(self.k):  # base j of every full token: one strided view, no gather
+            soft_masked[:n_full] += lowercase[j : j + n_full * self.stride : self.stride]
+        for i in range(n_full, len(starts)):  # at most k / stride tail tokens
+            start, end = int(starts[i]), int(ends[i])
+            ids[i] = self._kmer_ids(codes, start, 1, end - start)[0]
+            soft_masked[i] = lowercase[start:end].sum()
         return Encoding(ids=ids, offsets=starts, ends=ends, soft_masked=soft_masked)
 
-    def _kmer_ids(self, codes: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-        value = np.zeros(len(starts), dtype=np.int64)
-        unknown = np.zeros(len(starts), dtype=bool)
+    def _kmer_ids(self, codes: np.ndarray, first: int, count: int, length: int) -> np.ndarray:
+        """Ids of the `count` l-mers (l = `length`) starting at first, first + stride, ..."""
+        value = np.zeros(count, dtype=np.int32)
+        unknown = np.zeros(count, dtype=bool)
         for j in range(length):
-            base = codes[starts + j].astype(np.int64)
-            unknown |= base == AMBIGUOUS
-            value = value * 4 + np.where(base == AMBIGUOUS, 0, base)
-        return np.where(unknown, UNK, self._first_id[length] + value)
+            base = codes[first + j : first + j + count * self.stride : self.stride]
+            ambiguous = base == AMBIGUOUS
+            unknown |= ambiguous
+            value = value * 4 + np.where(ambiguous, 0, base)
+        return np.where(unknown, UNK, self._first_id[length] + value.astype(np.int64))
 
     def kmer_ids(self, length: int | None = None) -> range:
         """The ids of all l-mers of one length (default: the full k-mers)."""

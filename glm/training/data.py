@@ -25,7 +25,7 @@ import hashlib
 import json
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, open_text, read_text, stderr_is_interactive
+from glm.io.files import atomic_directory, read_text, stderr_is_interactive
 from glm.io.genome import Genome, RecordView, header_line
 from glm.model.tokenizers import SEP, Tokenizer, encode_in_chunks
 
@@ -175,14 +175,9 @@ def _write_store_atomically(
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def _count_records(fasta: Path) -> int:
-    with open_text(fasta) as handle:
-        return sum(1 for line in handle if line.startswith(">"))
-
-
 def _write_store(
     fasta: Path,
-    records: Iterable[tuple[str, str | RecordView]],
+    records: list[tuple[str, str | RecordView]],
     tokenizer: Tokenizer,
     out: Path,
     split: str,
@@ -190,7 +185,7 @@ def _write_store(
     progress: bool,
 ) -> dict:
     if split == "auto":
-        split = "records" if _count_records(fasta) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
+        split = "records" if len(records) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
     dtype = token_dtype(tokenizer.vocab_size)
     stride = int(getattr(tokenizer, "stride", 1))
     files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}
