@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="bench/out/memory")
     parser.add_argument("--records", type=int, nargs="+", default=[10, 50, 250], help="record lengths, Mb")
-    parser.add_argument("--variants", type=int, nargs="+", default=[5000, 50000])
+    parser.add_argument("--variants", type=int, nargs="*", default=[5000, 50000])
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
