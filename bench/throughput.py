@@ -2,6 +2,7 @@
 
     python bench/throughput.py --presets tiny small base --context 256 --batch-size 4 --steps 5
     python bench/throughput.py --presets small base --context 1024 --precision bf16-mixed --compile   # a GPU
+    python bench/throughput.py --presets tiny --set train.optimizer=muon model.qk_norm=true            # any config override
 
 Each preset trains for `--warmup` untimed and `--steps` timed optimizer steps on one device (no
 validation), built exactly as `cli.py pretrain` builds it (LitGLM, GenomeDataModule,
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.config import Config, load_config  # noqa: E402
@@ -114,6 +116,7 @@ def measure(preset: str, args: argparse.Namespace, run_dir: Path) -> dict:
         "train.val_every": 10**9,
         "train.devices": "1",
         "data.num_workers": args.workers,
+        **{key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)},
     }
     config = load_config(preset).with_overrides(overrides)
     tokenizer = build_tokenizer(config.data, args.fasta)
@@ -135,6 +138,7 @@ def measure(preset: str, args: argparse.Namespace, run_dir: Path) -> dict:
     peak, peak_source = peak_flops(precision)
     return {
         "preset": preset,
+        "overrides": args.set,
         "parameters": parameters,
         "k": config.data.k,
         "context": config.model.context,
@@ -179,6 +183,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: the preset's)")
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides, e.g. train.optimizer=muon")
     parser.add_argument("--json", help="append one JSON line per preset to this file")
     args = parser.parse_args()
 
