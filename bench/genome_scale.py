@@ -3,7 +3,7 @@ share of its time outside the model (`score` times glm.scoring.passes.score_pair
 
 Generates a human-shaped assembly (chromosomes scaled down from --largest, plus small contigs),
 plain and BGZF, and SNVs across all contigs; nothing is committed. Each measurement runs in a
-fresh process so peak memory (ru_maxrss) is its own. Results: docs/BENCHMARKS.md.
+fresh process so peak memory (VmHWM, bench/peak_memory.py) is its own. Results: docs/BENCHMARKS.md.
 
     python bench/genome_scale.py --out bench/out/scale --largest 50_000_000 --chromosomes 24 --contigs 100
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -23,9 +22,16 @@ from Bio import bgzf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.peak_memory import peak_mb  # noqa: E402
 
 
 def generate(out: Path, largest: int, chromosomes: int, contigs: int, variants: int) -> dict:
+    """Write the assembly (plain and BGZF) and pick variant sites; reused when `out` holds the same one."""
+    layout = out / "layout.json"
+    asked = [largest, chromosomes, contigs, variants]
+    if layout.exists() and (known := json.loads(layout.read_text()))["asked"] == asked:
+        known["rows"] = [tuple(row) for row in known["rows"]]
+        return known
     rng = random.Random(0)
     lengths = {f"chr{i + 1}": int(largest * (1 - 0.8 * i / chromosomes)) for i in range(chromosomes)}
     lengths.update({f"chrUn_KI27{i:04d}v1": rng.randint(2_000, 200_000) for i in range(contigs)})
@@ -45,7 +51,9 @@ def generate(out: Path, largest: int, chromosomes: int, contigs: int, variants: 
         (name, rng.randrange(1, lengths[name]))
         for name in rng.choices(names, weights=list(lengths.values()), k=variants)
     )
-    return {"plain": str(plain), "bgzf": str(packed), "lengths": lengths, "rows": rows}
+    data = {"asked": asked, "plain": str(plain), "bgzf": str(packed), "lengths": lengths, "rows": rows}
+    layout.write_text(json.dumps(data))
+    return data
 
 
 def measure(kind: str, args: list[str]) -> dict:
@@ -56,7 +64,7 @@ def measure(kind: str, args: list[str]) -> dict:
 
 
 def _report(values: dict) -> None:
-    values["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    values["peak_mb"] = peak_mb()
     print(json.dumps(values))
 
 
@@ -164,6 +172,8 @@ def main() -> None:
         spans.append((name, low, min(data["lengths"][name], low + 1000)))
     (out / "windows.json").write_text(json.dumps(spans))
     for label in ("plain", "bgzf"):
+        for index in (".fai", ".gzi"):  # built below, on first use, as a user's first run builds it
+            Path(data[label] + index).unlink(missing_ok=True)
         start = time.perf_counter()
         from glm.io.genome import Genome
 

@@ -3,7 +3,7 @@
     python bench/memory_scale.py --out bench/out/memory --records 10 50 250 --variants 5000 50000
 
 Generated data (random bases, random SNVs; nothing committed). Each measurement runs in a fresh
-process (`python -c`) that reports its own peak resident memory (ru_maxrss), torch's
+process (`python -c`) that reports its own peak resident memory (VmHWM), torch's
 import included, and the seconds of the work alone (after the imports). Prepare starts from
 nothing, as on first use: no token cache and no `.fai` (so the index build and the validating
 scan are timed too). The claims checked: prepare's peak does not grow with the longest record
@@ -26,17 +26,17 @@ MODEL = ROOT / "tests" / "data" / "model_format1"
 
 
 def child(setup: str, work: str) -> tuple[float, float]:
-    """(seconds of `work`, peak MB) in a fresh `python -c` process, which reports its own ru_maxrss.
+    """(seconds of `work`, peak MB) in a fresh `python -c` process, which reports its own peak (VmHWM).
 
     `setup` (the imports: torch among them) runs before the clock starts; the peak includes it.
     """
     code = (
-        f"{setup}; import time, resource; started = time.perf_counter(); {work}; "
-        "print('seconds', time.perf_counter() - started, 'peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        f"{setup}; import time; from bench.peak_memory import peak_mb; started = time.perf_counter(); {work}; "
+        "print('seconds', time.perf_counter() - started, 'peak_mb', peak_mb())"
     )
     done = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
-    _, seconds, _, peak_kb = done.stdout.split()[-4:]
-    return float(seconds), int(peak_kb) / 1024
+    _, seconds, _, peak = done.stdout.split()[-4:]
+    return float(seconds), float(peak)
 
 
 def write_genome(path: Path, megabases: int, seed: int = 0) -> None:

@@ -23,15 +23,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
-import resource, sys, time
+import sys, time
 sys.path.insert(0, {root!r})
+from bench.peak_memory import peak_mb
 from glm.training.data import prepare
 from glm.model.tokenizers import KmerTokenizer
 started = time.perf_counter()
 store = prepare({fasta!r}, KmerTokenizer({k}), {cache!r}, progress=False)
 seconds = time.perf_counter() - started
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(seconds, peak_mb, store.meta["train_tokens"] + store.meta["val_tokens"])
+print(seconds, peak_mb(), store.meta["train_tokens"] + store.meta["val_tokens"])
 """
 
 

@@ -2,7 +2,7 @@
 
     python bench/throughput.py --presets tiny small base --context 256 --batch-size 4 --steps 5
     python bench/throughput.py --presets small base --context 1024 --precision bf16-mixed --compile   # a GPU
-    python bench/throughput.py --presets tiny --set train.optimizer=muon model.qk_norm=true            # any config override
+    python bench/throughput.py --presets tiny --set train.optimizer=muon model.qk_norm=true   # overrides
 
 Each preset trains for `--warmup` untimed and `--steps` timed optimizer steps on one device (no
 validation), built exactly as `cli.py pretrain` builds it (LitGLM, GenomeDataModule,
