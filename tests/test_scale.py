@@ -222,8 +222,8 @@ def test_two_process_ddp_run_matches_one_process_with_the_same_global_batch(tmp_
     script.write_text(DDP_WRAPPER.format(root=str(ROOT), dump=str(dump)))
     out = tmp_path / "ddp"
     args = ["pretrain", str(DATA / "phiX174.fa"), "--out", str(out), *TINY_CLI, "--devices", "2"]
-    args += ["--batch-size", "4", "--max-steps", "8", "--val-every", "4", "--optimizer", optimizer]
-    tiny_config = tiny_config.with_overrides({"train.optimizer": optimizer})
+    args += ["--batch-size", "4", "--max-steps", "8", "--val-every", "4", "--optimizer", optimizer, "--qk-norm"]
+    tiny_config = tiny_config.with_overrides({"train.optimizer": optimizer, "model.qk_norm": True})
     finished = run_cli_subprocess(script, args, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "2 process(es) x 4 windows x 1 accumulated = 8 windows per step" in finished.stdout

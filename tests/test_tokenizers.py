@@ -66,6 +66,27 @@ def test_lowercase_same_ids_and_soft_mask_counts() -> None:
     assert list(upper.soft_masked) == [0, 0, 0]
 
 
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 3), (4, 2), (6, 1), (8, 8)])
+def test_kmer_encoding_equals_one_token_at_a_time(k: int, stride: int) -> None:
+    """The vectorised encoder against the definition: each token read on its own."""
+    tokenizer = KmerTokenizer(k, stride)
+    for length in [0, 1, k - 1, k, k + 1, 97]:
+        sequence = "".join(RNG.choice(list("ACGTacgtNR"), size=length))
+        encoding = tokenizer.encode(sequence)
+        expected_ids, expected_soft = [], []
+        for start in tokenizer.token_starts(length):
+            bases = sequence[start : start + k]
+            if any(base not in "ACGTacgt" for base in bases):
+                expected_ids.append(UNK)
+            else:
+                value = int("".join(str("ACGT".index(base.upper())) for base in bases), 4)
+                expected_ids.append(tokenizer.kmer_ids(len(bases))[value])
+            expected_soft.append(sum(base.islower() for base in bases))
+        assert list(encoding.ids) == expected_ids
+        assert list(encoding.soft_masked) == expected_soft
+        assert list(encoding.ends - encoding.offsets) == [min(k, length - start) for start in encoding.offsets]
+
+
 @pytest.mark.parametrize("code", list("NRYKMSWBDHVn"))
 def test_iupac_codes_become_unknown(code: str) -> None:
     tokenizer = KmerTokenizer(3)

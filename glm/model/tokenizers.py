@@ -135,7 +135,7 @@ class KmerTokenizer:
         length = len(codes)
         starts = self.token_starts(length)
         ends = np.minimum(starts + self.k, length)
-        n_full = int(np.count_nonzero(ends - starts == self.k))  # full k-mers come first, then the tail
+        n_full = (length - self.k) // self.stride + 1 if length >= self.k else 0  # full k-mers, then the tail
         ids = np.empty(len(starts), dtype=np.int64)
         ids[:n_full] = self._kmer_ids(codes, 0, n_full, self.k)
         soft_masked = np.zeros(len(starts), dtype=np.uint8)
