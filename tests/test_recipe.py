@@ -26,9 +26,9 @@ from glm.io.genome import Genome
 from glm.model.checkpoint import export_model, load_model
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import KmerTokenizer
-from glm.model.transformer import Transformer
+from glm.model.transformer import Transformer, attend
 from glm.scoring import score_variants
-from glm.training.optimizers import MuonAdamW, Schedule, build_optimizer
+from glm.training.optimizers import Muon, MuonAdamW, Schedule, build_optimizer
 
 # Every block option that changes the forward pass, at once (zero_init is tested on its own:
 # a zero-initialised model's blocks are the identity, which would hide the others).
@@ -141,6 +141,40 @@ def test_muon_adamw_steps_both_and_its_state_round_trips() -> None:
     assert again.param_groups[0] is again.muon.param_groups[0]  # still shared with the inner optimizers
     first = next(iter(again.muon.state.values()))["momentum_buffer"]
     torch.testing.assert_close(first, next(iter(optimizer.muon.state.values()))["momentum_buffer"])
+
+
+def test_batched_muon_equals_torchs_muon_step_by_step() -> None:
+    """One Newton-Schulz per shape gives torch.optim.Muon's steps exactly, tall and wide
+    matrices, shared shapes, nesterov on and off, and a matrix without a gradient."""
+    shapes = [(24, 8), (24, 8), (8, 8), (8, 20), (8, 20), (24, 8)]
+    for nesterov in (True, False):
+        generator = torch.Generator().manual_seed(0)
+        ours = [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in shapes]
+        theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+        start = [p.detach().clone() for p in ours]
+        optimizers = [Muon(ours, lr=0.02, weight_decay=0.1, momentum=0.9), torch.optim.Muon(theirs, lr=0.02)]
+        for optimizer in optimizers:
+            optimizer.param_groups[0].update(weight_decay=0.1, momentum=0.9, nesterov=nesterov)
+        for step in range(4):
+            grads = [torch.randn(shape, generator=generator) for shape in shapes]
+            for parameters in (ours, theirs):
+                for index, (parameter, grad) in enumerate(zip(parameters, grads)):
+                    parameter.grad = None if step == 2 and index == 1 else grad.clone()
+            for optimizer in optimizers:
+                optimizer.step()
+        for mine, reference, before in zip(ours, theirs, start):
+            assert torch.equal(mine, reference) and not torch.equal(mine, before)
+
+
+def test_attention_runs_in_float32_on_a_cpu_under_bf16_autocast() -> None:
+    """The CPU flash kernel is faster in float32 (docs/BENCHMARKS.md); it must also be exact."""
+    q, k, v = torch.randn(3, 2, 4, 10, 8).bfloat16().unbind()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = attend(q, k, v, is_causal=True)
+    assert inside.dtype == torch.float32
+    expected = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+    torch.testing.assert_close(inside, expected)
+    assert attend(q, k, v, is_causal=True).dtype == torch.bfloat16  # outside autocast: as given
 
 
 def test_muon_with_fsdp_is_refused() -> None:

@@ -75,6 +75,18 @@ class KVCache:
         return keys, values
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **options) -> torch.Tensor:
+    """F.scaled_dot_product_attention, in float32 on a CPU even under bf16 autocast.
+
+    PyTorch's CPU flash-attention kernel runs faster in float32 than in bf16 at the CPU presets'
+    shapes (a quarter off the tiny preset's training step, docs/BENCHMARKS.md); GPUs keep bf16.
+    """
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **options)
+    return F.scaled_dot_product_attention(q, k, v, **options)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -113,7 +125,7 @@ class CausalSelfAttention(nn.Module):
         if past == 0:
             if cache is not None:
                 cache.extend(layer, k, v)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+            y = attend(q, k, v, is_causal=True, dropout_p=dropout)
         else:
             k, v = cache.extend(layer, k, v)
             # Query i sits at position past + i and may see keys 0 .. past + i (is_causal would
@@ -122,7 +134,7 @@ class CausalSelfAttention(nn.Module):
                 torch.arange(past + time, device=x.device)[None, :]
                 <= past + torch.arange(time, device=x.device)[:, None]
             )
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, dropout_p=dropout)
+            y = attend(q, k, v, attn_mask=visible, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(batch, time, width)  # heads back side by side
         return self.proj(y)
 
