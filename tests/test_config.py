@@ -10,10 +10,10 @@ from glm.errors import InputError
 
 def test_presets_load_and_overrides_apply() -> None:
     tiny = load_config("tiny")
-    assert (tiny.data.k, tiny.model.width) == (3, 128)
-    changed = tiny.with_overrides({"model.width": 64, "data.k": 2, "train.max_time": None})
-    assert (changed.model.width, changed.data.k, changed.train.max_time) == (64, 2, None)
-    assert tiny.model.width == 128  # overrides copy, never mutate
+    assert (tiny.data.k, tiny.model.width) == (3, 64)
+    changed = tiny.with_overrides({"model.width": 96, "data.k": 2, "train.max_time": None})
+    assert (changed.model.width, changed.data.k, changed.train.max_time) == (96, 2, None)
+    assert tiny.model.width == 64  # overrides copy, never mutate
     for name in ("small", "base"):
         load_config(name)
 

@@ -26,7 +26,7 @@ from glm.io.genome import Genome
 from glm.model.checkpoint import export_model, load_model
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import KmerTokenizer
-from glm.model.transformer import Transformer, attend
+from glm.model.transformer import FLOAT32_ATTENTION_MAX_KEYS, Transformer, attend
 from glm.scoring import score_variants
 from glm.training.optimizers import Muon, MuonAdamW, Schedule, build_optimizer
 
@@ -175,6 +175,9 @@ def test_attention_runs_in_float32_on_a_cpu_under_bf16_autocast() -> None:
     expected = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
     torch.testing.assert_close(inside, expected)
     assert attend(q, k, v, is_causal=True).dtype == torch.bfloat16  # outside autocast: as given
+    long = torch.randn(3, 1, 1, FLOAT32_ATTENTION_MAX_KEYS + 1, 8).bfloat16().unbind()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert attend(*long, is_causal=True).dtype == torch.bfloat16  # long contexts: bf16 is faster
 
 
 def test_muon_with_fsdp_is_refused() -> None:

@@ -75,13 +75,16 @@ class KVCache:
         return keys, values
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **options) -> torch.Tensor:
-    """F.scaled_dot_product_attention, in float32 on a CPU even under bf16 autocast.
+# Up to this many keys, PyTorch's CPU flash-attention kernel is faster in float32 than in bf16
+# (2x at the tiny preset's shape); at 1,024 keys and head size 64 bf16 is faster
+# (docs/BENCHMARKS.md, "Winning the throughput back").
+FLOAT32_ATTENTION_MAX_KEYS = 512
 
-    PyTorch's CPU flash-attention kernel runs faster in float32 than in bf16 at the CPU presets'
-    shapes (a quarter off the tiny preset's training step, docs/BENCHMARKS.md); GPUs keep bf16.
-    """
-    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **options) -> torch.Tensor:
+    """F.scaled_dot_product_attention; on a CPU under bf16 autocast, in float32 for short contexts
+    (the faster kernel there). GPUs keep bf16."""
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu") and k.shape[-2] <= FLOAT32_ATTENTION_MAX_KEYS:
         with torch.autocast("cpu", enabled=False):
             return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **options)
     return F.scaled_dot_product_attention(q, k, v, **options)
