@@ -5,8 +5,8 @@
     python bench/recipe.py shakespeare --rows baseline muon ...            # 2,000 steps (nanoGPT budget)
     python bench/recipe.py ecoli --minutes 3 --rows baseline best --define best=muon+qk_norm
 
-Every row starts from the recipe before issue 12 (AdamW, no QK-norm: BASELINE) and adds its
-changes; the row `preset` is the preset as shipped. E. coli: the `tiny` preset on
+Every row starts from the recipe before issue 12 (AdamW, no QK-norm, width 128: BASELINE) and
+adds its changes; the row `preset` is the preset as shipped. E. coli: the `tiny` preset on
 data/ecoli_K12_MG1655.fa.gz for a wall-clock budget (the learning rate decays to fit it) or
 --steps, then bits/base over every held-out base (bench/quality.py's measure).
 Shakespeare: the `text` preset (batch 12, block 64, 2,000 steps), validation loss in nats/char
@@ -38,9 +38,9 @@ from glm.config import load_config  # noqa: E402
 from glm.model.tokenizers import build_tokenizer  # noqa: E402
 from glm.training.pretrain import pretrain  # noqa: E402
 
-# Every row starts from the recipe before issue 12 (AdamW, no QK-norm), whatever the presets now
-# say, so the table reproduces; "preset" is the preset as shipped.
-BASELINE: dict[str, object] = {"train.optimizer": "adamw", "model.qk_norm": False}
+# Every row starts from the recipe before issue 12 (AdamW, no QK-norm, width 128), whatever the
+# presets now say, so the table reproduces; "preset" is the preset as shipped.
+BASELINE: dict[str, object] = {"train.optimizer": "adamw", "model.qk_norm": False, "model.width": 128}
 # One change each, from the issue's list (docs/BENCHMARKS.md says where each idea comes from).
 CHANGES: dict[str, dict[str, object]] = {
     "baseline": {},
