@@ -33,14 +33,12 @@ class Muon(torch.optim.Muon):
     """
 
     def __init__(self, params, lr: float, weight_decay: float, momentum: float):
+        # Only the options step() honours (torch's adjust_lr_fn choices are not among them).
         super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for group in self.param_groups:
             by_shape: dict[torch.Size, list[torch.Tensor]] = {}
             for parameter in group["params"]:
@@ -65,6 +63,14 @@ class Muon(torch.optim.Muon):
         torch._foreach_mul_(parameters, 1 - lr * group["weight_decay"])
         scale = math.sqrt(max(1.0, shape[0] / shape[1]))
         torch._foreach_add_(parameters, list(orthogonal.unbind()), alpha=-lr * scale)
+
+
+def evaluate(closure: Callable[[], float] | None) -> float | None:
+    """The optimizer protocol's closure: the loss recomputed with gradients on, if one is given."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def newton_schulz(
@@ -98,10 +104,7 @@ class MuonAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         self.muon.step()
         self.adamw.step()
         return loss
