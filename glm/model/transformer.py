@@ -1,7 +1,7 @@
 """The causal Transformer, in plain PyTorch: read it top to bottom.
 
 Decoder-only, pre-norm (RMSNorm), rotary position embeddings, SwiGLU MLP, attention through
-`F.scaled_dot_product_attention` (flash attention on GPUs), input and output embeddings tied,
+`F.scaled_dot_product_attention` (`attend`: flash attention; float32 on CPUs), input and output embeddings tied,
 GPT-2 style initialisation. ModelConfig's recipe options switch pieces of it (QK-norm, a squared
 ReLU MLP, zero-initialised output projections, an untied head, value embeddings, logit
 soft-capping); each is marked where it acts. No I/O and no Lightning here.
