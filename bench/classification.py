@@ -93,7 +93,7 @@ def load_splits(task: dict) -> dict:
 
 
 def pretrain_stage(name: str, task: dict, out: Path, minutes: float) -> None:
-    from glm.training.pretrain import pretrain, resolve_config  # noqa: PLC0415
+    from glm.training.pretrain import pretrain, resolve_config
 
     source = task["pretrain_on"]
     if source == "train" or isinstance(source, list):
@@ -170,7 +170,7 @@ def main() -> None:
         elif stage == "probe":
             results = probe_stage(splits, out / "probe", FeatureSpec("embedding", model))
         else:
-            from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only for this stage
+            from glm.training.finetune import FinetuneFitter  # Lightning only for this stage
 
             by_seed = {}
             for seed in range(args.seeds):

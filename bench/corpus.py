@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from markov import ALPHAS, markov_bits, split_sequences  # noqa: E402
+from markov import ALPHAS, markov_bits, split_sequences
 
-from glm.api import GenomicLM  # noqa: E402
-from glm.config import Config, load_config  # noqa: E402
-from glm.io.corpus import genome_name  # noqa: E402
-from glm.training.pretrain import pretrain  # noqa: E402
+from glm.api import GenomicLM
+from glm.config import Config, load_config
+from glm.io.corpus import genome_name
+from glm.training.pretrain import pretrain
 
 PARTS = ("single", "joint", "tagged", "temperature", "logo")
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import glm  # noqa: E402
+import glm
 
 
 def main() -> None:

@@ -26,13 +26,13 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from glm.config import load_config  # noqa: E402
+from glm.config import load_config
 from glm.model.tokenizers import build_tokenizer
-from glm.training.data import prepare  # noqa: E402
-from glm.training.lit import GenomeDataModule, LitGLM  # noqa: E402
+from glm.training.data import prepare
+from glm.training.lit import GenomeDataModule, LitGLM
 from glm.training.pretrain import input_format
-from glm.training.trainer import build_trainer, resolve_precision  # noqa: E402
-from glm.training.windows import TrainWindows  # noqa: E402
+from glm.training.trainer import build_trainer, resolve_precision
+from glm.training.windows import TrainWindows
 
 
 class StepTimer(pl.Callback):

@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from glm.alphabet import reverse_complement
-from glm.io.genome import Genome  # noqa: E402
-from glm.model.tokenizers import KmerTokenizer  # noqa: E402
-from glm.training.data import heldout_regions, prepare  # noqa: E402
+from glm.io.genome import Genome
+from glm.model.tokenizers import KmerTokenizer
+from glm.training.data import heldout_regions, prepare
 
 ALPHAS = (0.01, 0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CODE = np.full(256, 4, dtype=np.int64)
@@ -66,7 +66,7 @@ def markov_bits(train: list[str], heldout: list[str], order: int) -> dict[float,
         totals.append(context_totals[value // 4])
     hits, totals = np.concatenate(hits), np.concatenate(totals)
     return {alpha: float(-np.mean(np.log2((hits + alpha) / (totals + 4 * alpha)))) for alpha in ALPHAS} | {
-        "scored": int(len(hits))
+        "scored": len(hits)
     }
 
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import glm  # noqa: E402
-from glm.heads.evaluation import score_metrics  # noqa: E402
-from glm.heads.variant_heads import fit_variant_head  # noqa: E402
-from glm.io.genome import Genome  # noqa: E402
-from glm.io.variant_readers import read_variants  # noqa: E402
+import glm
+from glm.heads.evaluation import score_metrics
+from glm.heads.variant_heads import fit_variant_head
+from glm.io.genome import Genome
+from glm.io.variant_readers import read_variants
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "variants" / "mitomap"

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from glm.api import GenomicLM  # noqa: E402
-from glm.config import load_config  # noqa: E402
-from glm.io.genome import Genome  # noqa: E402
+from glm.api import GenomicLM
+from glm.config import load_config
+from glm.io.genome import Genome
 from glm.model.tokenizers import build_tokenizer
-from glm.training.data import heldout_regions, prepare  # noqa: E402
-from glm.training.pretrain import pretrain  # noqa: E402
+from glm.training.data import heldout_regions, prepare
+from glm.training.pretrain import pretrain
 
 
 def heldout_bits_per_base(lm: GenomicLM, fasta: str, config) -> tuple[float, int]:

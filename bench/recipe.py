@@ -31,12 +31,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import heldout_bits_per_base  # noqa: E402
+from quality import heldout_bits_per_base
 
-from glm.api import GenomicLM  # noqa: E402
-from glm.config import load_config  # noqa: E402
-from glm.model.tokenizers import build_tokenizer  # noqa: E402
-from glm.training.pretrain import pretrain  # noqa: E402
+from glm.api import GenomicLM
+from glm.config import load_config
+from glm.model.tokenizers import build_tokenizer
+from glm.training.pretrain import pretrain
 
 # Every row starts from the recipe before issue 12 (AdamW, no QK-norm, width 128), whatever the
 # presets now say, so the table reproduces; "preset" is the preset as shipped.

@@ -24,16 +24,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import glm  # noqa: E402
-from glm.api import GenomicLM  # noqa: E402
-from glm.config import load_config  # noqa: E402
+import glm
+from glm.api import GenomicLM
+from glm.config import load_config
 from glm.io.coordinates import parse_region
-from glm.io.genome import Genome  # noqa: E402
-from glm.io.variants import VariantList  # noqa: E402
-from glm.model.tokenizers import KmerTokenizer  # noqa: E402
-from glm.model.transformer import Transformer  # noqa: E402
+from glm.io.genome import Genome
+from glm.io.variants import VariantList
+from glm.model.tokenizers import KmerTokenizer
+from glm.model.transformer import Transformer
 from glm.scoring import mutagenesis_variants, score_variants
-from glm.scoring.windows import default_window  # noqa: E402
+from glm.scoring.windows import default_window
 
 
 def tiny_model() -> GenomicLM:

@@ -30,12 +30,12 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from glm.config import Config, load_config  # noqa: E402
+from glm.config import Config, load_config
 from glm.model.tokenizers import build_tokenizer
-from glm.training.data import prepare  # noqa: E402
-from glm.training.lit import GenomeDataModule, LitGLM  # noqa: E402
+from glm.training.data import prepare
+from glm.training.lit import GenomeDataModule, LitGLM
 from glm.training.pretrain import input_format
-from glm.training.trainer import build_trainer, resolve_precision  # noqa: E402
+from glm.training.trainer import build_trainer, resolve_precision
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's datasheets: (bf16/fp16, tf32).
 # Matched against torch.cuda.get_device_name() in this order, so "H100 PCIe" wins over "H100".

@@ -11,4 +11,4 @@ from glm.api import GenomicLM, LogLikelihood, load
 from glm.errors import InputError
 from glm.version import __version__
 
-__all__ = ["GenomicLM", "InputError", "LogLikelihood", "load", "__version__"]
+__all__ = ["GenomicLM", "InputError", "LogLikelihood", "__version__", "load"]

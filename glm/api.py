@@ -178,7 +178,7 @@ class GenomicLM:
     def _scoring_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Scoring options with a head directory loaded, this model's batch size as the default and its genome tags."""
         if isinstance(options.get("head"), (str, os.PathLike)):
-            from glm.heads.probes import Head  # noqa: PLC0415 - scikit-learn only when a head is used
+            from glm.heads.probes import Head  # scikit-learn only when a head is used
 
             options["head"] = Head.load(options["head"], task="variant")
         options.setdefault("batch_size", self.batch_size)

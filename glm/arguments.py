@@ -49,7 +49,7 @@ class ConfigOptions:
     show_defaults: bool = False  # show the dataclass's defaults (not when a preset decides them)
 
 
-def command(name: str, help: str, description: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def command(name: str, help: str, description: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # noqa: A002
     """Mark a function as the subcommand `name` (its help line, and the longer description of its --help)."""
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:

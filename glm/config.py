@@ -79,7 +79,7 @@ def check_bounds(name: str, value: Any, bounds: str | Bounds) -> None:
         raise InputError(f"{name} must be {bounds}, got {value}")
 
 
-def option(default: Any, help: str, flag: str | None = None, cli: bool = True, bounds: str | None = None) -> Any:
+def option(default: Any, help: str, flag: str | None = None, cli: bool = True, bounds: str | None = None) -> Any:  # noqa: A002
     """A config field with its command-line help beside it (glm.arguments turns fields into options).
 
     flag: the option's name when it differs from the field's (`n_layers` -> `--layers`);
@@ -255,9 +255,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         _check_fields(self, "train")
-        if self.global_batch_tokens is not None:
-            if self.accumulate != 1:
-                raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
+        if self.global_batch_tokens is not None and self.accumulate != 1:
+            raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
         if self.max_time and parse_duration(self.max_time).total_seconds() <= 0:
             raise InputError(f"train.max_time must be above 0, got {self.max_time!r}")
         if self.optimizer == "muon" and self.strategy == "fsdp":

@@ -262,7 +262,7 @@ def test_unknown_test_labels_and_empty_classes_are_clear_errors(tmp_path, capsys
         code == 2 and "test.csv:3: test label 'maybe' is not a training class (motif, none)" in capsys.readouterr().err
     )
     (tmp_path / "empty.fa").write_text("")
-    with pytest.raises(InputError, match="empty.fa: empty file"):
+    with pytest.raises(InputError, match=r"empty.fa: empty file"):
         read_sequences([f"a={tmp_path / 'empty.fa'}"], labelled=True)
     only_one = write_table(tmp_path / "one.csv", task.subset(range(0, 20, 2)))
     code = cli.main(["fit-classifier", "--features", "kmer", "--train", str(only_one), "--out", str(tmp_path / "o")])

@@ -44,7 +44,7 @@ def test_fetch_edges_padding_and_reverse_strand(tmp_path) -> None:
     assert genome.fetch("c", 0, 0) == ""
     assert genome.fetch("c", 1, 4, strand="-") == "ACG"  # reverse complement of CGT
     assert genome.fetch("c", 6, 10, strand="-") == "NNTG"
-    with pytest.raises(InputError, match="unknown record 'chr9'.*records in this genome: c"):
+    with pytest.raises(InputError, match=r"unknown record 'chr9'.*records in this genome: c"):
         genome.fetch("chr9", 0, 1)
 
 
@@ -79,7 +79,7 @@ def test_bad_fasta_errors_name_file_and_line(tmp_path, content: str, pattern: st
 
 
 def test_missing_file(tmp_path) -> None:
-    with pytest.raises(InputError, match="nope.fa: no such file"):
+    with pytest.raises(InputError, match=r"nope.fa: no such file"):
         list(read_fasta(tmp_path / "nope.fa"))
 
 

@@ -134,7 +134,7 @@ def test_unknown_missing_and_unwanted_genome_names_are_one_line_errors(tagged, g
     _, lm = tagged
     with pytest.raises(InputError, match="genome name 'yeast' is not one this model was trained with; known: ac, gt"):
         lm.log_likelihood("ACGT", genome_name="yeast")
-    with pytest.raises(InputError, match="trained with genome tokens: give a genome name .* among ac, gt"):
+    with pytest.raises(InputError, match=r"trained with genome tokens: give a genome name .* among ac, gt"):
         lm.embed("ACGT")
     with pytest.raises(InputError, match="genome name 'yeast' is not one"):
         lm.generate("ACGT", genome_name="yeast")
@@ -150,7 +150,7 @@ def test_groups_share_a_token_and_a_genome_name_finds_its_groups() -> None:
     assert GenomeTags.from_dict(tags.to_dict(), "config.json") == tags
     with pytest.raises(InputError, match=r"known: plants, Ce \(or a genome of its groups: At, Os\)"):
         tags.id_of("Dm")
-    with pytest.raises(InputError, match="config.json: genome_tokens: expected names"):
+    with pytest.raises(InputError, match=r"config.json: genome_tokens: expected names"):
         GenomeTags.from_dict({"names": "plants"}, "config.json")
 
 

@@ -126,7 +126,7 @@ def test_cross_validation_errors() -> None:
 
 
 def test_load_rejects_a_directory_that_is_not_a_head(tmp_path) -> None:
-    with pytest.raises(InputError, match="head.json is missing"):
+    with pytest.raises(InputError, match=r"head.json is missing"):
         Head.load(tmp_path)
 
 

@@ -56,7 +56,7 @@ def test_soft_masked_targets_are_down_weighted(tiny_config) -> None:
     soft = torch.zeros_like(ids, dtype=torch.uint8)
     soft[0, 10:] = 1  # targets 9.. are lowercase: weight 0 in training, counted in metrics
     with torch.no_grad():
-        loss, nll_sum, count = lit._shared_step({"ids": ids, "soft_masked": soft}, "train")
+        loss, _nll_sum, count = lit._shared_step({"ids": ids, "soft_masked": soft}, "train")
         log_probs = token_log_probs(lit.model, ids)[0]
     torch.testing.assert_close(loss, -log_probs[:9].mean(), rtol=1e-5, atol=1e-5)
     assert count.item() == 19
@@ -87,7 +87,7 @@ def test_long_sequences_score_by_sliding_windows_like_a_manual_computation() -> 
     tokenizer = KmerTokenizer(1)
     lm = GenomicLM(tiny_model(vocab_size=tokenizer.vocab_size, context=16), tokenizer)
     sequence = "".join(np.random.default_rng(1).choice(list("ACGT"), 50))
-    ids = torch.tensor([[SEP] + list(tokenizer.encode(sequence).ids)])
+    ids = torch.tensor([[SEP, *list(tokenizer.encode(sequence).ids)]])
     expected = 0.0
     with torch.no_grad():
         for start, keep_from in plan_windows(ids.shape[1], 17):
@@ -123,7 +123,7 @@ def test_embed_pooling_and_layers() -> None:
     sequences = ["ACGTACGTAA", "TTTTGGGG"]
     mean = lm.embed(sequences)
     assert mean.shape == (2, 32)
-    ids = torch.tensor([[SEP] + list(tokenizer.encode(sequences[1]).ids)])
+    ids = torch.tensor([[SEP, *list(tokenizer.encode(sequences[1]).ids)]])
     with torch.no_grad():
         states = lm.model.hidden_states(ids)
     np.testing.assert_allclose(
@@ -147,5 +147,5 @@ def test_export_and_load_round_trip(tmp_path) -> None:
         torch.testing.assert_close(token_log_probs(loaded, ids), token_log_probs(model, ids), rtol=0, atol=0)
     assert loaded_tokenizer.k == 3 and config["info"] == {"note": "test"}
     (tmp_path / "model" / "tokenizer.json").unlink()
-    with pytest.raises(InputError, match="not a glm model directory: tokenizer.json is missing"):
+    with pytest.raises(InputError, match=r"not a glm model directory: tokenizer.json is missing"):
         load_model(tmp_path / "model")

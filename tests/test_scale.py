@@ -71,8 +71,10 @@ def test_global_batch_tokens_sets_accumulate_and_must_divide(tmp_path, capsys) -
 
     out = tmp_path / "run"
     code = cli.main(
-        ["pretrain", str(DATA / "phiX174.fa"), "--out", str(out), "--quiet", "--config", "tiny"]
-        + ["--global-batch-tokens", "1000", "--accelerator", "cpu", "--batch-size", "4", "--context", "64"]
+        [
+            *("pretrain", str(DATA / "phiX174.fa"), "--out", str(out), "--quiet", "--config", "tiny"),
+            *("--global-batch-tokens", "1000", "--accelerator", "cpu", "--batch-size", "4", "--context", "64"),
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2 and "= 256 tokens (try 768 or 1,024)" in err and err.count("\n") == 1
@@ -95,8 +97,11 @@ def test_processes_started_by_torchrun_or_srun_must_match_devices_x_nodes(monkey
 def test_fsdp_on_cpu_is_a_clear_error(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     code = cli.main(
-        ["pretrain", str(DATA / "phiX174.fa"), "--out", str(out), "--quiet", "--strategy", "fsdp"]
-        + ["--accelerator", "cpu", "--config", "tiny", "--optimizer", "adamw"]  # the preset's Muon refuses fsdp first
+        [
+            *("pretrain", str(DATA / "phiX174.fa"), "--out", str(out), "--quiet", "--strategy", "fsdp"),
+            # the preset's Muon would refuse fsdp first
+            *("--accelerator", "cpu", "--config", "tiny", "--optimizer", "adamw"),
+        ]
     )
     assert code == 2 and "--strategy fsdp needs CUDA GPUs" in capsys.readouterr().err
     assert not out.exists()

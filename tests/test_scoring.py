@@ -169,7 +169,7 @@ def test_errors_name_the_problem(lm, genome, tmp_path) -> None:
         lm.score_variants([("chr1", 5, "A" if CONTIG[4] != "A" else "C", "G")], genome)
     with pytest.raises(InputError, match="chr9"):
         lm.score_variants([("chr9", 5, "A", "G")], genome)
-    with pytest.raises(InputError, match="past the end|beyond|length"):
+    with pytest.raises(InputError, match=r"past the end|beyond|length"):
         lm.score_variants([("chr1", 601, "A", "G")], genome)
     with pytest.raises(InputError, match="window: 200 bases does not fit"):
         lm.score_variants(rows(), genome, window=200)

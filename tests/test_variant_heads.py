@@ -59,7 +59,7 @@ def labelled(tmp_path):
 
 def test_features_are_the_scores_and_the_embedding_delta(lm, labelled) -> None:
     table, genome = labelled
-    features, names, variants = variant_features(lm.model, lm.tokenizer, table, genome)
+    features, names, _variants = variant_features(lm.model, lm.tokenizer, table, genome)
     assert names[:5] == list(FEATURE_SCORES) and len(names) == features.shape[1] == 5 + 32
     scores = lm.score_variants(table, genome, method=["llr", "embedding"])
     np.testing.assert_allclose(features[:, 2], scores["llr"], atol=1e-9)

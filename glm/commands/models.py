@@ -43,7 +43,7 @@ def pretrain(
     quiet: Quiet = False,
     overrides: Annotated[dict[str, Any], ConfigOptions(Config)],
 ) -> None:
-    from glm.training.pretrain import pretrain as run  # noqa: PLC0415 - Lightning only here
+    from glm.training.pretrain import pretrain as run  # Lightning only here
     from glm.training.pretrain import resolve_config
 
     if not fasta and corpus is None:
@@ -70,7 +70,7 @@ def plot(
     *,
     out: Annotated[str | None, Help("picture to write (default: RUN/curves.png)")] = None,
 ) -> None:
-    from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves  # noqa: PLC0415
+    from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 
     picture = Path(out) if out else Path(run_dir) / CURVES_PNG
     curves = read_training_curves(run_dir)
@@ -93,7 +93,7 @@ def evaluate(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.api import LogLikelihood, evaluation_table, load  # noqa: PLC0415
+    from glm.api import LogLikelihood, evaluation_table, load
 
     lm = load(model, device=device)
     totals = []
@@ -139,7 +139,7 @@ def generate(
     genome_name: GenomeName = None,
     device: Device = None,
 ) -> None:
-    from glm.api import load  # noqa: PLC0415
+    from glm.api import load
 
     lm = load(model, device=device)
     for sample in range(num_samples):

@@ -33,11 +33,11 @@ def embed(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from glm.api import load  # noqa: PLC0415
-    from glm.io.files import atomic_file  # noqa: PLC0415
-    from glm.io.sequences import read_sequences, write_names  # noqa: PLC0415
+    from glm.api import load
+    from glm.io.files import atomic_file
+    from glm.io.sequences import read_sequences, write_names
 
     sequences = read_sequences(input)
     lm = load(model, device=device)
@@ -67,9 +67,9 @@ def layers(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.api import load  # noqa: PLC0415
-    from glm.heads.evaluation import compare_layers, layer_table  # noqa: PLC0415
-    from glm.io.sequences import read_sequences  # noqa: PLC0415
+    from glm.api import load
+    from glm.heads.evaluation import compare_layers, layer_table
+    from glm.io.sequences import read_sequences
 
     sequences = read_sequences(input, labelled=True)
     lm = load(model, device=device)
@@ -117,12 +117,12 @@ def fit_classifier(
         ConfigOptions(FinetuneConfig, "fine-tuning (with --finetune)", show_defaults=True),
     ],
 ) -> None:
-    from glm.config import with_overrides  # noqa: PLC0415
-    from glm.heads.features import FeatureSpec  # noqa: PLC0415
-    from glm.heads.sequence_tasks import ProbeFitter, seed_spread, spread_line  # noqa: PLC0415
+    from glm.config import with_overrides
+    from glm.heads.features import FeatureSpec
+    from glm.heads.sequence_tasks import ProbeFitter, seed_spread, spread_line
     from glm.heads.sequence_tasks import fit_classifier as fit
-    from glm.io.files import write_json  # noqa: PLC0415
-    from glm.io.sequences import read_sequences  # noqa: PLC0415
+    from glm.io.files import write_json
+    from glm.io.sequences import read_sequences
 
     if model is None and (features == "embedding" or finetune):
         raise InputError("fit-classifier: give a MODEL directory (only --features kmer works without one)")
@@ -134,7 +134,7 @@ def fit_classifier(
 
     def fitter(seed: int, run: Path) -> Any:
         if finetune:
-            from glm.training.finetune import FinetuneFitter  # noqa: PLC0415 - Lightning only when fine-tuning
+            from glm.training.finetune import FinetuneFitter  # Lightning only when fine-tuning
 
             chosen = {"layer": layer, "pooling": pooling or "last", "strands": strands, "train.seed": seed}
             options = with_overrides(FinetuneConfig(), {**tuning, **chosen})
@@ -172,8 +172,8 @@ def classify(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.heads.classifiers import load_classifier, write_predictions  # noqa: PLC0415
-    from glm.io.sequences import read_sequences  # noqa: PLC0415
+    from glm.heads.classifiers import load_classifier, write_predictions
+    from glm.io.sequences import read_sequences
 
     classifier = load_classifier(head, device=device)
     sequences = read_sequences(input)
@@ -189,7 +189,7 @@ def classify(
     "sequence (labels dropped), so `pretrain` can train on a labelled task's sequences.",
 )
 def to_fasta(*, input: inputs("sequences"), out: Annotated[OutputFile, Help("output FASTA file")]) -> None:  # noqa: A002
-    from glm.io.sequences import read_sequences, write_fasta  # noqa: PLC0415
+    from glm.io.sequences import read_sequences, write_fasta
 
     sequences = read_sequences(input)
     write_fasta(sequences, out)

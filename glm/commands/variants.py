@@ -50,9 +50,9 @@ def score(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.api import load  # noqa: PLC0415
-    from glm.io.genome import Genome  # noqa: PLC0415
-    from glm.io.variants import resolve_regions  # noqa: PLC0415
+    from glm.api import load
+    from glm.io.genome import Genome
+    from glm.io.variants import resolve_regions
 
     lm = load(model, device=device)
     reference = Genome(genome)
@@ -104,9 +104,9 @@ def mutagenesis(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.api import load  # noqa: PLC0415
-    from glm.plots import plot_mutagenesis  # noqa: PLC0415
-    from glm.scoring import mutagenesis_matrix  # noqa: PLC0415
+    from glm.api import load
+    from glm.plots import plot_mutagenesis
+    from glm.scoring import mutagenesis_matrix
 
     lm = load(model, device=device)
     methods = method or ["llr"]
@@ -165,9 +165,9 @@ def fit_head(
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
-    from glm.api import load  # noqa: PLC0415
-    from glm.heads.variant_heads import fit_variant_head  # noqa: PLC0415
-    from glm.model.checkpoint import require_untagged  # noqa: PLC0415
+    from glm.api import load
+    from glm.heads.variant_heads import fit_variant_head
+    from glm.model.checkpoint import require_untagged
 
     lm = load(model, device=device)
     require_untagged(lm.genome_tags, model, "fit-head")

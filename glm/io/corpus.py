@@ -79,7 +79,7 @@ def _read_manifest(path: Path) -> list[CorpusEntry]:
         header: list[str] | None = None
         for row in rows:
             line = rows.line_num
-            if not any(cell.strip() for cell in row) or row[0].startswith("#") and header is not None:
+            if not any(cell.strip() for cell in row) or (row[0].startswith("#") and header is not None):
                 continue
             if header is None:
                 header = [cell.strip().lstrip("#").lower() for cell in row]

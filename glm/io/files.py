@@ -177,7 +177,7 @@ def read_safetensors(path: str | Path, framework: str = "pt") -> dict[str, Any]:
 
     Anything else under that name (a truncated file, a pickle) is an InputError; nothing is unpickled.
     """
-    from safetensors import SafetensorError, safe_open  # noqa: PLC0415 - torch only when tensors are read
+    from safetensors import SafetensorError, safe_open  # torch only when tensors are read
 
     try:
         with safe_open(str(path), framework=framework) as handle:

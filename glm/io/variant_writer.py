@@ -82,7 +82,7 @@ class VariantWriter:
         self._scores: list[str] | None = None
         self._fields: dict[str, None] = {}
         self._with_status = False
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.path.parent)
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", dir=self.path.parent)  # noqa: SIM115 - closed by __exit__
 
     def __enter__(self) -> VariantWriter:
         return self

@@ -77,7 +77,7 @@ class VariantScores:
     def to_pandas(self) -> Any:
         """The table as a pandas DataFrame (pandas is optional: `pip install pandas`)."""
         try:
-            import pandas  # noqa: PLC0415 - optional dependency
+            import pandas  # optional dependency
         except ImportError:
             raise InputError("to_pandas needs pandas: pip install pandas") from None
         return pandas.DataFrame(self.rows())

@@ -130,7 +130,7 @@ def reference_windows(
     phased = [start for start in (below, below + k) if low <= start <= high]
     start = min(phased, key=lambda start: abs(start - clamped)) if phased else clamped
     offset = variant.pos - start
-    assert 0 <= offset and offset + span <= window
+    assert offset >= 0 and offset + span <= window
 
     ref_window = genome.fetch(contig, start, start + window)
     alt_window = ref_window[:offset] + variant.alt.upper() + ref_window[offset + len(variant.ref) :]

@@ -141,19 +141,20 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
     (private copies, atomic rename), it only repeats the work in every process.
     """
     try:
-        import fcntl  # noqa: PLC0415 - POSIX only
+        import fcntl  # POSIX only
     except ImportError:
         yield
         return
     try:
-        handle = open(lock_path, "a")
+        handle = open(lock_path, "a")  # noqa: SIM115 - the `with handle` below holds the lock
     except OSError as error:
         raise InputError(f"cannot write the token cache ({error.strerror})", lock_path.parent) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
         except OSError as error:
-            warnings.warn(f"{lock_path}: no file lock ({error.strerror}); every process prepares its own copy")
+            note = f"{lock_path}: no file lock ({error.strerror}); every process prepares its own copy"
+            warnings.warn(note, stacklevel=3)
         yield  # closing the handle releases the lock
 
 
@@ -188,7 +189,8 @@ def _write_store(
         split = "records" if len(records) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
     dtype = token_dtype(tokenizer.vocab_size)
     stride = int(getattr(tokenizer, "stride", 1))
-    files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}
+    # Closed in the `finally` below.
+    files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}  # noqa: SIM115
     counts = {"train": 0, "val": 0}
     bases = {"train": 0, "val": 0}
     entries, skipped = [], []

@@ -230,7 +230,7 @@ class GenomeDataModule(pl.LightningDataModule):
                 genome=index,
                 splits=("train", "val") if out else ("val",),
                 tag=None if self.tags is None else self.tags[index],
-            )  # fmt: skip
+            )
             for index, (store, out) in enumerate(zip(self.stores, self.held_out))
         ]
         return self._loader(parts[0] if len(parts) == 1 else CorpusValidation(parts), 0)
