@@ -3,7 +3,8 @@
 A run is described by three dataclasses (`ModelConfig`, `DataConfig`, `TrainConfig`) grouped in
 `Config`. They load from and save to YAML with three top-level sections (`model`, `data`,
 `train`); an unknown key is an error that names the file and suggests the closest real key.
-Presets live in `configs/<name>.yaml`. This module imports no torch.
+Presets are package data, `glm/presets/<name>.yaml`, read through importlib.resources so they are
+there in every install (a wheel, `pip install git+URL`, a checkout). This module imports no torch.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import importlib.resources
 import math
 import re
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from glm.errors import InputError
 from glm.io.files import atomic_file, cache_root
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+PRESETS = importlib.resources.files("glm") / "presets"  # shipped inside the package (pyproject package-data)
 
 
 Strands = Literal["forward", "both"]  # both: average with the reverse complement
@@ -388,22 +393,29 @@ def _coerce(value: Any, current: Any, name: str, source: str) -> Any:
         raise InputError(f"{name}: expected {type(current).__name__}, got {value!r}", source) from None
 
 
-def preset_path(name: str) -> Path:
-    """`configs/<name>.yaml` for a preset name; a path to a YAML file is returned as it is."""
+def preset_names() -> list[str]:
+    """The presets shipped with glm: ["base", "small", "text", "tiny"]."""
+    return sorted(item.name.removesuffix(".yaml") for item in PRESETS.iterdir() if item.name.endswith(".yaml"))
+
+
+def preset_path(name: str) -> Path | Traversable:
+    """The packaged `presets/<name>.yaml` for a preset name; a path to a YAML file is returned as it is."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    candidate = PRESETS_DIR / f"{name}.yaml"
-    if not candidate.exists():
-        available = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
-        raise InputError(f"no preset named {name!r} (available: {', '.join(available)})", PRESETS_DIR)
+    candidate = PRESETS / f"{name}.yaml"
+    if not candidate.is_file():
+        available = ", ".join(preset_names())
+        raise InputError(f"no preset named {name!r} (available: {available}); or give the path of a YAML file")
     return candidate
 
 
 def load_config(name_or_path: str | Path) -> Config:
     """Load a preset name (`tiny`) or a YAML file into a validated `Config`."""
     path = preset_path(str(name_or_path))
-    if not path.exists():
+    if isinstance(path, Path) and path.is_dir():
+        raise InputError("is a directory; --config takes a preset name or a YAML file", path)
+    if not path.is_file():
         raise InputError("no such config file", path)
     try:
         values = yaml.safe_load(path.read_text()) or {}
