@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import random
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -21,8 +20,8 @@ from glm.io.variant_readers import read_variant_chunks, read_variants
 from glm.io.variant_writer import VariantWriter, write_variants
 from glm.io.variants import VCF_FIXED_COLUMNS, Variant
 
-needs_tabix = pytest.mark.skipif(shutil.which("tabix") is None, reason="tabix (htslib) not installed")
-needs_bcftools = pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
+needs_tabix = pytest.mark.needs_tool("tabix")  # checked against htslib itself: see conftest.needs_tool
+needs_bcftools = pytest.mark.needs_tool("bcftools")
 
 
 @pytest.fixture
