@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ import torch
 from glm.config import Pooling, Strands
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome
+from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.checkpoint import genome_tags_of, load_model
 from glm.model.generation import generate_pieces
@@ -39,8 +40,12 @@ from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, p
 from glm.model.tokenizers import Encoding, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
+from glm.scoring.plan import ScoringOptions
 from glm.scoring.stream import score_file
 from glm.scoring.table import ScoreCounts
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["GenomicLM", "LogLikelihood", "evaluation_table", "load", "plan_windows"]
 
@@ -147,7 +152,10 @@ class GenomicLM:
         return rows
 
     def score_variants(
-        self, variants: str | os.PathLike[str] | Iterable[Any], genome: str | os.PathLike[str] | Genome, **options: Any
+        self,
+        variants: str | os.PathLike[str] | Iterable[Any],
+        genome: str | os.PathLike[str] | Genome,
+        **options: Unpack[ScoringOptions],
     ) -> VariantScores:
         """Zero-shot scores of variants (a VCF/TSV/CSV path or Python rows) against a genome FASTA.
 
@@ -166,16 +174,18 @@ class GenomicLM:
         variants: str | os.PathLike[str],
         genome: str | os.PathLike[str] | Genome,
         out: str | os.PathLike[str],
-        **options: Any,
+        regions: Sequence[Region] = (),
+        **options: Unpack[ScoringOptions],
     ) -> tuple[ScoreCounts, VariantWriter]:
         """Score a variant file of any size into `out`, chunk by chunk (memory flat in the variants).
 
-        Options are those of `glm.scoring.stream.score_file` (those of `score_variants`, plus
-        regions and chunk_size). Returns the counts (`.summary(out)`) and the finished writer.
+        Options are those of `score_variants`; `regions` (genome contig, 0-based half-open) keep
+        only the variants overlapping them. Returns the counts (`.summary(out)`) and the finished writer.
         """
-        return score_file(self.model, self.tokenizer, variants, genome, out, **self._scoring_options(options))
+        scoring = self._scoring_options(options)
+        return score_file(self.model, self.tokenizer, variants, genome, out, regions, **scoring)
 
-    def _scoring_options(self, options: dict[str, Any]) -> dict[str, Any]:
+    def _scoring_options(self, options: ScoringOptions) -> ScoringOptions:
         """Scoring options with a head directory loaded, this model's batch size as the default and its genome tags."""
         if isinstance(options.get("head"), (str, os.PathLike)):
             from glm.heads.probes import Head  # scikit-learn only when a head is used
@@ -186,7 +196,7 @@ class GenomicLM:
         return options
 
     def mutagenesis(
-        self, genome: str | os.PathLike[str] | Genome, region: str, progress: bool = False, **options: Any
+        self, genome: str | os.PathLike[str] | Genome, region: str, **options: Unpack[ScoringOptions]
     ) -> VariantScores:
         """Score every SNV of `region` ("chr:start-end", 1-based inclusive): three per base, none at N.
 
@@ -194,7 +204,7 @@ class GenomicLM:
         """
         genome = genome if isinstance(genome, Genome) else Genome(genome)
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
-        return self.score_variants(variants, genome, progress=progress, **options)
+        return self.score_variants(variants, genome, **options)
 
     def generate(self, prompt: str, **options: Any) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.

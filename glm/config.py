@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from glm.errors import InputError
+from glm.errors import InputError, check_choice
 from glm.io.files import atomic_file, cache_root
 
 if TYPE_CHECKING:
@@ -35,17 +35,6 @@ PRESETS = importlib.resources.files("glm") / "presets"  # shipped inside the pac
 Strands = Literal["forward", "both"]  # both: average with the reverse complement
 Pooling = Literal["mean", "max", "last"]  # over a sequence's tokens
 Precision = Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"]
-
-
-def choices(literal: Any) -> tuple[str, ...]:
-    """The values of a Literal type: choices(Strands) == ("forward", "both")."""
-    return typing.get_args(literal)
-
-
-def check_choice(name: str, value: Any, literal: Any) -> None:
-    """An InputError unless `value` is one of the Literal's values."""
-    if value not in choices(literal):
-        raise InputError(f"{name} must be one of {', '.join(choices(literal))}, got {value!r}")
 
 
 @dataclass(frozen=True)

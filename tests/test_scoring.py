@@ -253,3 +253,19 @@ def test_a_misspelt_scoring_option_is_named(tmp_path) -> None:
     lm = load(ROOT / "tests" / "data" / "model_format1", device="cpu")
     with pytest.raises(InputError, match=r"unknown scoring option\(s\) \['strand'\]; known: .*strands"):
         lm.score_variants([("NC_001422.1", 2, "A", "C")], DATA / "phiX174.fa", strand="both")
+
+
+def test_the_typed_scoring_options_are_make_plans_keywords() -> None:
+    """ScoringOptions (what editors and type checkers see) lists make_plan's keyword-only parameters, types too."""
+    import inspect
+
+    from glm.scoring.plan import ScoringOptions, options_of, plan_option_names
+
+    parameters = inspect.signature(make_plan).parameters
+    assert plan_option_names() == list(ScoringOptions.__annotations__)
+    assert "window" in plan_option_names() and "model" not in plan_option_names()
+    for name, annotation in ScoringOptions.__annotations__.items():  # forward references: compare the text
+        assert parameters[name].annotation == getattr(annotation, "__forward_arg__", annotation), name
+    assert options_of({"window": 93, "strands": "forward"}) == {"window": 93, "strands": "forward"}
+    with pytest.raises(InputError, match=r"unknown scoring option\(s\) \['windows'\]"):
+        options_of({"windows": 93})

@@ -236,7 +236,7 @@ def test_python_dicts_and_tuples(genome) -> None:
         read_variants([rows[0], {"chrom": "chr1", "pos": 3, "ref": "A"}], genome)
     with pytest.raises(InputError, match=r"<python>: no variants"):
         read_variants([], genome)
-    with pytest.raises(InputError, match=r"on_ref_mismatch: expected 'error' or 'skip'"):
+    with pytest.raises(InputError, match=r"on_ref_mismatch must be one of error, skip, got .ignore."):
         read_variants(rows, genome, on_ref_mismatch="ignore")
 
 

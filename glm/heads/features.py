@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 
 from glm.alphabet import base_codes
-from glm.config import Pooling, Strands, check_choice
-from glm.errors import InputError
+from glm.config import Pooling, Strands
+from glm.errors import InputError, check_choice
 from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.inference import embed
 

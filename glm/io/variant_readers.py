@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from glm.errors import InputError
+from glm.errors import InputError, check_choice
 from glm.io.fasta_index import compression
 from glm.io.files import open_text
 from glm.io.genome import Genome
@@ -24,6 +24,7 @@ from glm.io.tabix import read_ranges, read_tabix_index, tabix_index_of
 from glm.io.variant_rows import REQUIRED, Row, cell_text, column_roles, row_to_variants
 from glm.io.variants import (
     INFO_HEADER,
+    OnRefMismatch,
     PYTHON_SOURCE,
     VCF_FIXED_COLUMNS,
     Variant,
@@ -44,7 +45,7 @@ def read_variants(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Sequence[Any]],
     genome: Genome,
     aliases: dict[str, str] | None = None,
-    on_ref_mismatch: str = "error",
+    on_ref_mismatch: OnRefMismatch = "error",
 ) -> VariantList:
     """Read, validate and reconcile variants from a file or from Python rows.
 
@@ -76,7 +77,7 @@ def read_variant_chunks(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any] | Sequence[Any]],
     genome: Genome,
     aliases: dict[str, str] | None = None,
-    on_ref_mismatch: str = "error",
+    on_ref_mismatch: OnRefMismatch = "error",
     chunk_size: int | None = 10_000,
     regions: Sequence[Region] = (),
 ) -> Iterator[VariantList]:
@@ -90,8 +91,7 @@ def read_variant_chunks(
     the same order: rows outside the regions are not read, so not checked); otherwise every row
     is read and filtered.
     """
-    if on_ref_mismatch not in ("error", "skip"):
-        raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
+    check_choice("on_ref_mismatch", on_ref_mismatch, OnRefMismatch)
     aliases = dict(aliases or {})
     for name, target in aliases.items():
         if target not in genome:

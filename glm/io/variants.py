@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from glm.errors import InputError
 from glm.io.coordinates import parse_region, to_one_based
@@ -26,6 +26,7 @@ PYTHON_SOURCE = "<python>"
 VCF_FIXED_COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 SEQUENCE_ALLELE = re.compile(r"[ACGTN]+")
 INFO_HEADER = re.compile(r"^##INFO=<ID=([^,>]+)(.*)>\s*$")
+OnRefMismatch = Literal["error", "skip"]  # a REF that disagrees with the genome: stop, or report it unscored
 # VCF 4.3 percent-encodes the characters that would break an INFO value; we decode on read and
 # encode on write so values survive a round trip. "%" goes first when encoding, last when decoding.
 _INFO_ESCAPES = (("%", "%25"), (";", "%3B"), ("=", "%3D"), ("\t", "%09"), ("\n", "%0A"), ("\r", "%0D"))
@@ -170,7 +171,7 @@ def _names_by_key(names: tuple[str, ...]) -> dict[str, list[str]]:
     return table
 
 
-def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatch: str) -> None:
+def check_bounds_and_ref(variants: list[Variant], genome: Genome, on_ref_mismatch: OnRefMismatch) -> None:
     """Positions inside the contig (else an error), then REF against the genome (an indexed read each)."""
     for variant in variants:
         length = genome.lengths[variant.contig]

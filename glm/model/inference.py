@@ -24,8 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from glm.alphabet import reverse_complement
-from glm.config import Pooling, Strands, check_bounds, check_choice
-from glm.errors import InputError
+from glm.config import Pooling, Strands, check_bounds
+from glm.errors import InputError, check_choice
 from glm.model.batching import pad_batch, with_separator
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import NOT_A_TARGET, Encoding, Tokenizer

@@ -1,8 +1,9 @@
-"""Log-probabilities of target tokens: the one path behind log-likelihoods and variant scores.
+"""Log-probabilities of target tokens: the one path behind the training loss, log-likelihoods and variant scores.
 
-A target that is PAD, UNK (a k-mer holding an N) or SEP is never scored: its log-probability is
-0, so sums over a window count real bases only. Training uses the same rule for its loss
-(glm.training.lit), weighting those targets 0.
+A target that is PAD, UNK (a k-mer holding an N) or SEP is never scored (`scored_targets`): its
+log-probability is 0, so sums over a window count real bases only. Training uses the same two
+functions for its loss (glm.training.lit): `logits_log_probs` for every target, weighted 0 where
+`scored_targets` is False.
 """
 
 from __future__ import annotations
@@ -14,15 +15,22 @@ from glm.model.tokenizers import NOT_A_TARGET
 from glm.model.transformer import Transformer
 
 
+def scored_targets(targets: torch.Tensor) -> torch.Tensor:
+    """True where a target token is scored: a real base (or character), not PAD, UNK or SEP."""
+    return ~torch.isin(targets, torch.tensor(NOT_A_TARGET, device=targets.device))
+
+
+def logits_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log P(target) of every target, float32 (batch, time), from logits (batch, time, vocab)."""
+    return -F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+
+
 def target_log_probs(model: Transformer, final_states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log P(target) at each position, float32 (batch, time), from the final states that predict them.
+    """log P(target) at each position, float32 (batch, time), 0 at targets that are not scored.
 
     `final_states[:, t]` is the model's final (normed) hidden state that predicts `targets[:, t]`.
     """
-    logits = model.logits(final_states).float()
-    log_probs = -F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    scored = ~torch.isin(targets, torch.tensor(NOT_A_TARGET, device=targets.device))
-    return log_probs * scored
+    return logits_log_probs(model.logits(final_states), targets) * scored_targets(targets)
 
 
 def token_log_probs(model: Transformer, ids: torch.Tensor) -> torch.Tensor:

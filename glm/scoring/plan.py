@@ -1,17 +1,22 @@
 """The scoring plan: every option of a scoring run, checked once and passed to every stage.
 
-`make_plan` is the one declaration of the scoring options; `score_variants`, `score_file`,
-`variant_features` and `GenomicLM.score_variants` forward their keyword options to it.
+`make_plan` is the one declaration of the scoring options (with their defaults and docs);
+`score_variants`, `score_file`, `variant_features` and `GenomicLM.score_variants` forward their
+keyword options to it, typed as `**options: Unpack[ScoringOptions]` so editors and type checkers
+see each one. `ScoringOptions` lists the same names and types (a test keeps the two equal), and
+`options_of` checks a call's names against make_plan's signature.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from glm.config import Strands, check_bounds, check_choice
-from glm.errors import InputError
+from glm.config import Strands, check_bounds
+from glm.errors import InputError, check_choice
+from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import model_fingerprint
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.tokenizers import SEP, KmerTokenizer, Tokenizer
@@ -39,7 +44,7 @@ class ScoringPlan:
     progress: bool = False
     head: Head | None = None  # a variant head: adds head_probability
     aliases: Mapping[str, str] = field(default_factory=dict)  # variant contig name -> genome contig name
-    on_ref_mismatch: str = "error"  # or "skip": such variants are reported, not scored
+    on_ref_mismatch: OnRefMismatch = "error"  # or "skip": such variants are reported, not scored
     chunk_size: int = CHUNK_SIZE  # variants read and scored together
     genome_token: int | None = None  # a tagged model's genome token: first in every window instead of SEP
 
@@ -53,16 +58,36 @@ class ScoringPlan:
         return SEP if self.genome_token is None else self.genome_token
 
 
+class ScoringOptions(TypedDict, total=False):
+    """The keyword options of the scoring functions: make_plan's keyword-only parameters, with their types."""
+
+    method: str | Sequence[str]
+    window: int | None
+    strands: Strands
+    layer: int
+    batch_size: int
+    aliases: Mapping[str, str] | None
+    on_ref_mismatch: OnRefMismatch
+    reuse: bool
+    head: Head | None
+    progress: bool
+    chunk_size: int
+    keep_delta: bool
+    genome_name: str | None
+    genome_tags: GenomeTags | None
+
+
 def make_plan(
     model: Transformer,
     tokenizer: Tokenizer,
+    *,
     method: str | Sequence[str] = "llr",
     window: int | None = None,
     strands: Strands = "both",
     layer: int = -1,
     batch_size: int = 16,
     aliases: Mapping[str, str] | None = None,
-    on_ref_mismatch: str = "error",
+    on_ref_mismatch: OnRefMismatch = "error",
     reuse: bool = True,
     head: Head | None = None,
     progress: bool = False,
@@ -97,8 +122,7 @@ def make_plan(
     model.check_layer(layer)
     check_bounds("batch_size", batch_size, "[1, inf)")
     check_bounds("chunk_size", chunk_size, "[1, inf)")
-    if on_ref_mismatch not in ("error", "skip"):
-        raise InputError(f"on_ref_mismatch: expected 'error' or 'skip', got {on_ref_mismatch!r}")
+    check_choice("on_ref_mismatch", on_ref_mismatch, OnRefMismatch)
     window = default_window(model, tokenizer) if window is None else window
     check_window(window, model, tokenizer)
     token = genome_token(genome_tags, genome_name)
@@ -131,10 +155,16 @@ def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[
     return int(info["window"]), int(info["layer"]), "both"
 
 
-def options_of(options: dict[str, Any]) -> dict[str, Any]:
+def plan_option_names() -> list[str]:
+    """make_plan's option names, read from its signature (its keyword-only parameters)."""
+    parameters = inspect.signature(make_plan).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def options_of(options: Mapping[str, Any]) -> ScoringOptions:
     """The keyword options meant for make_plan, checked by name (a misspelt option is an InputError)."""
-    known = set(make_plan.__code__.co_varnames[2 : make_plan.__code__.co_argcount])
-    unknown = sorted(set(options) - known)
+    known = plan_option_names()
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise InputError(f"unknown scoring option(s) {unknown}; known: {', '.join(sorted(known))}")
-    return options
+    return ScoringOptions(**options)  # type: ignore[typeddict-item]

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -21,9 +21,12 @@ from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
-from glm.scoring.plan import make_plan, options_of
+from glm.scoring.plan import ScoringOptions, make_plan, options_of
 from glm.scoring.table import ScoreCounts, descriptions
 from glm.scoring.zero_shot import scored_chunks
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 
 def score_file(
@@ -33,7 +36,7 @@ def score_file(
     genome: str | os.PathLike[str] | Genome,
     out: str | os.PathLike[str],
     regions: Sequence[Region] = (),
-    **options: Any,
+    **options: Unpack[ScoringOptions],
 ) -> tuple[ScoreCounts, VariantWriter]:
     """Score a VCF/TSV/CSV file into `out` (.tsv, .vcf, .vcf.gz + index) chunk by chunk.
 

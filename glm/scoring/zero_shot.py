@@ -26,7 +26,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,9 +38,12 @@ from glm.model.batching import sequence_tokens
 from glm.model.tokenizers import KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring.passes import Pair, score_pairs
-from glm.scoring.plan import ScoringPlan, make_plan, options_of
+from glm.scoring.plan import ScoringOptions, ScoringPlan, make_plan, options_of
 from glm.scoring.table import VariantScores
 from glm.scoring.windows import ReverseStrand, mirror_variant, reference_windows, window_fraction_n, window_grid
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
 VariantSource = str | os.PathLike[str] | VariantList | Iterable[Any]
@@ -141,7 +144,7 @@ def score_variants(
     tokenizer: Tokenizer,
     variants: VariantSource,
     genome: str | os.PathLike[str] | Genome,
-    **options: Any,
+    **options: Unpack[ScoringOptions],
 ) -> VariantScores:
     """Score variants with one or more zero-shot methods ("llr", "embedding"); see the module docstring.
 
@@ -211,7 +214,7 @@ def variant_features(
     tokenizer: Tokenizer,
     variants: VariantSource,
     genome: str | os.PathLike[str] | Genome,
-    **options: Any,
+    **options: Unpack[ScoringOptions],
 ) -> tuple[np.ndarray, list[str], VariantList]:
     """Features for supervised heads: both strands' llr, the embedding distances, the embedding delta.
 

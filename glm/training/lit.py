@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from pytorch_lightning.callbacks import Timer
 
 from glm.config import Config, parse_duration
-from glm.model.tokenizers import NOT_A_TARGET, Tokenizer
+from glm.model.likelihood import logits_log_probs, scored_targets
+from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
 from glm.training.data import TokenStore
 from glm.training.optimizers import Schedule, build_optimizer
@@ -30,9 +30,7 @@ def target_weights(
     targets: torch.Tensor, soft_masked: torch.Tensor, soft_mask_weight: float, bases: float
 ) -> torch.Tensor:
     """Loss weight per target token: 0 for PAD/UNK/SEP, down-weighted by its soft-masked bases."""
-    weights = torch.ones_like(targets, dtype=torch.float32)
-    for special in NOT_A_TARGET:
-        weights[targets == special] = 0.0
+    weights = scored_targets(targets).float()
     if soft_mask_weight != 1.0:
         lowercase = (soft_masked.float() / bases).clamp(max=1.0)
         weights = weights * (1.0 - (1.0 - soft_mask_weight) * lowercase)
@@ -77,8 +75,7 @@ class LitGLM(pl.LightningModule):
         """Returns (mean loss used for gradients, summed nll of valid targets, number of valid targets)."""
         ids = batch["ids"]
         inputs, targets = ids[:, :-1], ids[:, 1:]
-        logits = self.model(inputs).float()
-        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (batch, time)
+        nll = -logits_log_probs(self.model(inputs), targets)  # (batch, time)
         valid = target_weights(targets, batch["soft_masked"][:, 1:], 1.0, self.bases_per_token)
         weight = valid
         if stage == "train":
