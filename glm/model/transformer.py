@@ -4,7 +4,9 @@ Decoder-only, pre-norm (RMSNorm), rotary position embeddings, SwiGLU MLP, attent
 `F.scaled_dot_product_attention` (`attend`: flash attention; float32 on CPUs), input and output embeddings tied,
 GPT-2 style initialisation. ModelConfig's recipe options switch pieces of it (QK-norm, a squared
 ReLU MLP, zero-initialised output projections, an untied head, value embeddings, logit
-soft-capping); each is marked where it acts. No I/O and no Lightning here.
+soft-capping); each is marked where it acts. KVCache keeps the keys and values of processed
+positions for generation and scoring, in buffers allocated once and written in place. No I/O and
+no Lightning here.
 """
 
 from __future__ import annotations
