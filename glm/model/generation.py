@@ -3,9 +3,10 @@
 The model never attends to more than its training context. When a sequence outgrows it, the
 visible window restarts at the last half-context of tokens (positions counted from there), and
 the cache is refilled from that window: one full pass every half-context of new tokens instead
-of one per token. The uncached path uses exactly the same windows, so both give the same tokens
-for the same seed (the cache only saves work). For a model trained with genome tokens, the visible
-window always starts with the genome's token, as every training window did.
+of one per token. The cache is allocated once, for the prompt and the new tokens but at most a
+context, and refilled in place. The uncached path uses exactly the same windows, so both give
+the same tokens for the same seed (the cache only saves work). For a model trained with genome
+tokens, the visible window always starts with the genome's token, as every training window did.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def sample_tokens(
     generator.manual_seed(torch.seed() if seed is None else seed)
     context = model.config.context
     tokens = list(prompt_ids)
-    window_start = max(len(tokens) - context, 0)
-    cache, fed = None, window_start
+    window_start = fed = max(len(tokens) - context, 0)
+    # Every position the model will see, but never more than a context: the window restarts first.
+    cache = model.new_cache(min(context, len(tokens) + max_new_tokens)) if use_cache else None
 
     def visible(start: int) -> list[int]:
         """tokens[start:], the window's first token replaced by `first` when there is one."""
@@ -56,10 +58,10 @@ def sample_tokens(
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             if len(tokens) - window_start > context:  # outgrew the context: keep the last half
-                window_start, cache, fed = len(tokens) - context // 2, None, len(tokens) - context // 2
-            if use_cache:
-                if cache is None:
-                    cache, fed = model.new_cache(), window_start
+                window_start = fed = len(tokens) - context // 2
+                if cache is not None:
+                    cache.clear()  # refilled from the new window, in the same buffers
+            if cache is not None:
                 logits = model(torch.tensor([visible(fed)], device=device), cache)[0, -1]
                 fed = len(tokens)
             else:

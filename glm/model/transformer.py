@@ -4,7 +4,9 @@ Decoder-only, pre-norm (RMSNorm), rotary position embeddings, SwiGLU MLP, attent
 `F.scaled_dot_product_attention` (`attend`: flash attention; float32 on CPUs), input and output embeddings tied,
 GPT-2 style initialisation. ModelConfig's recipe options switch pieces of it (QK-norm, a squared
 ReLU MLP, zero-initialised output projections, an untied head, value embeddings, logit
-soft-capping); each is marked where it acts. No I/O and no Lightning here.
+soft-capping); each is marked where it acts. KVCache keeps the keys and values of processed
+positions for generation and scoring, in buffers allocated once and written in place. No I/O and
+no Lightning here.
 """
 
 from __future__ import annotations
@@ -47,15 +49,20 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class KVCache:
-    """Keys and values of the positions already processed, one (keys, values) pair per layer.
+    """Keys and values of the positions already processed, in buffers allocated once per layer.
 
     Passing the same cache to successive `Transformer` calls processes a sequence in pieces: each
-    call attends to everything cached before it and appends its own keys and values, so
-    generating a token costs one position, not a re-run of the whole sequence.
+    call writes its own keys and values after the cached ones and attends to the filled prefix,
+    so generating a token costs one position, not a re-run of the whole sequence. Each layer's
+    buffers, (batch, heads, capacity, head_dim), are allocated at its first write with that
+    write's batch size, dtype and device, and written in place from then on: a step copies only
+    its own keys, where growing the cache by concatenation copied all of them (O(n^2) for n tokens).
     """
 
-    def __init__(self, n_layers: int):
+    def __init__(self, n_layers: int, capacity: int):
+        self.capacity = capacity
         self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layers
+        self.lengths = [0] * n_layers  # positions filled in each layer's buffers
 
     @property
     def length(self) -> int:
@@ -63,16 +70,33 @@ class KVCache:
         return self.layer_length(0)
 
     def layer_length(self, layer: int) -> int:
-        cached = self.layers[layer]
-        return 0 if cached is None else cached[0].shape[2]
+        return self.lengths[layer]
 
     def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append this call's (batch, heads, time, head_dim) keys/values; return all of them."""
-        cached = self.layers[layer]
-        if cached is not None:
-            keys, values = torch.cat([cached[0], keys], dim=2), torch.cat([cached[1], values], dim=2)
-        self.layers[layer] = (keys, values)
-        return keys, values
+        """Write this call's (batch, heads, time, head_dim) keys/values after the cached ones;
+        return views of every position filled so far."""
+        if self.layers[layer] is None:
+            shape = (*keys.shape[:2], self.capacity, keys.shape[3])  # (batch, heads, capacity, head_dim)
+            self.layers[layer] = (keys.new_empty(shape), values.new_empty(shape))
+        key_buffer, value_buffer = self.layers[layer]
+        start, end = self.lengths[layer], self.lengths[layer] + keys.shape[2]
+        assert end <= self.capacity, f"the cache holds {self.capacity} positions, {end} asked for"
+        assert keys.shape[:2] == key_buffer.shape[:2] and keys.dtype == key_buffer.dtype, "not this cache's rows"
+        key_buffer[:, :, start:end] = keys
+        value_buffer[:, :, start:end] = values
+        self.lengths[layer] = end
+        return key_buffer[:, :, :end], value_buffer[:, :, :end]
+
+    def clear(self) -> None:
+        """Forget every position; the buffers stay, to be written again from position 0."""
+        self.lengths = [0] * len(self.lengths)
+
+    def select(self, rows: torch.Tensor, length: int) -> KVCache:
+        """A new cache of the same capacity holding the first `length` positions of batch `rows`."""
+        selected = KVCache(len(self.layers), self.capacity)
+        for layer, (keys, values) in enumerate(self.layers):
+            selected.extend(layer, keys[rows, :, :length], values[rows, :, :length])
+        return selected
 
 
 # Up to this many keys, PyTorch's CPU flash-attention kernel is faster in float32 than in bf16
@@ -266,8 +290,9 @@ class Transformer(nn.Module):
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.logits(self.hidden_states(ids, cache)[-1])
 
-    def new_cache(self) -> KVCache:
-        return KVCache(self.config.n_layers)
+    def new_cache(self, capacity: int | None = None) -> KVCache:
+        """An empty KVCache for up to `capacity` positions (default: the training context)."""
+        return KVCache(self.config.n_layers, self.config.context if capacity is None else capacity)
 
     def check_layer(self, layer: int) -> int:
         """`layer` as an index into `hidden_states` (0 = embedding, -1 = final), or an InputError."""

@@ -85,7 +85,7 @@ def _score_reusing(
         for first in range(0, len(order), batch_size):
             batch_refs = order[first : first + batch_size]
             ids = torch.from_numpy(np.stack([refs[ref] for ref in batch_refs])).to(device)  # (refs, T)
-            cache = model.new_cache()
+            cache = model.new_cache(ids.shape[1])
             states = model.hidden_states(ids, cache)
             pooled_states = states[layer].double()
             prefix_sums = torch.cumsum(pooled_states, dim=1)
@@ -129,10 +129,7 @@ def _score_suffixes(
     if start == n_tokens - 1:  # every alt equals its reference: nothing changes
         results.store(chunk, torch.zeros(len(chunk), dtype=torch.float64), ref_pooled, ref_pooled)
         return
-    cache = model.new_cache()
-    for index, entry in enumerate(reference.cache.layers):
-        keys, values = entry  # (refs, heads, T, head_dim)
-        cache.layers[index] = (keys[rows, :, :start], values[rows, :, :start])
+    cache = reference.cache.select(rows, start)
     alt_ids = torch.from_numpy(np.stack([pair.alt_ids for pair in chunk_pairs])).to(rows.device)
     states = model.hidden_states(alt_ids[:, start:], cache)  # positions start .. T-1
     alt_log_probs = target_log_probs(model, states[-1][:, :-1], alt_ids[:, start + 1 :]).double()
