@@ -30,13 +30,13 @@ import torch
 
 from glm.config import Pooling, Strands
 from glm.io.coordinates import parse_region
-from glm.io.genome import Genome
+from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.checkpoint import genome_tags_of, load_model
 from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
-from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows
+from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
 from glm.model.tokenizers import Encoding, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
@@ -141,11 +141,12 @@ class GenomicLM:
 
         genome_name: the genome to condition on (a model trained with genome tokens).
         """
-        genome_token(self.genome_tags, genome_name)  # a wrong name fails before the genome is read
+        token = genome_token(self.genome_tags, genome_name)  # a wrong name fails before the genome is read
         rows, total, bases = [], 0.0, 0
         genome = Genome(fasta)
-        for name in genome.names:
-            result = self.log_likelihood(genome.sequence(name), progress=progress, genome_name=genome_name)
+        for name in genome.names:  # each read in pieces: a chromosome is never held whole
+            record = RecordView(genome, name)
+            result = record_log_likelihood(self.model, self.tokenizer, record, self.batch_size, progress, token)
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))

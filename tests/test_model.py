@@ -5,11 +5,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import write_fasta
 
 from glm.api import GenomicLM, plan_windows
 from glm.config import ModelConfig
 from glm.errors import InputError
+from glm.io.genome import Genome
+from glm.model import inference
 from glm.model.checkpoint import export_model, load_model
+from glm.model.genome_tags import GenomeTags
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import SEP, UNK, KmerTokenizer
 from glm.model.transformer import Transformer
@@ -115,6 +119,28 @@ def test_log_likelihood_skips_unknown_bases_and_batches_consistently() -> None:
         assert a.total == pytest.approx(b.total, rel=1e-5)
     with pytest.raises(InputError, match="empty input"):
         lm.log_likelihood("")
+
+
+@pytest.mark.parametrize(("k", "stride", "piece", "tagged"), [(3, 3, 64, False), (2, 1, 10, False), (1, 1, 8, True)])
+def test_evaluate_reads_records_in_pieces_and_gives_the_whole_sequence_numbers(
+    tmp_path, monkeypatch, k, stride, piece, tagged
+) -> None:
+    """Records longer than many pieces (and pieces shorter than a window) score as the whole sequence does."""
+    monkeypatch.setattr(inference, "READ_PIECE", piece)
+    tokenizer = KmerTokenizer(k, stride)
+    tags = GenomeTags.build({"g": "g"}, tokenizer.vocab_size) if tagged else None
+    model = tiny_model(vocab_size=tokenizer.vocab_size + tagged, context=16)
+    lm = GenomicLM(model, tokenizer, batch_size=3, genome_tags=tags)
+    rng = np.random.default_rng(3)
+    long = "".join(rng.choice(list("ACGTacgN"), 1500))
+    records = {"long": long, "runs": "N" * 40 + long[:300] + "N" * 70, "short": "ACGTNAC", "one": "G"}
+    genome = Genome(write_fasta(tmp_path / "g.fa", records))
+    rows = lm.evaluate(genome.path, progress=False, genome_name="g" if tagged else None)
+    whole = [lm.log_likelihood(genome.sequence(name), genome_name="g" if tagged else None) for name in records]
+    assert [row[0] for row in rows] == [*records, "overall"]
+    for (_, bases, bits), expected in zip(rows, whole):
+        assert bases == expected.bases and bits == pytest.approx(expected.bits_per_base, rel=1e-6)
+    assert rows[-1][1] == sum(expected.bases for expected in whole)
 
 
 def test_embed_pooling_and_layers() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from conftest import DATA, write_fasta
 from test_scoring import CONTIG, VARIANTS, make_lm
 
 from glm.errors import InputError
+from glm.io import files
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
 from glm.io.variants import resolve_regions
@@ -94,3 +96,20 @@ def test_scoring_regions_through_the_input_index_writes_the_same_file(lm, tmp_pa
         assert counts.total == 7  # chr1: 150, 151, 300 (also the one-base region), 310; chr2: 150, 151, 300
         written.append(writer.path.read_bytes())
     assert written[0] == written[1]
+
+
+def test_progress_reads_nothing_more_and_changes_no_byte(lm, tmp_path, monkeypatch) -> None:
+    """The bar counts variants as they are scored: no row count reads (and decompresses) the input first."""
+    mt = Genome(DATA / "MT-human.fa")
+    opened: list[Path] = []
+    open_binary = files.open_binary
+    monkeypatch.setattr(files, "open_binary", lambda path: opened.append(Path(path)) or open_binary(path))
+    read_variants(MITOMAP, mt, aliases=ALIASES)
+    by_the_reader = opened.count(MITOMAP)
+    written = []
+    for progress in (False, True):
+        opened.clear()
+        _, writer = lm.score_file(MITOMAP, mt, tmp_path / f"out-{progress}.tsv", aliases=ALIASES, progress=progress)
+        assert opened.count(MITOMAP) == by_the_reader
+        written.append(writer.path.read_bytes())
+    assert written[0] == written[1] and written[0].count(b"\n") == 117 + 1  # a header, then every variant

@@ -5,7 +5,8 @@ each record in training), so its first token is predicted too. Sequences longer 
 model's context are processed in sliding windows that advance by half a context; every token
 is scored (or embedded) in the window that gives it the most preceding context, at least half a
 context once the sequence is that long. Windows run in batches of `batch_size`, so memory stays
-bounded however long the input.
+bounded however long the input; `record_log_likelihood` also reads a genome record `READ_PIECE`
+bases at a time, so not even the sequence is held (`GenomicLM.evaluate`).
 
 A model trained with genome tokens sees its genome's token at position 0 of every window, as in
 training (`genome_token`): in place of the leading SEP in the first window, and in place of the
@@ -15,8 +16,9 @@ is never a target, so log-likelihoods and bits per base count the sequence's bas
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,10 +28,13 @@ from tqdm.auto import tqdm
 from glm.alphabet import reverse_complement
 from glm.config import Pooling, Strands, check_bounds
 from glm.errors import InputError, check_choice
+from glm.io.genome import RecordView
 from glm.model.batching import pad_batch, with_separator
 from glm.model.likelihood import token_log_probs
-from glm.model.tokenizers import NOT_A_TARGET, Encoding, Tokenizer
+from glm.model.tokenizers import NOT_A_TARGET, Encoding, Tokenizer, encode_in_chunks
 from glm.model.transformer import Transformer
+
+READ_PIECE = 1 << 20  # bases of a genome record read (and encoded) at a time by record_log_likelihood
 
 
 @dataclass
@@ -49,6 +54,7 @@ class _Window:
     sequence: int  # which input sequence
     start: int  # first token of the window in that sequence's token list
     keep_from: int  # positions before this are covered by an earlier window
+    ids: np.ndarray  # the window's tokens
 
 
 def plan_windows(n_tokens: int, window: int) -> list[tuple[int, int]]:
@@ -57,26 +63,39 @@ def plan_windows(n_tokens: int, window: int) -> list[tuple[int, int]]:
     Each position p >= 0 of the token list is kept from exactly one window: the first window
     keeps everything it holds, each later one only the positions no earlier window kept.
     """
-    if n_tokens <= window:
-        return [(0, 0)]
+    return list(_window_plan(lambda wanted: n_tokens, window))
+
+
+def _window_plan(tokens_up_to: Callable[[int], int], window: int) -> Iterator[tuple[int, int]]:
+    """plan_windows for a token list whose length is learnt as it is read.
+
+    tokens_up_to(wanted): the list's length when it is shorter than `wanted`, else any number
+    >= wanted (so a reader reads only as far as the next window needs).
+    """
+    yield 0, 0
+    if tokens_up_to(window + 1) <= window:
+        return
     step = max(window // 2, 1)
-    plan, covered, start = [(0, 0)], window, 0
-    while covered < n_tokens:
-        start = min(start + step, n_tokens - window)
-        plan.append((start, covered))
+    covered, start = window, 0
+    while tokens_up_to(covered + 1) > covered:
+        start = min(start + step, tokens_up_to(start + step + window) - window)  # the last window ends at the end
+        yield start, covered
         covered = start + window
-    return plan
 
 
 def encode(tokenizer: Tokenizer, sequence: str) -> tuple[Encoding, np.ndarray]:
     """The encoding of `sequence` and its token ids with the leading SEP."""
-    if not sequence:
-        raise InputError("sequence: empty input sequence")
+    _require_bases(sequence)
     try:
         encoding = tokenizer.encode(sequence)
     except InputError as error:
         raise InputError(f"{error} (in an input sequence of length {len(sequence)})") from None
     return encoding, with_separator(encoding.ids)
+
+
+def _require_bases(sequence: str | RecordView) -> None:
+    if not len(sequence):
+        raise InputError("sequence: empty input sequence")
 
 
 def log_likelihoods(
@@ -95,13 +114,80 @@ def log_likelihoods(
     totals = [0.0] * len(encodings)
     windows = run_windows(model, [ids for _, ids in encodings], "log_probs", batch_size, progress, genome_token)
     for index, start, keep_from, log_probs in windows:
-        positions = np.arange(max(keep_from, 1), start + len(log_probs) + 1)  # target positions in ids
-        totals[index] += float(log_probs[positions - start - 1].sum())  # 0 at N and other non-targets
+        totals[index] += _kept_log_prob(start, keep_from, log_probs)
     results = []
     for (encoding, ids), total in zip(encodings, totals):
         scored = ~np.isin(ids[1:], NOT_A_TARGET)
         results.append(LogLikelihood(total=total, bases=int(encoding.new_bases()[scored].sum())))
     return results
+
+
+def record_log_likelihood(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    sequence: RecordView,
+    batch_size: int = 16,
+    progress: bool = False,
+    genome_token: int | None = None,
+) -> LogLikelihood:
+    """`log_likelihoods` of one genome record, read `READ_PIECE` bases at a time.
+
+    The same windows in the same batches, so the same numbers, with memory bounded by a piece
+    and a batch of windows however long the record.
+    """
+    _require_bases(sequence)
+    check_bounds("batch_size", batch_size, "[1, inf)")
+    window = model.config.context + 1
+    shown = progress and len(sequence) > READ_PIECE  # a record of one piece is read at once: no bar
+    bar = tqdm(total=len(sequence), desc="bases", unit=tokenizer.unit, unit_scale=True, disable=not shown)
+    with bar:
+        stream = _TokenStream(tokenizer, sequence, bar)
+        plan = _window_plan(stream.tokens_up_to, window)
+        jobs = (_Window(0, start, keep_from, stream.window(start, window)) for start, keep_from in plan)
+        total = 0.0  # added window by window, in the order log_likelihoods adds them: the same float
+        for _, start, keep_from, log_probs in _run_batches(model, jobs, "log_probs", batch_size, genome_token):
+            total += _kept_log_prob(start, keep_from, log_probs)
+    return LogLikelihood(total=total, bases=stream.bases)
+
+
+def _kept_log_prob(start: int, keep_from: int, log_probs: np.ndarray) -> float:
+    """The summed log-probabilities of the targets a window keeps (0 at N and other non-targets)."""
+    positions = np.arange(max(keep_from, 1), start + len(log_probs) + 1)  # target positions in the token list
+    return float(log_probs[positions - start - 1].sum())
+
+
+class _TokenStream:
+    """The token list of a record (leading SEP first), encoded a piece at a time as windows ask for it.
+
+    Only the tokens from the latest window's start on are held; `bases` counts the scored bases
+    of the pieces read, as `log_likelihoods` counts them over the whole encoding.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, sequence: RecordView, bar: tqdm):
+        self._pieces = encode_in_chunks(tokenizer, sequence, READ_PIECE)  # type: ignore[arg-type]
+        self._bar = bar
+        self.held, self.first = with_separator([]), 0  # held[0] is token `first` of the list
+        self.bases = 0
+        # Bases of a piece's first token that the piece before already counted: 0 for the first
+        # piece, then k - stride (the overlap of k-mers taken every stride < k bases).
+        self._counted, self._overlap = 0, getattr(tokenizer, "k", 1) - getattr(tokenizer, "stride", 1)
+
+    def tokens_up_to(self, wanted: int) -> int:
+        """Read pieces until `wanted` tokens are known or the record ends; how many are known."""
+        while self.first + len(self.held) < wanted and (encoding := next(self._pieces, None)) is not None:
+            new_bases = encoding.new_bases()
+            new_bases[0] -= self._counted
+            self._counted = self._overlap
+            self.bases += int(new_bases[~np.isin(encoding.ids, NOT_A_TARGET)].sum())
+            self.held = np.concatenate([self.held, encoding.ids])
+            self._bar.update(int(new_bases.sum()))
+        return self.first + len(self.held)
+
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Tokens [start, start + length) of the list (fewer at its end); earlier tokens are let go."""
+        self.tokens_up_to(start + length)
+        self.held, self.first = self.held[start - self.first :], start  # later windows start no earlier
+        return self.held[:length].copy()
 
 
 def embed(
@@ -160,7 +246,6 @@ def _pooled(
     return pooled
 
 
-@torch.inference_mode()
 def run_windows(
     model: Transformer,
     token_lists: list[np.ndarray],
@@ -177,17 +262,31 @@ def run_windows(
     With a `genome_token`, it replaces each window's first token (never kept: see plan_windows).
     """
     check_bounds("batch_size", batch_size, "[1, inf)")
-    device = next(model.parameters()).device
     window = model.config.context + 1
     jobs = [
-        _Window(index, start, keep_from)
+        _Window(index, start, keep_from, ids[start : start + window])
         for index, ids in enumerate(token_lists)
         for start, keep_from in plan_windows(len(ids), window)
     ]
-    batches = range(0, len(jobs), batch_size)
-    for first in tqdm(batches, desc="windows", unit="batch", disable=not progress or len(batches) < 2):
-        batch = jobs[first : first + batch_size]
-        pieces = [token_lists[job.sequence][job.start : job.start + window] for job in batch]
+    batches = -(-len(jobs) // batch_size)
+    with tqdm(total=batches, desc="windows", unit="batch", disable=not progress or batches < 2) as bar:
+        yield from _run_batches(model, jobs, output, batch_size, genome_token, bar)
+
+
+@torch.inference_mode()
+def _run_batches(
+    model: Transformer,
+    jobs: Iterable[_Window],
+    output: str | int,
+    batch_size: int,
+    genome_token: int | None,
+    bar: tqdm | None = None,
+) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """run_windows over windows given one by one (so they can be read as they go), `batch_size` at a time."""
+    device = next(model.parameters()).device
+    windows = iter(jobs)
+    while batch := list(itertools.islice(windows, batch_size)):
+        pieces = [job.ids for job in batch]
         if genome_token is not None:
             pieces = [np.concatenate([[genome_token], piece[1:]]) for piece in pieces]
         ids = torch.from_numpy(pad_batch(pieces)).to(device)
@@ -199,3 +298,5 @@ def run_windows(
             trim = [len(piece) for piece in pieces]
         for row, job in enumerate(batch):
             yield job.sequence, job.start, job.keep_from, values[row, : trim[row]]
+        if bar is not None:
+            bar.update(1)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from glm.io.files import open_text
 from glm.io.genome import Genome
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
@@ -48,8 +46,8 @@ def score_file(
     progress = options.pop("progress", False)  # this bar counts variants; the chunks' own bars stay off
     plan = make_plan(model, tokenizer, **options_of(options))
     counts = ScoreCounts()
-    total = None if regions else _count_rows(Path(variants))
-    bar = tqdm(total=total, desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
+    # No total: counting the rows first would read (and decompress) the whole input twice.
+    bar = tqdm(desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
     with bar, VariantWriter(out, lengths=genome.lengths) as writer:
         for chunk, columns in scored_chunks(model, tokenizer, variants, genome, plan, regions):
             writer.header_lines, writer.descriptions = chunk.header_lines, descriptions(columns)
@@ -57,9 +55,3 @@ def score_file(
             counts.add(chunk, columns["window_n"])
             bar.update(len({(variant.source, variant.line) for variant in chunk}))  # rows: ALTs of a row share both
     return counts, writer
-
-
-def _count_rows(path: Path) -> int:
-    """Data lines of a VCF or table (a table's header counts as one), for the progress bar's total."""
-    with open_text(path) as handle:
-        return sum(1 for line in handle if line.strip() and not line.startswith("#"))

@@ -185,14 +185,10 @@ def _write_store(
     val_fraction: float,
     progress: bool,
 ) -> dict:
+    """Tokenize every record into the split files under `out`; the store's meta (without the settings)."""
     if split == "auto":
         split = "records" if len(records) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
-    dtype = token_dtype(tokenizer.vocab_size)
     stride = int(getattr(tokenizer, "stride", 1))
-    # Closed in the `finally` below.
-    files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}  # noqa: SIM115
-    counts = {"train": 0, "val": 0}
-    bases = {"train": 0, "val": 0}
     entries, skipped = [], []
     bar = tqdm(  # off a terminal the bar would write carriage returns into a log: the run's summary says it
         desc=f"prepare {fasta.name}",
@@ -201,54 +197,80 @@ def _write_store(
         disable=not (progress and stderr_is_interactive()),
         file=sys.stderr,
     )
-    try:
+    with bar, _SplitFiles(out, token_dtype(tokenizer.vocab_size)) as files:
         for index, (name, sequence) in enumerate(records):
-            length = len(sequence)
-            bar.update(length)
+            bar.update(len(sequence))
             if tokenizer.kind == "kmer" and _only_n(sequence):
                 line = header_line(fasta, index)
                 warnings.warn(f"{fasta}:{line}: record {name!r} has only N; skipped", stacklevel=2)
                 skipped.append(name)
                 continue
-            if split == "tail":
-                point = tail_split_point(length, val_fraction, stride)
-                pieces = {"train": (0, point), "val": (point, length)}
-            else:
-                total = bases["train"] + bases["val"] + length
-                to_val = bases["val"] + length <= val_fraction * total
-                pieces = {"val" if to_val else "train": (0, length)}
-            entry: dict[str, Any] = {"name": name, "length": length}
-            for name, (start, end) in pieces.items():
-                if end <= start:
-                    continue
-                first = counts[name]
-                part = sequence[start:end] if isinstance(sequence, str) else sequence.view(start, end)
-                for encoding in encode_in_chunks(tokenizer, part):  # type: ignore[arg-type]
-                    files[f"{name}.bin"].write(encoding.ids.astype(dtype).tobytes())
-                    files[f"{name}.soft.bin"].write(encoding.soft_masked.tobytes())
-                    counts[name] += len(encoding.ids)
-                entry[name] = {"bases": [start, end], "tokens": [first, counts[name]]}
-                files[f"{name}.bin"].write(np.array([SEP], dtype=dtype).tobytes())
-                files[f"{name}.soft.bin"].write(b"\0")
-                counts[name] += 1
-                bases[name] += end - start
+            entry: dict[str, Any] = {"name": name, "length": len(sequence)}
+            for side, (start, end) in _record_split(len(sequence), split, val_fraction, stride, files.bases).items():
+                if end > start:
+                    part = sequence[start:end] if isinstance(sequence, str) else sequence.view(start, end)
+                    entry[side] = {"bases": [start, end], "tokens": files.write(side, part, tokenizer)}
             entries.append(entry)
-    finally:
-        bar.close()
-        for handle in files.values():
-            handle.close()
     if not entries:
         raise InputError("no usable records (every record is only N)", fasta)
     return {
-        "dtype": dtype.name,
+        "dtype": files.dtype.name,
         "split_used": split,
         "records": entries,
         "skipped_records": skipped,
-        "train_tokens": counts["train"],
-        "val_tokens": counts["val"],
-        "train_bases": bases["train"],
-        "val_bases": bases["val"],
+        "train_tokens": files.tokens["train"],
+        "val_tokens": files.tokens["val"],
+        "train_bases": files.bases["train"],
+        "val_bases": files.bases["val"],
     }
+
+
+def _record_split(
+    length: int, split: str, val_fraction: float, stride: int, bases: dict[str, int]
+) -> dict[str, tuple[int, int]]:
+    """The bases [start, end) of a record that go to each split, given the `bases` each split already has.
+
+    "tail": the last val_fraction of the record validates; "records": the whole record validates
+    while that keeps the validation share at most val_fraction, else it trains.
+    """
+    if split == "tail":
+        point = tail_split_point(length, val_fraction, stride)
+        return {"train": (0, point), "val": (point, length)}
+    total = bases["train"] + bases["val"] + length
+    to_val = bases["val"] + length <= val_fraction * total
+    return {"val" if to_val else "train": (0, length)}
+
+
+class _SplitFiles:
+    """The token and soft-mask files of both splits, open for writing, and what each holds so far."""
+
+    def __init__(self, out: Path, dtype: np.dtype):
+        self.dtype = dtype
+        self.tokens = dict.fromkeys(SPLITS, 0)
+        self.bases = dict.fromkeys(SPLITS, 0)
+        # Closed by __exit__.
+        self.files = {name: open(out / name, "wb") for s in SPLITS for name in (f"{s}.bin", f"{s}.soft.bin")}  # noqa: SIM115
+
+    def __enter__(self) -> _SplitFiles:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+    def write(self, side: str, part: str | RecordView, tokenizer: Tokenizer) -> list[int]:
+        """Append the tokens of `part` and a SEP to one split; [first, end) of `part`'s tokens there."""
+        first = self.tokens[side]
+        for encoding in encode_in_chunks(tokenizer, part):  # type: ignore[arg-type]
+            self.files[f"{side}.bin"].write(encoding.ids.astype(self.dtype).tobytes())
+            self.files[f"{side}.soft.bin"].write(encoding.soft_masked.tobytes())
+            self.tokens[side] += len(encoding.ids)
+        end = self.tokens[side]
+        self.files[f"{side}.bin"].write(np.array([SEP], dtype=self.dtype).tobytes())
+        self.files[f"{side}.soft.bin"].write(b"\0")
+        self.tokens[side] += 1
+        self.bases[side] += len(part)
+        return [first, end]
 
 
 def _only_n(sequence: str | RecordView, piece: int = 1 << 22) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -35,7 +36,7 @@ from glm.io.files import check_output, first_line
 from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.genome_tags import GenomeTags, tag_names
-from glm.model.tokenizers import build_tokenizer
+from glm.model.tokenizers import Tokenizer, build_tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import CURVES_PNG
 from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoint
@@ -122,6 +123,46 @@ def resolve_config(
     return base.with_overrides(overrides)
 
 
+@dataclass
+class RunData:
+    """The data of one run: its genomes, their token stores and how training windows are drawn."""
+
+    entries: list[CorpusEntry]
+    held_out: list[bool]  # per genome: kept out of training, only validated
+    stores: list[TokenStore]  # one per genome
+    tokenizer: Tokenizer
+    tags: GenomeTags | None  # one token per genome (data.genome_tokens), else None
+    window: int  # tokens per training window: context + 1, less for a genome shorter than that
+    weights: np.ndarray  # the share of training windows of each trained genome
+
+    @property
+    def names(self) -> list[str]:
+        return [entry.name for entry in self.entries]
+
+    @property
+    def lost(self) -> list[str]:
+        """The names of the genomes held out of training."""
+        return [name for name, out in zip(self.names, self.held_out) if out]
+
+    @property
+    def trained(self) -> list[TokenStore]:
+        return [store for store, out in zip(self.stores, self.held_out) if not out]
+
+
+@dataclass
+class Fitted:
+    """What training left: the trained model and its numbers."""
+
+    model: Transformer  # a plain Transformer on global rank 0; the LightningModule's on the others
+    is_global_zero: bool
+    seconds: float
+    steps: int
+    tokens_seen: int
+    train_bits: float
+    val_bits: float
+    val_bits_per_genome: dict[str, float]  # when there are several genomes
+
+
 @lightning_notices_silenced()
 def pretrain(
     inputs: str | Path | Sequence[str | Path],
@@ -145,20 +186,52 @@ def pretrain(
     """
     say = on_rank_zero(say)
     run_dir = Path(run_dir)
+    resume_from = _starting_checkpoint(run_dir, resume)
+    entries, held_out, formats = _read_inputs(inputs, corpus, config)
+    tokenizer = build_tokenizer(config.data, entries[0].path)
+    # Built before anything is written: it checks the strategy, devices and global batch.
+    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
+    data = _prepare_data(entries, held_out, formats, tokenizer, config, progress, say)
+    config = _save_config(config, data, run_dir)
+    lit, datamodule = _seeded_modules(config, data)
+    _describe_run(data, lit, trainer, config, say)
+    fitted = _fit(trainer, lit, datamodule, resume_from, data, run_dir)
+    model_dir = _export(fitted, data, config, run_dir)
+    return _result(fitted, data, lit.model.num_parameters(), run_dir, model_dir)
+
+
+def _starting_checkpoint(run_dir: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (None for a new run); a new run never overwrites an old one."""
     checkpoints = run_dir / "checkpoints"
     resume_from = resume_checkpoint(checkpoints) if resume else None
     if not resume and ((checkpoints / LAST).exists() or previous_checkpoint(checkpoints / LAST).exists()):
         raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
     check_output(run_dir, directory=True)  # fail before preparing data when the run cannot be written
+    return resume_from
 
+
+def _read_inputs(
+    inputs: str | Path | Sequence[str | Path], corpus: str | Path | None, config: Config
+) -> tuple[list[CorpusEntry], list[bool], list[str]]:
+    """The run's genomes, which are held out of training, and the format of each ('fasta' or 'text')."""
     entries = read_corpus([inputs] if isinstance(inputs, (str, Path)) else list(inputs), corpus)
     held_out = _held_out(entries, config)
     formats = [input_format(entry.path, config) for entry in entries]
     if "text" in formats and len(entries) > 1:
         raise InputError("a text run takes one text file; several inputs must all be FASTA", entries[1].path)
-    tokenizer = build_tokenizer(config.data, entries[0].path)
-    # Built before anything is written: it checks the strategy, devices and global batch.
-    trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
+    return entries, held_out, formats
+
+
+def _prepare_data(
+    entries: list[CorpusEntry],
+    held_out: list[bool],
+    formats: list[str],
+    tokenizer: Tokenizer,
+    config: Config,
+    progress: bool,
+    say: Callable[[str], Any],
+) -> RunData:
+    """Token stores of every genome, genome tokens, the window length and the sampling weights."""
     stores = [  # each validated and cached on its own: a bad file names itself, the others stay cached
         prepare(
             entry.path,
@@ -177,77 +250,122 @@ def pretrain(
     weights = sampling_weights(
         trained, [e.weight for e, out in zip(entries, held_out) if not out], config.data.genome_temperature
     )
-    vocab_size = tokenizer.vocab_size + (len(tags.names) if tags else 0)
+    return RunData(entries, held_out, stores, tokenizer, tags, window, weights)
+
+
+def _save_config(config: Config, data: RunData, run_dir: Path) -> Config:
+    """The run's config with the vocabulary size of its data, saved to run_dir/config.yaml (read on resume)."""
+    vocab_size = data.tokenizer.vocab_size + (len(data.tags.names) if data.tags else 0)
     config = config.with_overrides({"model.vocab_size": vocab_size})  # the caller's config stays as given
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.yaml")
+    return config
 
+
+def _seeded_modules(config: Config, data: RunData) -> tuple[LitGLM, GenomeDataModule]:
+    """The LightningModule (its model initialised from train.seed) and the DataModule of the run."""
     pl.seed_everything(config.train.seed, verbose=False)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")  # TF32 matmuls for float32 runs on Ampere and later GPUs
-    names = [entry.name for entry in entries]
-    lost = [name for name, out in zip(names, held_out) if out]
-    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit, names, lost)
-    store_tags = [tags.id_of(name) for name in names] if tags else None
-    datamodule = GenomeDataModule(stores, tokenizer, config, window, weights, held_out, store_tags)
+    tokenizer = data.tokenizer
+    lit = LitGLM(config.to_dict(), tokenizer.bases_per_token, tokenizer.unit, data.names, data.lost)
+    tags = [data.tags.id_of(name) for name in data.names] if data.tags else None
+    datamodule = GenomeDataModule(data.stores, tokenizer, config, data.window, data.weights, data.held_out, tags)
+    return lit, datamodule
+
+
+def _describe_run(data: RunData, lit: LitGLM, trainer: pl.Trainer, config: Config, say: Callable[[str], Any]) -> None:
+    """Say what is about to train: model size, data, window, precision, batch; genome shares and tokens."""
     accumulate = trainer.accumulate_grad_batches
-    train_bases = sum(store.meta["train_bases"] for store in trained)
-    val_bases = sum(store.meta["val_bases"] for store in trained)
-    genomes = f"{len(trained)} genomes, " if len(entries) > 1 else ""
+    train_bases = sum(store.meta["train_bases"] for store in data.trained)
+    val_bases = sum(store.meta["val_bases"] for store in data.trained)
+    genomes = f"{len(data.trained)} genomes, " if len(data.entries) > 1 else ""
     say(
         f"model: {lit.model.num_parameters():,} parameters; data: {genomes}{train_bases:,} train bases, "
-        f"{val_bases:,} val bases ({stores[0].meta['split_used']} split); window {window - 1} tokens; "
+        f"{val_bases:,} val bases ({data.stores[0].meta['split_used']} split); window {data.window - 1} tokens; "
         f"precision {trainer.precision}; {trainer.world_size} process(es) x {config.train.batch_size} windows "
         f"x {accumulate} accumulated = {trainer.world_size * config.train.batch_size * accumulate} windows per step"
     )
-    if len(entries) > 1:
-        shares = ", ".join(f"{name} {weight:.1%}" for name, weight in zip([n for n in names if n not in lost], weights))
+    lost = data.lost
+    if len(data.entries) > 1:
+        trained_names = [name for name in data.names if name not in lost]
+        shares = ", ".join(f"{name} {weight:.1%}" for name, weight in zip(trained_names, data.weights))
         say(f"windows drawn: {shares}" + (f"; held out of training: {', '.join(lost)}" if lost else ""))
-    if tags:
-        say(f"genome tokens (first in every window; --genome-name at inference): {', '.join(tags.names)}")
+    if data.tags:
+        say(f"genome tokens (first in every window; --genome-name at inference): {', '.join(data.tags.names)}")
 
+
+def _fit(
+    trainer: pl.Trainer,
+    lit: LitGLM,
+    datamodule: GenomeDataModule,
+    resume_from: Path | None,
+    data: RunData,
+    run_dir: Path,
+) -> Fitted:
+    """Train, validate the final weights and save the last checkpoint (run_dir/checkpoints/last.ckpt)."""
     started = time.perf_counter()
     trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     seconds = time.perf_counter() - started
     if trainer.interrupted:
         raise KeyboardInterrupt
-    metric = f"bits_per_{tokenizer.unit}"
+    metric = lit.metric
     train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
     val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
-    trainer.save_checkpoint(checkpoints / LAST, weights_only=False)  # a full checkpoint (optimizer too), for --resume
-    model = full_model(trainer, config)  # every rank takes part (FSDP gathers the shards); rank 0 gets it
-
+    # A full checkpoint (optimizer too), for --resume.
+    trainer.save_checkpoint(run_dir / "checkpoints" / LAST, weights_only=False)
+    model = full_model(trainer, lit.config)  # every rank takes part (FSDP gathers the shards); rank 0 gets it
     steps = trainer.global_step
-    tokens = steps * config.train.batch_size * (window - 1) * trainer.world_size * accumulate
-    per_genome = {name: val[f"val/{name}/{metric}"] for name in names} if len(names) > 1 else {}
-    info = {
-        "trained_on": str(entries[0].path.resolve()) if len(entries) == 1 else [str(e.path.resolve()) for e in entries],
-        "steps": steps,
-        "tokens_seen": tokens,
-        f"val_{metric}": val[f"val/{metric}"],
-        "data": config.to_dict()["data"],
-    }
-    if per_genome:
-        info[f"val_{metric}_per_genome"] = per_genome
-        info["held_out_genomes"] = lost
-    model_dir = run_dir / "model"
-    if model is not None:  # one writer under DDP and FSDP
-        export_model(model_dir, model, tokenizer, info, tags)
-    return PretrainResult(
+    windows = lit.config.train.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+    return Fitted(
         model=model if model is not None else lit.model.eval(),
         is_global_zero=trainer.is_global_zero,
+        seconds=seconds,
+        steps=steps,
+        tokens_seen=steps * windows * (data.window - 1),
+        train_bits=train_bits,
+        val_bits=val[f"val/{metric}"],
+        val_bits_per_genome={name: val[f"val/{name}/{metric}"] for name in data.names} if len(data.names) > 1 else {},
+    )
+
+
+def _export(fitted: Fitted, data: RunData, config: Config, run_dir: Path) -> Path:
+    """Write the exported model directory (global rank 0 only: one writer under DDP and FSDP); its path."""
+    metric = f"bits_per_{data.tokenizer.unit}"
+    entries = data.entries
+    info = {
+        "trained_on": str(entries[0].path.resolve()) if len(entries) == 1 else [str(e.path.resolve()) for e in entries],
+        "steps": fitted.steps,
+        "tokens_seen": fitted.tokens_seen,
+        f"val_{metric}": fitted.val_bits,
+        "data": config.to_dict()["data"],
+    }
+    if fitted.val_bits_per_genome:
+        info[f"val_{metric}_per_genome"] = fitted.val_bits_per_genome
+        info["held_out_genomes"] = data.lost
+    model_dir = run_dir / "model"
+    if fitted.is_global_zero:
+        export_model(model_dir, fitted.model, data.tokenizer, info, data.tags)
+    return model_dir
+
+
+def _result(fitted: Fitted, data: RunData, parameters: int, run_dir: Path, model_dir: Path) -> PretrainResult:
+    """The run's numbers and paths for the caller (and its summary)."""
+    return PretrainResult(
+        model=fitted.model,
+        is_global_zero=fitted.is_global_zero,
         model_dir=model_dir,
         run_dir=run_dir,
-        parameters=lit.model.num_parameters(),
-        steps=steps,
-        tokens_seen=tokens,
-        bases_seen=int(tokens * tokenizer.bases_per_token),
-        seconds=seconds,
-        val_bits=val[f"val/{metric}"],
-        train_bits=train_bits,
-        unit=tokenizer.unit,
-        val_bits_per_genome=per_genome,
-        held_out=lost,
+        parameters=parameters,
+        steps=fitted.steps,
+        tokens_seen=fitted.tokens_seen,
+        bases_seen=int(fitted.tokens_seen * data.tokenizer.bases_per_token),
+        seconds=fitted.seconds,
+        val_bits=fitted.val_bits,
+        train_bits=fitted.train_bits,
+        unit=data.tokenizer.unit,
+        val_bits_per_genome=fitted.val_bits_per_genome,
+        held_out=data.lost,
         curves=run_dir / CURVES_PNG if (run_dir / CURVES_PNG).exists() else None,
     )
 
