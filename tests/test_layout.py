@@ -46,13 +46,11 @@ def module_names() -> list[str]:
 
 
 def imports_of(name: str, known: set[str]) -> set[str]:
-    """The glm modules `name` imports, at the top or inside functions (not under `if TYPE_CHECKING:`)."""
+    """The glm modules `name` imports, at the top, inside functions or under `if TYPE_CHECKING:`."""
     path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:

@@ -17,10 +17,11 @@ from glm.errors import InputError
 from glm.heads.probes import Head
 from glm.heads.settings import VariantHeadSettings
 from glm.heads.variant_heads import fit_variant_head
-from glm.model.checkpoint import export_model
+from glm.model.checkpoint import export_model, model_fingerprint
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import FEATURE_SCORES, variant_features
+from glm.scoring.windows import default_window
 
 _DRAW = random.Random(5)
 CONTIG = "".join(_DRAW.choice("ACGT") for _ in range(900))
@@ -161,3 +162,17 @@ def test_scores_only_head(lm, labelled, tmp_path) -> None:
     with pytest.raises(InputError, match="features must be one of all, scores"):
         fit_variant_head(lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", features="deltas"))
 
+
+def test_scoring_gives_a_head_its_features_by_name(lm, labelled) -> None:
+    table, genome = labelled
+    features, names, _ = variant_features(lm.model, lm.tokenizer, table, genome)
+    window = default_window(lm.model, lm.tokenizer)
+    info = {"task": "variant", "model_fingerprint": model_fingerprint(lm.model), "window": window, "layer": -1}
+    arrays = {"mean": np.zeros(2), "scale": np.ones(2), "coef": np.array([[1.0, -2.0]]), "intercept": np.zeros(1)}
+    head = Head("logistic", ["other", "gain"], ["embedding_l2", "llr"], arrays, info)  # not scoring's order
+    scores = lm.score_variants(table, genome, head=head)
+    expected = head.predict_proba(features[:, [names.index("embedding_l2"), names.index("llr")]])[:, 1]
+    np.testing.assert_allclose(scores["head_probability"], expected, atol=1e-6)
+    stray = Head("logistic", ["other", "gain"], ["embedding_l2", "phyloP"], arrays, info)
+    with pytest.raises(InputError, match="head: reads features that scoring does not compute: phyloP"):
+        lm.score_variants(table, genome, head=stray)

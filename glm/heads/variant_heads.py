@@ -44,7 +44,8 @@ from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import plot_roc
 from glm.scoring.windows import default_window
-from glm.scoring.zero_shot import FEATURE_SCORES, variant_features
+from glm.scoring.heads import FEATURE_SCORES
+from glm.scoring.zero_shot import variant_features
 
 ROC_PNG, CV_TSV, METRICS_JSON = "roc.png", "cross_validation.tsv", "metrics.json"
 
