@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import glm
 from glm.heads.evaluation import score_metrics
+from glm.heads.settings import VariantHeadSettings
 from glm.heads.variant_heads import fit_variant_head
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
@@ -90,13 +91,10 @@ def evaluate(model: str, labelled: Path, json_path: Path) -> None:
             lm.tokenizer,
             variants,
             genome,
-            label="label",
-            group="block",
-            kind=kind,
-            features=features,
+            # baselines: the zero-shot score, on the same variants
+            VariantHeadSettings(label="label", group="block", kind=kind, features=features, baselines=["-llr"]),
             out=out,
             progress=True,
-            baselines=["-llr"],  # the zero-shot score, on the same variants
         )
         result[f"head {kind} on {features} (5-fold CV grouped by 1-kb block)"] = {
             **{key: report.cv.metrics[key] for key in ("auroc", "auprc", "accuracy", "mcc")},

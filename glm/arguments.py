@@ -9,7 +9,8 @@ next to the parameter as `Annotated[type, Help("...")]`.
 A parameter annotated `Annotated[dict[str, Any], ConfigOptions(SomeConfig)]` receives the
 options generated from a config dataclass's fields (each field's help is in its metadata, see
 glm.config.option): `{"model.n_layers": 8, ...}` for the options given on the command line, so
-adding a config field adds its option. Options a command declares itself take precedence.
+adding a config field adds its option. Options a command declares itself take precedence. A field
+without a default (`option(dataclasses.MISSING, ...)`) is a required option.
 
 Why not jsonargparse or click: the whole mechanism is these hundred lines over argparse, with
 no dependency and no configuration format of its own beside glm's YAML presets.
@@ -94,7 +95,7 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
     for parameter in parameters:
         kind, meta = annotation_parts(hints[parameter.name])
         if isinstance(meta, ConfigOptions):
-            sections[parameter.name] = _config_options(parser, meta.config(), "", meta, own)
+            sections[parameter.name] = _config_options(parser, meta.config, "", meta, own)
             continue
         plain.append(parameter.name)
         positional = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -115,14 +116,16 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
 def _config_options(
     parser: argparse.ArgumentParser, defaults: Any, prefix: str, meta: ConfigOptions, taken: set[str]
 ) -> dict[str, str]:
-    """Options for the fields of the config `defaults` is an instance of, one argument group per
-    dataclass (nested ones too, titled by their field name); returns {dest: dotted config key}."""
+    """Options for the fields of a config dataclass (`defaults`: the class, or a nested instance holding the
+    defaults), one argument group per dataclass (nested ones too, titled by their field name); returns
+    {dest: dotted config key}."""
     keys: dict[str, str] = {}
-    hints = typing.get_type_hints(type(defaults))
+    config = defaults if isinstance(defaults, type) else type(defaults)
+    hints = typing.get_type_hints(config)
     title = f"{meta.title}: {prefix.rstrip('.')}" if meta.title and prefix else meta.title or prefix.rstrip(".")
     group = None
-    for item in dataclasses.fields(defaults):
-        value = getattr(defaults, item.name)
+    for item in dataclasses.fields(config):
+        value = _default_of(defaults, item)
         if dataclasses.is_dataclass(value):
             keys.update(_config_options(parser, value, f"{prefix}{item.name}.", meta, taken))
             continue
@@ -130,13 +133,24 @@ def _config_options(
         if not item.metadata.get("cli", False) or flag in taken:
             continue  # not a command-line field, or one the command declares itself
         taken.add(flag)
-        group = group or parser.add_argument_group(title, (type(defaults).__doc__ or "").strip())
-        shown = value if meta.show_defaults else None
+        group = group or parser.add_argument_group(title, (config.__doc__ or "").strip())
+        required = value is dataclasses.MISSING
+        shown = value if meta.show_defaults and not required else None
         bounds = item.metadata.get("bounds")
         help_text = Help(item.metadata["help"], bounds=bounds)
-        _add(group, flag, hints[item.name], help_text, None, False, False, shown=shown, boolean_pair=True)
+        _add(group, flag, hints[item.name], help_text, None, False, required, shown=shown, boolean_pair=True)
         keys[flag] = f"{prefix}{item.name}"
     return keys
+
+
+def _default_of(defaults: Any, item: dataclasses.Field[Any]) -> Any:
+    """A field's value in the instance `defaults`, or its declared default when `defaults` is the class
+    (dataclasses.MISSING for a field without one)."""
+    if not isinstance(defaults, type):
+        return getattr(defaults, item.name)
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
 
 
 def annotation_parts(hint: Any) -> tuple[Any, Any]:

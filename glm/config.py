@@ -35,6 +35,9 @@ PRESETS = importlib.resources.files("glm") / "presets"  # shipped inside the pac
 Strands = Literal["forward", "both"]  # both: average with the reverse complement
 Pooling = Literal["mean", "max", "last"]  # over a sequence's tokens
 Precision = Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"]
+ProbeKind = Literal["logistic", "boosting"]  # glm.heads.probes
+FeatureKind = Literal["embedding", "kmer"]  # what a sequence probe reads (glm.heads.features)
+VariantFeatures = Literal["all", "scores"]  # a variant head's features: five scores (+ the embedding delta)
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,14 @@ def option(default: Any, help: str, flag: str | None = None, cli: bool = True, b
     return field(default=default, metadata={"help": help, "flag": flag, "cli": cli, "bounds": bounds})
 
 
-def _check_fields(section: Any, prefix: str) -> None:
-    """Check every field of a config section: Literal fields against their choices, numbers against bounds."""
+def check_fields(section: Any, prefix: str = "") -> None:
+    """Check every field of a config section: Literal fields against their choices, numbers against bounds.
+
+    Errors name a field `prefix.field` (just `field` without a prefix).
+    """
     hints = typing.get_type_hints(type(section))
     for item in fields(section):
-        name, value = f"{prefix}.{item.name}", getattr(section, item.name)
+        name, value = f"{prefix}.{item.name}" if prefix else item.name, getattr(section, item.name)
         if typing.get_origin(hints[item.name]) is Literal:
             check_choice(name, value, hints[item.name])
         if item.metadata.get("bounds"):
@@ -129,7 +135,7 @@ class ModelConfig:
         return 3 * swiglu // 2 if self.mlp == "relu2" else swiglu
 
     def validate(self) -> None:
-        _check_fields(self, "model")
+        check_fields(self, "model")
         if self.width % self.n_heads:
             raise InputError(f"model.width ({self.width}) must be a multiple of model.n_heads ({self.n_heads})")
         if (self.width // self.n_heads) % 2:
@@ -190,7 +196,7 @@ class DataConfig:
         return cache_root()
 
     def validate(self) -> None:
-        _check_fields(self, "data")
+        check_fields(self, "data")
         if self.stride is not None and self.stride > self.k:
             raise InputError(f"data.stride must be at most data.k ({self.k}), got {self.stride}")
 
@@ -248,7 +254,7 @@ class TrainConfig:
     seed: int = option(0, "seed for initialisation and data order", bounds="[0, inf)")
 
     def validate(self) -> None:
-        _check_fields(self, "train")
+        check_fields(self, "train")
         if self.global_batch_tokens is not None and self.accumulate != 1:
             raise InputError("give train.accumulate or train.global_batch_tokens (which sets it), not both")
         if self.max_time and parse_duration(self.max_time).total_seconds() <= 0:
@@ -286,7 +292,7 @@ class FinetuneConfig:
     train: TrainConfig = field(default_factory=_finetune_training)
 
     def validate(self) -> FinetuneConfig:
-        _check_fields(self, "finetune")
+        check_fields(self, "finetune")
         self.train.validate()
         return self
 

@@ -19,7 +19,7 @@ from glm.errors import InputError
 from glm.heads.classifiers import load_classifier
 from glm.heads.evaluation import compare_layers, cross_validate
 from glm.heads.features import FeatureSpec, kmer_features
-from glm.heads.sequence_tasks import ProbeFitter, fit_classifier
+from glm.heads.sequence_tasks import ProbeFitter, fit_classifier, fit_classifier_seeds
 from glm.io.sequences import SequenceSet, read_sequences
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import KmerTokenizer
@@ -293,3 +293,18 @@ def test_fit_classifier_with_several_seeds_reports_each_and_their_spread(tmp_pat
     assert spread["cv"]["auroc"]["sd"] == pytest.approx(np.std(per_seed, ddof=1))
     assert "cv over 2 seeds: AUROC" in capsys.readouterr().out
     assert (out / "seed_5" / "head").is_dir() and not (out / "head").exists()
+
+
+def test_fit_classifier_seeds_from_python_builds_one_fitter_per_seed(tmp_path) -> None:
+    task = motif_task(n=60)
+    made = []
+
+    def fitter_for(seed: int, run: Path) -> ProbeFitter:
+        made.append((seed, run))
+        return ProbeFitter(FeatureSpec("kmer", k=2), seed=seed, progress=False, say=lambda *_: None)
+
+    one = fit_classifier_seeds(task, tmp_path / "one", fitter_for, [7], folds=3, progress=False, say=lambda *_: None)
+    assert made == [(7, tmp_path / "one")] and one.spread is None and (tmp_path / "one" / "head").is_dir()
+    assert not (tmp_path / "one" / "seeds.json").exists()
+    with pytest.raises(InputError, match="at least one seed"):
+        fit_classifier_seeds(task, tmp_path / "none", fitter_for, [], folds=3)

@@ -46,13 +46,11 @@ def module_names() -> list[str]:
 
 
 def imports_of(name: str, known: set[str]) -> set[str]:
-    """The glm modules `name` imports, at the top or inside functions (not under `if TYPE_CHECKING:`)."""
+    """The glm modules `name` imports, at the top, inside functions or under `if TYPE_CHECKING:`."""
     path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -179,3 +177,15 @@ def test_config_options_reach_the_config_and_the_command_wins_on_shared_names(mo
         "model.n_layers": 3, "data.rc_augment": False, "train.lr": 0.01, "train.precision": "32-true",
     }  # fmt: skip
     assert seen["run_dir"] == Path("o")
+
+
+def test_a_config_field_without_a_default_is_a_required_option(tmp_path, capsys) -> None:
+    parser = build_parser(COMMANDS, "cli.py")
+    given = ["fit-head", "m", "--genome", "g.fa", "--variants", "v.tsv", "--out", str(tmp_path / "h")]
+    with pytest.raises(SystemExit):
+        parser.parse_args(given)
+    assert "the following arguments are required: --label" in capsys.readouterr().err
+    assert parser.parse_args([*given, "--label", "class"]).label == "class"
+    shown = " ".join(_help(parser, "fit-head", capsys).split())
+    assert "--label LABEL column holding each variant's class --group GROUP" in shown
+    assert "--folds FOLDS cross-validation folds (at least 2; default: 5)" in shown

@@ -15,11 +15,13 @@ from glm.api import GenomicLM
 from glm.config import ModelConfig
 from glm.errors import InputError
 from glm.heads.probes import Head
+from glm.heads.settings import VariantHeadSettings
 from glm.heads.variant_heads import fit_variant_head
-from glm.model.checkpoint import export_model
+from glm.model.checkpoint import export_model, model_fingerprint
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import FEATURE_SCORES, variant_features
+from glm.scoring.windows import default_window
 
 _DRAW = random.Random(5)
 CONTIG = "".join(_DRAW.choice("ACGT") for _ in range(900))
@@ -69,7 +71,9 @@ def test_features_are_the_scores_and_the_embedding_delta(lm, labelled) -> None:
 
 def test_grouped_head_learns_the_planted_label_and_round_trips(lm, labelled, tmp_path) -> None:
     table, genome = labelled
-    report = fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", group="block", out=tmp_path / "h")
+    report = fit_variant_head(
+        lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", group="block"), out=tmp_path / "h"
+    )
     groups = [variant.fields["block"] for variant in report.used]
     for group in set(groups):  # each block sits in exactly one test fold
         assert len({fold for g, fold in zip(groups, report.cv.folds) if g == group}) == 1
@@ -96,24 +100,26 @@ def test_shuffled_labels_stay_near_chance(lm, labelled, tmp_path) -> None:
         )
         + "\n"
     )
-    report = fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", group="block")
+    report = fit_variant_head(lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", group="block"))
     assert 0.3 < report.cv.metrics["auroc"] < 0.7
 
 
 def test_head_refuses_another_model_and_bad_labels(lm, labelled, tmp_path) -> None:
     table, genome = labelled
-    fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", out=tmp_path / "h")
+    fit_variant_head(lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label"), out=tmp_path / "h")
     with pytest.raises(InputError, match="different model"):
         make_lm(1).score_variants(table, genome, head=tmp_path / "h")
     with pytest.raises(InputError, match="window: this head was fitted"):
         lm.score_variants(table, genome, head=tmp_path / "h", window=30)
     with pytest.raises(InputError, match=r"labelled\.tsv:2: label column 'class': missing"):
-        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="class")
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="class"))
     with pytest.raises(InputError, match=r"labelled\.tsv:2: baseline column 'CADD' not found"):
-        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", baselines=["CADD"], bootstrap_rounds=10)
+        settings = VariantHeadSettings(label="label", baselines=["CADD"], bootstrap_rounds=10)
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, settings)
     with pytest.raises(InputError, match=r"labelled\.tsv:2: baseline column 'block': not a number: 'b0'"):
         table.write_text(table.read_text().replace("\t0\t", "\tb0\t", 1))
-        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", baselines=["block"], bootstrap_rounds=10)
+        settings = VariantHeadSettings(label="label", baselines=["block"], bootstrap_rounds=10)
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, settings)
 
 
 def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None:
@@ -147,11 +153,26 @@ def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None
 def test_scores_only_head(lm, labelled, tmp_path) -> None:
     table, genome = labelled
     report = fit_variant_head(
-        lm.model, lm.tokenizer, table, genome, label="label", features="scores", out=tmp_path / "h"
+        lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", features="scores"), out=tmp_path / "h"
     )
     assert report.head.feature_names == list(FEATURE_SCORES) and report.head.info["features"] == "scores"
     features, _, _ = variant_features(lm.model, lm.tokenizer, table, genome)
     scores = lm.score_variants(table, genome, head=tmp_path / "h")
     np.testing.assert_allclose(scores["head_probability"], report.head.predict_proba(features[:, :5])[:, 1], atol=1e-6)
     with pytest.raises(InputError, match="features must be one of all, scores"):
-        fit_variant_head(lm.model, lm.tokenizer, table, genome, label="label", features="deltas")
+        fit_variant_head(lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", features="deltas"))
+
+
+def test_scoring_gives_a_head_its_features_by_name(lm, labelled) -> None:
+    table, genome = labelled
+    features, names, _ = variant_features(lm.model, lm.tokenizer, table, genome)
+    window = default_window(lm.model, lm.tokenizer)
+    info = {"task": "variant", "model_fingerprint": model_fingerprint(lm.model), "window": window, "layer": -1}
+    arrays = {"mean": np.zeros(2), "scale": np.ones(2), "coef": np.array([[1.0, -2.0]]), "intercept": np.zeros(1)}
+    head = Head("logistic", ["other", "gain"], ["embedding_l2", "llr"], arrays, info)  # not scoring's order
+    scores = lm.score_variants(table, genome, head=head)
+    expected = head.predict_proba(features[:, [names.index("embedding_l2"), names.index("llr")]])[:, 1]
+    np.testing.assert_allclose(scores["head_probability"], expected, atol=1e-6)
+    stray = Head("logistic", ["other", "gain"], ["embedding_l2", "phyloP"], arrays, info)
+    with pytest.raises(InputError, match="head: reads features that scoring does not compute: phyloP"):
+        lm.score_variants(table, genome, head=stray)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, GenomeName, Layer, ModelDir, Quiet, StrandChoice, inputs
-from glm.config import FinetuneConfig, Pooling
+from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind
 from glm.errors import InputError
 from glm.io.files import OutputDirectory, OutputFile
 
@@ -99,9 +99,9 @@ def fit_classifier(
     out: Annotated[OutputDirectory, Help("output directory")],
     dev: Annotated[list[str] | None, Help("labelled dev sequences (model selection)", metavar="FILE")] = None,
     test: Annotated[list[str] | None, Help("labelled test sequences (the reported numbers)", metavar="FILE")] = None,
-    features: Annotated[Literal["embedding", "kmer"], Help("probe features")] = "embedding",
+    features: Annotated[FeatureKind, Help("probe features")] = "embedding",
     kmer_k: Annotated[int, Help("k-mer features: frequencies of every length 1..k", bounds="[1, 8]")] = 4,
-    probe: Annotated[Literal["logistic", "boosting"], Help("probe classifier")] = "logistic",
+    probe: Annotated[ProbeKind, Help("probe classifier")] = "logistic",
     layer: Layer = -1,
     pooling: Annotated[Pooling | None, Help("over tokens (default: mean for probes, last for --finetune)")] = None,
     strands: StrandChoice = "both",
@@ -119,15 +119,11 @@ def fit_classifier(
 ) -> None:
     from glm.config import with_overrides
     from glm.heads.features import FeatureSpec
-    from glm.heads.sequence_tasks import ProbeFitter, seed_spread, spread_line
-    from glm.heads.sequence_tasks import fit_classifier as fit
-    from glm.io.files import write_json
+    from glm.heads.sequence_tasks import ProbeFitter, fit_classifier_seeds, spread_line
     from glm.io.sequences import read_sequences
 
     if model is None and (features == "embedding" or finetune):
         raise InputError("fit-classifier: give a MODEL directory (only --features kmer works without one)")
-    if seeds < 1:
-        raise InputError(f"--seeds: need at least 1, got {seeds}")
     train_set = read_sequences(train, labelled=True)
     dev_set = read_sequences(dev, labelled=True) if dev else None
     test_set = read_sequences(test, labelled=True) if test else None
@@ -142,17 +138,14 @@ def fit_classifier(
         spec = FeatureSpec(features, model, layer, pooling or "mean", strands, kmer_k)
         return ProbeFitter(spec, probe, seed, progress=not quiet)
 
-    runs = {s: Path(out) / f"seed_{s}" if seeds > 1 else Path(out) for s in range(seed, seed + seeds)}
-    results = {
-        s: fit(train_set, run, fitter(s, run), dev_set, test_set, folds, s, not quiet) for s, run in runs.items()
-    }
-    if seeds > 1:
-        spread = seed_spread(results)
-        write_json(Path(out) / "seeds.json", spread)
-        for split in ("cv", "dev", "test"):
-            if split in spread:
-                print(f"{split} over {seeds} seeds: {spread_line(spread[split])}")
-    heads = ", ".join(str(run / "head") for run in runs.values())
+    fitted = fit_classifier_seeds(
+        train_set, out, fitter, range(seed, seed + seeds), dev_set, test_set, folds, progress=not quiet
+    )
+    spread = fitted.spread or {}
+    for split in ("cv", "dev", "test"):
+        if split in spread:
+            print(f"{split} over {seeds} seeds: {spread_line(spread[split])}")
+    heads = ", ".join(str(run / "head") for run in fitted.runs.values())
     print(f"classifier -> {heads}; metrics, predictions and plots in {out}")
     if finetune:
         print(f"training curves: {Path(out) / ('seed_*' if seeds > 1 else '') / 'finetune' / '*' / 'curves.png'}")

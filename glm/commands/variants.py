@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from glm.arguments import Help, command
+from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import (
     Aliases,
     Device,
@@ -19,6 +19,7 @@ from glm.commands.options import (
     Window,
     parse_aliases,
 )
+from glm.heads.settings import VariantHeadSettings
 from glm.io.files import OutputDirectory, OutputFile
 
 
@@ -142,23 +143,8 @@ def fit_head(
     *,
     genome: GenomeFasta,
     variants: Annotated[str, Help("labelled variants: TSV/CSV (or VCF with the label in INFO)")],
-    label: Annotated[str, Help("column holding each variant's class")],
     out: Annotated[OutputDirectory, Help("output directory for the head, roc.png and predictions")],
-    group: Annotated[str | None, Help("column of groups (gene, exon, block) kept whole within a test fold")] = None,
-    kind: Annotated[Literal["logistic", "boosting"], Help("probe")] = "logistic",
-    features: Annotated[
-        Literal["all", "scores"],
-        Help("all: the five scores and the embedding delta; scores: the five scores only (few labels)"),
-    ] = "all",
-    folds: Annotated[int, Help("cross-validation folds", bounds="[2, inf)")] = 5,
-    seed: Annotated[int, Help("fold assignment, probe and bootstrap seed", bounds="[0, inf)")] = 0,
-    baseline: Annotated[
-        list[str] | None,
-        Help(
-            "numeric column to compare with on the same variants, higher = positive class (e.g. CADD; "
-            "--baseline=-COL when lower is; repeatable)"
-        ),
-    ] = None,
+    settings: Annotated[dict[str, Any], ConfigOptions(VariantHeadSettings, "the head", show_defaults=True)],
     window: Window = None,
     batch_size: ScoringBatch = None,
     alias: Aliases = None,
@@ -171,22 +157,8 @@ def fit_head(
 
     lm = load(model, device=device)
     require_untagged(lm.genome_tags, model, "fit-head")
+    chosen = VariantHeadSettings(**settings, window=window, batch_size=batch_size or lm.batch_size)
     report = fit_variant_head(
-        lm.model,
-        lm.tokenizer,
-        variants,
-        genome,
-        label=label,
-        group=group,
-        kind=kind,
-        features=features,
-        folds=folds,
-        seed=seed,
-        window=window,
-        batch_size=batch_size or lm.batch_size,
-        aliases=parse_aliases(alias),
-        out=out,
-        progress=not quiet,
-        baselines=baseline,
+        lm.model, lm.tokenizer, variants, genome, chosen, parse_aliases(alias), out, progress=not quiet
     )
     print(report.summary())

@@ -20,8 +20,10 @@ import numpy as np
 from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from glm.config import ProbeKind
 from glm.errors import InputError
 from glm.heads.probes import check_features, encode_labels, fit_head, label_indices
+from glm.heads.settings import BOOTSTRAP_ROUNDS
 
 
 @dataclass
@@ -104,7 +106,6 @@ def _binary_mcc(truth: np.ndarray, predicted: np.ndarray) -> float:
     return float((tp * tn - fp * fn) / denominator) if denominator else 0.0
 
 
-BOOTSTRAP_ROUNDS = 1000
 INTERVAL_METRICS = ("auroc", "auprc", "mcc")
 
 
@@ -268,7 +269,7 @@ def cross_validate(
     features: np.ndarray,
     labels: Sequence[Any] | np.ndarray,
     groups: Sequence[Any] | np.ndarray | None = None,
-    kind: str = "logistic",
+    kind: ProbeKind = "logistic",
     folds: int = 5,
     seed: int = 0,
     bootstrap_rounds: int = 0,
@@ -311,7 +312,7 @@ def compare_layers(
     layers: Sequence[int] | None = None,
     pooling: str = "mean",
     strands: str = "both",
-    kind: str = "logistic",
+    kind: ProbeKind = "logistic",
     folds: int = 5,
     seed: int = 0,
     groups: Sequence[Any] | np.ndarray | None = None,

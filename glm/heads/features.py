@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
 from glm.alphabet import base_codes
-from glm.config import Pooling, Strands
+from glm.config import FeatureKind, Pooling, Strands
 from glm.errors import InputError, check_choice
 from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.inference import embed
@@ -19,7 +17,7 @@ from glm.model.inference import embed
 class FeatureSpec:
     """How sequences become probe features: pooled embeddings of a model, or k-mer frequencies."""
 
-    kind: Literal["embedding", "kmer"] = "embedding"
+    kind: FeatureKind = "embedding"
     model: str | None = None  # exported model directory (embedding)
     layer: int = -1
     pooling: Pooling = "mean"
@@ -27,7 +25,7 @@ class FeatureSpec:
     k: int = 4  # k-mer lengths 1..k (kmer)
 
     def validate(self) -> FeatureSpec:
-        check_choice("features", self.kind, Literal["embedding", "kmer"])
+        check_choice("features", self.kind, FeatureKind)
         if self.kind == "embedding" and not self.model:
             raise InputError("embedding features need a model directory")
         check_choice("pooling", self.pooling, Pooling)

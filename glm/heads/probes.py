@@ -29,10 +29,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from glm.errors import InputError
+from glm.config import ProbeKind
+from glm.errors import InputError, check_choice, choices
 from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
 
-PROBES = ("logistic", "boosting")
+PROBES = choices(ProbeKind)
 HEAD_JSON, HEAD_ARRAYS = "head.json", "head.safetensors"
 FORMAT_VERSION = 1
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -51,7 +52,7 @@ class Head:
 
     def __init__(
         self,
-        kind: str,
+        kind: ProbeKind,
         classes: list[str],
         feature_names: list[str],
         arrays: dict[str, np.ndarray],
@@ -188,10 +189,9 @@ def label_indices(labels: Sequence[Any] | np.ndarray, classes: list[str]) -> np.
     return np.array([position[name] for name in names], dtype=np.int64)
 
 
-def build_estimator(kind: str = "logistic", seed: int = 0, **options: Any) -> Pipeline:
+def build_estimator(kind: ProbeKind = "logistic", seed: int = 0, **options: Any) -> Pipeline:
     """The unfitted scikit-learn pipeline behind a probe kind (defaults in DEFAULT_OPTIONS)."""
-    if kind not in PROBES:
-        raise InputError(f"probe kind must be one of {', '.join(PROBES)}, got {kind!r}")
+    check_choice("probe kind", kind, ProbeKind)
     settings = {**DEFAULT_OPTIONS[kind], **options}
     model = LogisticRegression if kind == "logistic" else GradientBoostingClassifier
     try:
@@ -202,7 +202,7 @@ def build_estimator(kind: str = "logistic", seed: int = 0, **options: Any) -> Pi
 
 
 def head_from_estimator(
-    pipeline: Pipeline, kind: str, classes: list[str], feature_names: list[str], info: dict[str, Any]
+    pipeline: Pipeline, kind: ProbeKind, classes: list[str], feature_names: list[str], info: dict[str, Any]
 ) -> Head:
     """Export a fitted `build_estimator` pipeline to a numpy Head."""
     scaler, classifier = pipeline[0], pipeline[-1]
@@ -237,7 +237,7 @@ def head_from_estimator(
 def fit_head(
     features: np.ndarray,
     labels: Sequence[Any] | np.ndarray,
-    kind: str = "logistic",
+    kind: ProbeKind = "logistic",
     feature_names: list[str] | None = None,
     seed: int = 0,
     **options: Any,

@@ -8,12 +8,13 @@ A fitter makes one classifier from a training split (and a dev split for model s
 fold and once on the whole training set, and writes OUT/head (the classifier, for `classify`),
 OUT/metrics.json, predictions, ROC curves and confusion matrices. Every split's AUROC, AUPRC and
 MCC come with a 95% bootstrap interval over its sequences (cross-validation also per fold);
-`seed_spread` summarises fits repeated with several seeds.
+`fit_classifier_seeds` repeats the whole fit with several seeds and `seed_spread` summarises them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
+from glm.config import ProbeKind
 from glm.errors import InputError
 from glm.heads.classifiers import ProbeClassifier, write_predictions
 from glm.heads.evaluation import INTERVAL_METRICS, classification_metrics, fold_splits, metric_intervals, with_interval
@@ -147,6 +149,45 @@ def fit_classifier(
     return results
 
 
+@dataclass
+class SeedRuns:
+    """fit_classifier repeated with several seeds: each seed's directory and results, and their spread."""
+
+    runs: dict[int, Path]  # seed -> its output directory
+    results: dict[int, dict[str, Any]]  # seed -> what fit_classifier returned
+    spread: dict[str, Any] | None  # seed_spread of the results (None for a single seed)
+
+
+def fit_classifier_seeds(
+    train: SequenceSet,
+    out: str | Path,
+    fitter_for: Callable[[int, Path], Fitter],
+    seeds: Sequence[int],
+    dev: SequenceSet | None = None,
+    test: SequenceSet | None = None,
+    folds: int = 5,
+    progress: bool = True,
+    say: Any = print,
+) -> SeedRuns:
+    """`fit_classifier` once per seed, with the fitter `fitter_for(seed, run directory)` makes.
+
+    A single seed writes to OUT itself; several write OUT/seed_S each and their `seed_spread` to
+    OUT/seeds.json. Fine-tuning is random, so its spread over a few seeds is worth knowing.
+    """
+    if not seeds:
+        raise InputError("seeds: need at least one seed")
+    out = Path(out)
+    runs = {seed: out / f"seed_{seed}" if len(seeds) > 1 else out for seed in seeds}
+    results = {
+        seed: fit_classifier(train, run, fitter_for(seed, run), dev, test, folds, seed, progress, say)
+        for seed, run in runs.items()
+    }
+    spread = seed_spread(results) if len(seeds) > 1 else None
+    if spread is not None:
+        write_json(out / "seeds.json", spread)
+    return SeedRuns(runs, results, spread)
+
+
 def seed_spread(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Fits repeated with several seeds ({seed: fit_classifier's results}): for each split and metric, the
     value of each seed, their mean and their standard deviation (ddof 1)."""
@@ -178,7 +219,7 @@ class ProbeFitter:
     """
 
     def __init__(
-        self, spec: FeatureSpec, probe: str = "logistic", seed: int = 0, progress: bool = True, say: Any = print
+        self, spec: FeatureSpec, probe: ProbeKind = "logistic", seed: int = 0, progress: bool = True, say: Any = print
     ):
         self.spec, self.probe, self.seed, self.progress, self.say = spec.validate(), probe, seed, progress, say
         self.cache = FeatureCache(self.spec)

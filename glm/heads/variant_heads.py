@@ -1,7 +1,7 @@
 """Supervised heads for variants: model features of labelled variants, a probe with grouped CV, saved safely.
 
-    report = fit_variant_head(lm.model, lm.tokenizer, "labelled.tsv", "genome.fa", label="label",
-                              group="gene", out="heads/mito")
+    settings = VariantHeadSettings(label="label", group="gene")      # glm.heads.settings
+    report = fit_variant_head(lm.model, lm.tokenizer, "labelled.tsv", "genome.fa", settings, out="heads/mito")
     report.cv.metrics                       # out-of-fold auroc, auprc, accuracy, mcc
     lm.score_variants("new.vcf", "genome.fa", head="heads/mito")   # adds head_probability
 
@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glm.errors import InputError
-from glm.heads.evaluation import BOOTSTRAP_ROUNDS, CVResult, compare_scores, cross_validate, with_interval
+from glm.heads.evaluation import CVResult, compare_scores, cross_validate, with_interval
 from glm.heads.probes import Head, fit_head, label_indices
+from glm.heads.settings import VariantHeadSettings
 from glm.io.coordinates import to_one_based
 from glm.io.files import atomic_file, write_json
 from glm.io.genome import Genome
@@ -43,10 +44,10 @@ from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import plot_roc
 from glm.scoring.windows import default_window
-from glm.scoring.zero_shot import FEATURE_SCORES, variant_features
+from glm.scoring.heads import FEATURE_SCORES
+from glm.scoring.zero_shot import variant_features
 
 ROC_PNG, CV_TSV, METRICS_JSON = "roc.png", "cross_validation.tsv", "metrics.json"
-FEATURE_SETS = ("all", "scores")
 
 
 @dataclass
@@ -126,90 +127,151 @@ def fit_variant_head(
     tokenizer: Tokenizer,
     variants: str | os.PathLike[str] | VariantList | Iterable[Any],
     genome: str | os.PathLike[str] | Genome,
-    label: str,
-    group: str | None = None,
-    kind: str = "logistic",
-    features: str = "all",
-    folds: int = 5,
-    seed: int = 0,
-    window: int | None = None,
-    layer: int = -1,
-    batch_size: int = 16,
+    settings: VariantHeadSettings,
     aliases: dict[str, str] | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
-    baselines: list[str] | None = None,
-    bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
 ) -> VariantHeadReport:
-    """Fit a head on labelled variants (a `label` column; optional `group` column) with cross-validation.
+    """Fit a head on labelled variants (`settings.label` column; optional `settings.group` column) with
+    cross-validation: read the columns, compute the features, cross-validate, fit on every scorable
+    variant, compare with the baselines, write.
 
-    `baselines` names numeric columns to compare the head's out-of-fold probability with. With
-    `out`, writes the head (head.json + head.safetensors), roc.png (out-of-fold ROC curve),
+    With `out`, writes the head (head.json + head.safetensors), roc.png (out-of-fold ROC curve),
     cross_validation.tsv (each variant's fold and out-of-fold probability) and metrics.json
     (metrics, their intervals, per-fold metrics, baselines).
     """
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     if not isinstance(variants, VariantList):
         variants = read_variants(variants, genome, aliases)
-    labels = _column(list(variants), label, "label")
-    if features not in FEATURE_SETS:
-        raise InputError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
-    groups = _column(list(variants), group, "group") if group else None
-    baseline_values = {name: _baseline_values(list(variants), name) for name in baselines or []}
-    window = default_window(model, tokenizer) if window is None else window  # type: ignore[arg-type]
-    matrix, names, scored_variants = variant_features(
-        model, tokenizer, variants, genome, window=window, layer=layer, batch_size=batch_size, progress=progress
-    )
-    if features == "scores":
-        matrix, names = matrix[:, : len(FEATURE_SCORES)], names[: len(FEATURE_SCORES)]
-    usable = np.isfinite(matrix).all(axis=1)
-    used = [variant for variant, ok in zip(scored_variants, usable) if ok]
-    skipped = [variant for variant, ok in zip(scored_variants, usable) if not ok]
-    if not used:
-        raise InputError("no labelled variant could be scored", variants.source)
-    labels = [value for value, ok in zip(labels, usable) if ok]
-    groups = [value for value, ok in zip(groups, usable) if ok] if groups else None
-    baseline_values = {name: values[usable] for name, values in baseline_values.items()}
-
+    columns = _Columns.read(list(variants), settings)
+    if settings.window is None:
+        settings = replace(settings, window=default_window(model, tokenizer))  # type: ignore[arg-type]
+    training, skipped = _scorable(*_features(model, tokenizer, variants, genome, settings, progress), columns)
+    labels, groups = training.columns.labels, training.columns.groups
     cv = cross_validate(
-        matrix[usable], labels, groups, kind=kind, folds=folds, seed=seed, bootstrap_rounds=bootstrap_rounds
+        training.features, labels, groups, settings.kind, settings.folds, settings.seed, settings.bootstrap_rounds
     )
-    head = fit_head(matrix[usable], labels, kind=kind, feature_names=names, seed=seed)
+    head = _fit_head(training, cv, model, settings)
+    compared = _compare_baselines(training.columns, cv, settings)
+    if out is not None:
+        _write_outputs(Path(out), head, training, cv, compared)
+    return VariantHeadReport(head, cv, training.variants, skipped, None if out is None else Path(out), compared)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The label, group and baseline columns of labelled variants: one value per variant."""
+
+    labels: list[str]
+    groups: list[str] | None
+    baselines: dict[str, np.ndarray]  # baseline name -> its values (NaN where missing)
+
+    @classmethod
+    def read(cls, variants: list[Variant], settings: VariantHeadSettings) -> _Columns:
+        labels = _column(variants, settings.label, "label")
+        groups = _column(variants, settings.group, "group") if settings.group else None
+        return cls(labels, groups, {name: _baseline_values(variants, name) for name in settings.baselines or []})
+
+    def rows(self, keep: np.ndarray) -> _Columns:
+        """The values of the rows where `keep` is True."""
+        picked = np.flatnonzero(keep)
+        groups = [self.groups[row] for row in picked] if self.groups else None
+        baselines = {name: values[keep] for name, values in self.baselines.items()}
+        return _Columns([self.labels[row] for row in picked], groups, baselines)
+
+
+@dataclass(frozen=True)
+class _Training:
+    """What a head learns from: the scorable labelled variants (input order), their features and columns."""
+
+    variants: list[Variant]
+    features: np.ndarray  # (variants, features)
+    names: list[str]  # the feature names, one per column of `features`
+    columns: _Columns
+
+
+def _features(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    variants: VariantList,
+    genome: Genome,
+    settings: VariantHeadSettings,
+    progress: bool,
+) -> tuple[np.ndarray, list[str], VariantList]:
+    """(features of every variant (NaN rows where not scorable), their names, the variants with their status)."""
+    matrix, names, scored = variant_features(
+        model,
+        tokenizer,
+        variants,
+        genome,
+        window=settings.window,
+        layer=settings.layer,
+        batch_size=settings.batch_size,
+        progress=progress,
+    )
+    if settings.features == "scores":
+        return matrix[:, : len(FEATURE_SCORES)], names[: len(FEATURE_SCORES)], scored
+    return matrix, names, scored
+
+
+def _scorable(
+    features: np.ndarray, names: list[str], scored: VariantList, columns: _Columns
+) -> tuple[_Training, list[Variant]]:
+    """(the scorable variants with their features and columns, the variants left out)."""
+    usable = np.isfinite(features).all(axis=1)
+    used = [variant for variant, ok in zip(scored, usable) if ok]
+    if not used:
+        raise InputError("no labelled variant could be scored", scored.source)
+    skipped = [variant for variant, ok in zip(scored, usable) if not ok]
+    return _Training(used, features[usable], names, columns.rows(usable)), skipped
+
+
+def _fit_head(training: _Training, cv: CVResult, model: Transformer, settings: VariantHeadSettings) -> Head:
+    """The head fitted on every scorable variant; its info holds what applying it needs (model, window, layer)."""
+    head = fit_head(
+        training.features, training.columns.labels, kind=settings.kind, feature_names=training.names, seed=settings.seed
+    )
     head.info.update(
         task="variant",
         model_fingerprint=model_fingerprint(model),
-        window=window,
-        layer=layer,
-        label_column=label,
-        group_column=group,
+        window=settings.window,
+        layer=settings.layer,
+        label_column=settings.label,
+        group_column=settings.group,
         positive=head.classes[-1],
-        features=features,
-        folds=folds,
+        features=settings.features,
+        folds=settings.folds,
         cv_metrics=cv.metrics,
         cv_intervals=cv.intervals,
     )
-    positive = np.array(label_indices(labels, cv.classes)) == len(cv.classes) - 1
-    compared = compare_scores(positive, cv.probabilities[:, -1], baseline_values, bootstrap_rounds, seed)
-    if out is not None:
-        out = Path(out)
-        head.save(out)
-        _write_cv(out, used, labels, groups, cv, compared)
-        positive = head.classes[-1]
-        title = f"{len(used)} variants, {folds}-fold CV" + (f" grouped by {group}" if group else "")
-        truth = label_indices(labels, cv.classes)
-        plot_roc(truth, cv.probabilities, cv.classes, out / ROC_PNG, title=f"{positive}: {title}")
-    return VariantHeadReport(head, cv, used, skipped, out, compared)
+    return head
+
+
+def _compare_baselines(columns: _Columns, cv: CVResult, settings: VariantHeadSettings) -> dict[str, dict[str, Any]]:
+    """The head's out-of-fold probability against each baseline column (glm.heads.evaluation.compare_scores)."""
+    is_positive = label_indices(columns.labels, cv.classes) == len(cv.classes) - 1
+    probability = cv.probabilities[:, -1]
+    return compare_scores(is_positive, probability, columns.baselines, settings.bootstrap_rounds, settings.seed)
+
+
+def _write_outputs(
+    out: Path, head: Head, training: _Training, cv: CVResult, baselines: dict[str, dict[str, Any]]
+) -> None:
+    """The head, its out-of-fold predictions and metrics, and the out-of-fold ROC curve."""
+    head.save(out)
+    _write_cv(out, training.variants, training.columns, cv, baselines)
+    group = head.info["group_column"]
+    title = f"{len(training.variants)} variants, {head.info['folds']}-fold CV"
+    title += f" grouped by {group}" if group else ""
+    truth = label_indices(training.columns.labels, cv.classes)
+    plot_roc(truth, cv.probabilities, cv.classes, out / ROC_PNG, title=f"{head.classes[-1]}: {title}")
 
 
 def _write_cv(
-    out: Path,
-    used: list[Variant],
-    labels: list[str],
-    groups: list[str] | None,
-    cv: CVResult,
-    baselines: dict[str, dict[str, Any]],
+    out: Path, used: list[Variant], columns: _Columns, cv: CVResult, baselines: dict[str, dict[str, Any]]
 ) -> None:
-    positive = cv.classes[-1]
+    """cross_validation.tsv (each variant's fold and out-of-fold probability) and metrics.json."""
+    labels, groups, positive = columns.labels, columns.groups, cv.classes[-1]
     lines = ["chrom\tpos\tref\talt\tlabel\tgroup\tfold\tprobability_" + positive]
     for index, variant in enumerate(used):
         cells = [variant.chrom, str(to_one_based(variant.pos)), variant.ref, variant.alt, labels[index]]

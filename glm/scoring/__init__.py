@@ -3,9 +3,10 @@
 from glm.scoring import score_variants, VariantScores
 """
 
+from glm.scoring.heads import FEATURE_SCORES
 from glm.scoring.plan import METHODS
 from glm.scoring.table import VariantScores, mutagenesis_matrix, mutagenesis_variants
-from glm.scoring.zero_shot import FEATURE_SCORES, score_variants, variant_features
+from glm.scoring.zero_shot import score_variants, variant_features
 
 __all__ = [
     "FEATURE_SCORES",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 from glm.config import Strands, check_bounds
 from glm.errors import InputError, check_choice
@@ -21,10 +21,8 @@ from glm.model.checkpoint import model_fingerprint
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.tokenizers import SEP, KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
+from glm.scoring.heads import VariantHead, feature_columns
 from glm.scoring.windows import check_window, default_window
-
-if TYPE_CHECKING:
-    from glm.heads.probes import Head
 
 METHODS = ("llr", "embedding")
 CHUNK_SIZE = 10_000  # variants read and scored together
@@ -42,7 +40,7 @@ class ScoringPlan:
     reuse: bool = True  # False: two full windows per variant (the naive reference path)
     keep_delta: bool = False  # keep the alt - ref pooled embedding (features for heads)
     progress: bool = False
-    head: Head | None = None  # a variant head: adds head_probability
+    head: VariantHead | None = None  # a variant head: adds head_probability
     aliases: Mapping[str, str] = field(default_factory=dict)  # variant contig name -> genome contig name
     on_ref_mismatch: OnRefMismatch = "error"  # or "skip": such variants are reported, not scored
     chunk_size: int = CHUNK_SIZE  # variants read and scored together
@@ -69,7 +67,7 @@ class ScoringOptions(TypedDict, total=False):
     aliases: Mapping[str, str] | None
     on_ref_mismatch: OnRefMismatch
     reuse: bool
-    head: Head | None
+    head: VariantHead | None
     progress: bool
     chunk_size: int
     keep_delta: bool
@@ -89,7 +87,7 @@ def make_plan(
     aliases: Mapping[str, str] | None = None,
     on_ref_mismatch: OnRefMismatch = "error",
     reuse: bool = True,
-    head: Head | None = None,
+    head: VariantHead | None = None,
     progress: bool = False,
     chunk_size: int = CHUNK_SIZE,
     keep_delta: bool = False,
@@ -143,7 +141,7 @@ def make_plan(
     )
 
 
-def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[int, int, Strands]:
+def _head_settings(head: VariantHead, model: Transformer, window: int | None) -> tuple[int, int, Strands]:
     """(window, layer, strands) a variant head was fitted with; an InputError if it does not fit this model."""
     info = head.info
     if info.get("task") != "variant":
@@ -152,6 +150,7 @@ def _head_settings(head: Head, model: Transformer, window: int | None) -> tuple[
         raise InputError("head: it was fitted on the features of a different model; refit it for this one")
     if window is not None and window != info["window"]:
         raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
+    feature_columns(head, model.config.width)  # every feature it reads is one scoring computes
     return int(info["window"]), int(info["layer"]), "both"
 
 

@@ -37,6 +37,7 @@ from glm.io.variants import Variant, VariantList
 from glm.model.batching import sequence_tokens
 from glm.model.tokenizers import KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
+from glm.scoring.heads import feature_columns, feature_names
 from glm.scoring.passes import Pair, score_pairs
 from glm.scoring.plan import ScoringOptions, ScoringPlan, make_plan, options_of
 from glm.scoring.table import VariantScores
@@ -45,7 +46,6 @@ from glm.scoring.windows import ReverseStrand, mirror_variant, reference_windows
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
-FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
 VariantSource = str | os.PathLike[str] | VariantList | Iterable[Any]
 
 
@@ -200,7 +200,8 @@ def score_columns(found: _Evaluation, plan: ScoringPlan) -> dict[str, np.ndarray
         columns["embedding_l2"] = found.l2.mean(axis=1)
     head = plan.head
     if head is not None:
-        features = found.features()[:, : len(head.feature_names)]  # a scores-only head uses the first columns
+        assert found.delta is not None, "a plan with a head keeps the embedding delta"
+        features = found.features()[:, feature_columns(head, found.delta.shape[2])]  # the head's features, by name
         scored = np.isfinite(features).all(axis=1)
         columns["head_probability"] = np.full(len(features), np.nan)
         if scored.any():
@@ -225,5 +226,4 @@ def variant_features(
     plan = make_plan(model, tokenizer, **options_of(options), strands="both", keep_delta=True)
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     found = _evaluate(model, tokenizer, variants, genome, plan)
-    names = [*FEATURE_SCORES, *(f"delta_{i}" for i in range(model.config.width))]
-    return found.features(), names, found.variants
+    return found.features(), feature_names(model.config.width), found.variants
