@@ -29,12 +29,13 @@ import numpy as np
 import torch
 
 from glm.config import Pooling, Strands
+from glm.errors import check_options
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.checkpoint import genome_tags_of, load_model
-from glm.model.generation import generate_pieces
+from glm.model.generation import SamplingOptions, generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
 from glm.model.tokenizers import Encoding, Tokenizer
@@ -207,7 +208,9 @@ class GenomicLM:
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
         return self.score_variants(variants, genome, **options)
 
-    def generate(self, prompt: str, **options: Any) -> str:
+    def generate(
+        self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]
+    ) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.
 
         Options (see `generate_stream`): max_new_tokens (tokens; a 3-mer model adds 3 bases per
@@ -216,9 +219,11 @@ class GenomicLM:
         the genome to sample like). A fixed seed gives the same output with and without the
         key/value cache.
         """
-        return "".join(self.generate_stream(prompt, **options))
+        return "".join(self.generate_stream(prompt, genome_name=genome_name, **options))
 
-    def generate_stream(self, prompt: str, genome_name: str | None = None, **options: Any) -> Iterator[str]:
+    def generate_stream(
+        self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]
+    ) -> Iterator[str]:
         """Sample a continuation of `prompt`, yielding each new piece of text as soon as it is sampled.
 
         Options are those of `glm.model.generation.generate_pieces`: max_new_tokens (tokens),
@@ -230,8 +235,9 @@ class GenomicLM:
         start anywhere in a record, so a prompt is usually mid-record). genome_name: for a model
         trained with genome tokens, the genome whose token comes before the prompt.
         """
+        check_options("generation", options, generate_pieces)  # now, not at the first sample
         token = genome_token(self.genome_tags, genome_name)
-        return generate_pieces(self.model, self.tokenizer, prompt, genome_token=token, **options)
+        return generate_pieces(self.model, self.tokenizer, prompt, token, **options)
 
 
 def evaluation_table(rows: list[tuple[str, int, float]]) -> str:

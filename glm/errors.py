@@ -1,4 +1,5 @@
-"""The one exception type for bad user input, and the one check of a choice (a Literal type's values).
+"""The one exception type for bad user input, and the checks every layer shares: a choice (a Literal
+type's values) and keyword options forwarded to the function that declares them.
 
 Every problem with something a user handed us (a FASTA, a config, an output directory) is
 raised as an `InputError` whose message names the file, the line and the field. The CLI prints
@@ -7,7 +8,9 @@ that message on one line and exits with status 2; Python users can catch it.
 
 from __future__ import annotations
 
+import inspect
 import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +38,17 @@ def check_choice(name: str, value: Any, literal: Any) -> None:
     """An InputError unless `value` is one of the Literal's values."""
     if value not in choices(literal):
         raise InputError(f"{name} must be one of {', '.join(choices(literal))}, got {value!r}")
+
+
+def keyword_options(function: Callable[..., object]) -> list[str]:
+    """The names of `function`'s keyword-only parameters: the options a caller may forward to it."""
+    parameters = inspect.signature(function).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def check_options(what: str, options: Mapping[str, Any], function: Callable[..., object]) -> None:
+    """An InputError naming any of `options` that is not a keyword-only parameter of `function`."""
+    known = keyword_options(function)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InputError(f"unknown {what} option(s) {unknown}; known: {', '.join(sorted(known))}")

@@ -259,11 +259,12 @@ def test_the_typed_scoring_options_are_make_plans_keywords() -> None:
     """ScoringOptions (what editors and type checkers see) lists make_plan's keyword-only parameters, types too."""
     import inspect
 
-    from glm.scoring.plan import ScoringOptions, options_of, plan_option_names
+    from glm.errors import keyword_options
+    from glm.scoring.plan import ScoringOptions, options_of
 
     parameters = inspect.signature(make_plan).parameters
-    assert plan_option_names() == list(ScoringOptions.__annotations__)
-    assert "window" in plan_option_names() and "model" not in plan_option_names()
+    assert keyword_options(make_plan) == list(ScoringOptions.__annotations__)
+    assert "window" in keyword_options(make_plan) and "model" not in keyword_options(make_plan)
     for name, annotation in ScoringOptions.__annotations__.items():  # forward references: compare the text
         assert parameters[name].annotation == getattr(annotation, "__forward_arg__", annotation), name
     assert options_of({"window": 93, "strands": "forward"}) == {"window": 93, "strands": "forward"}

@@ -99,6 +99,16 @@ def test_bad_prompts_give_clear_errors() -> None:
         lm.generate("AC", max_new_tokens=5)
 
 
+def test_generation_options_are_typed_and_a_misspelt_one_is_named() -> None:
+    from glm.errors import keyword_options
+    from glm.model.generation import SamplingOptions, generate_pieces
+
+    assert keyword_options(generate_pieces) == list(SamplingOptions.__annotations__)
+    lm = tiny_lm(KmerTokenizer(3))
+    with pytest.raises(InputError, match=r"unknown generation option\(s\) \['max_token'\]; known: .*max_new_tokens"):
+        lm.generate_stream("ACGTA", max_token=5)  # before any token is sampled
+
+
 def test_cli_generate_streams_prompt_and_samples(tmp_path, capsys) -> None:
     from glm.model.checkpoint import export_model
 

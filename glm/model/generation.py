@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator, Sequence
+from typing import TypedDict
 
 import torch
 
@@ -96,10 +97,24 @@ def _sample(
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+class SamplingOptions(TypedDict, total=False):
+    """The keyword options of generation (GenomicLM.generate): generate_pieces' keyword-only parameters."""
+
+    max_new_tokens: int
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    seed: int | None
+    max_bases: int | None
+    use_cache: bool
+
+
 def generate_pieces(
     model: Transformer,
     tokenizer: Tokenizer,
     prompt: str,
+    genome_token: int | None = None,
+    *,
     max_new_tokens: int = 200,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -107,7 +122,6 @@ def generate_pieces(
     seed: int | None = None,
     max_bases: int | None = None,
     use_cache: bool = True,
-    genome_token: int | None = None,
 ) -> Iterator[str]:
     """Continue `prompt`, yielding each new piece of text (bases, characters) as it is sampled.
 

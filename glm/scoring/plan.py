@@ -9,13 +9,12 @@ see each one. `ScoringOptions` lists the same names and types (a test keeps the 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from glm.config import Strands, check_bounds
-from glm.errors import InputError, check_choice
+from glm.errors import InputError, check_choice, check_options
 from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import model_fingerprint
 from glm.model.genome_tags import GenomeTags, genome_token
@@ -154,16 +153,7 @@ def _head_settings(head: VariantHead, model: Transformer, window: int | None) ->
     return int(info["window"]), int(info["layer"]), "both"
 
 
-def plan_option_names() -> list[str]:
-    """make_plan's option names, read from its signature (its keyword-only parameters)."""
-    parameters = inspect.signature(make_plan).parameters.values()
-    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
-
-
 def options_of(options: Mapping[str, Any]) -> ScoringOptions:
     """The keyword options meant for make_plan, checked by name (a misspelt option is an InputError)."""
-    known = plan_option_names()
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise InputError(f"unknown scoring option(s) {unknown}; known: {', '.join(sorted(known))}")
+    check_options("scoring", options, make_plan)
     return ScoringOptions(**options)  # type: ignore[typeddict-item]
