@@ -208,9 +208,7 @@ class GenomicLM:
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
         return self.score_variants(variants, genome, **options)
 
-    def generate(
-        self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]
-    ) -> str:
+    def generate(self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.
 
         Options (see `generate_stream`): max_new_tokens (tokens; a 3-mer model adds 3 bases per
