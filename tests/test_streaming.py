@@ -12,11 +12,14 @@ from test_scoring import CONTIG, VARIANTS, make_lm
 
 from glm.errors import InputError
 from glm.io import files
+from glm.io.files import ReadProgress
 from glm.io.genome import Genome
-from glm.io.variant_readers import read_variants
+from glm.io.variant_readers import read_variant_chunks, read_variants
+from glm.scoring import stream
 from glm.io.variants import resolve_regions
 
 MITOMAP = DATA / "mitomap_confirmed_mutations.vcf.gz"
+LABELLED = DATA / "mitomap_labelled.tsv"  # plain text, two of its text layer's 8 KiB reads
 ALIASES = {"MT": "MT_human"}
 
 
@@ -98,18 +101,57 @@ def test_scoring_regions_through_the_input_index_writes_the_same_file(lm, tmp_pa
     assert written[0] == written[1]
 
 
-def test_progress_reads_nothing_more_and_changes_no_byte(lm, tmp_path, monkeypatch) -> None:
-    """The bar counts variants as they are scored: no row count reads (and decompresses) the input first."""
+@pytest.fixture
+def bars(monkeypatch) -> list:
+    """The progress bars score_file makes, kept after they close (their n, total, unit, postfix)."""
+    made = []
+
+    class RecordedBar(stream.tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(stream, "tqdm", RecordedBar)
+    return made
+
+
+@pytest.mark.parametrize("path", [MITOMAP, LABELLED])
+def test_read_progress_reaches_the_file_size(path) -> None:
+    """Bytes of the file on disk, compressed ones for gzip: after each chunk, then the end of the file."""
+    progress, reached = ReadProgress(), []
+    for _ in read_variant_chunks(path, Genome(DATA / "MT-human.fa"), ALIASES, chunk_size=100, progress=progress):
+        reached.append(progress.bytes_read)
+    reached.append(progress.bytes_read)
+    assert reached == sorted(reached) and reached[-1] == path.stat().st_size
+    assert reached[0] < path.stat().st_size or path == MITOMAP  # 4 KB of gzip: one read takes it all
+
+
+@pytest.mark.parametrize("path", [MITOMAP, LABELLED])
+def test_progress_reads_nothing_more_and_changes_no_byte(lm, tmp_path, monkeypatch, bars, path) -> None:
+    """The bar's total is the input's size and it ends there; no row count reads (and decompresses) it first."""
     mt = Genome(DATA / "MT-human.fa")
     opened: list[Path] = []
     open_binary = files.open_binary
     monkeypatch.setattr(files, "open_binary", lambda path: opened.append(Path(path)) or open_binary(path))
-    read_variants(MITOMAP, mt, aliases=ALIASES)
-    by_the_reader = opened.count(MITOMAP)
+    read_variants(path, mt, aliases=ALIASES)
+    by_the_reader = opened.count(path)
     written = []
     for progress in (False, True):
         opened.clear()
-        _, writer = lm.score_file(MITOMAP, mt, tmp_path / f"out-{progress}.tsv", aliases=ALIASES, progress=progress)
-        assert opened.count(MITOMAP) == by_the_reader
+        counts, writer = lm.score_file(
+            path, mt, tmp_path / f"out-{progress}.tsv", aliases=ALIASES, progress=progress, chunk_size=100
+        )
+        assert opened.count(path) == by_the_reader
         written.append(writer.path.read_bytes())
-    assert written[0] == written[1] and written[0].count(b"\n") == 117 + 1  # a header, then every variant
+    assert written[0] == written[1] and written[0].count(b"\n") == counts.total + 1  # a header, then every variant
+    assert bars[0].disable and (bars[1].total, bars[1].n) == (path.stat().st_size,) * 2
+    assert bars[1].postfix == f"variants={counts.total}"
+
+
+def test_progress_counts_rows_without_a_file_to_measure(lm, tmp_path, bars) -> None:
+    """Python rows and regions (perhaps read in pieces through an index) keep the count-only bar."""
+    mt = Genome(DATA / "MT-human.fa")
+    rows = [("MT", 64, "C", "T"), ("MT", 72, "T", "C")]
+    lm.score_file(rows, mt, tmp_path / "rows.tsv", aliases=ALIASES, progress=True)
+    lm.score_file(MITOMAP, mt, tmp_path / "region.tsv", regions=[("MT_human", 0, 1000)], aliases=ALIASES, progress=True)
+    assert [(bar.total, bar.unit) for bar in bars] == [(None, "variant")] * 2 and bars[0].n == 2

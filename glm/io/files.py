@@ -20,6 +20,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -301,6 +302,24 @@ class _CheckedGzip(gzip.GzipFile):
 
     def peek(self, n: int) -> bytes:
         return self._checked(super().peek, n)
+
+
+@dataclass
+class ReadProgress:
+    """How far a reader has got through its input: the bytes of the file on disk consumed so far.
+
+    For gzip or BGZF these are compressed bytes (the position in the file itself), so against the
+    file's size on disk they give the fraction read without reading or decompressing it again.
+    """
+
+    bytes_read: int = 0
+
+    def update(self, handle: IO[Any]) -> None:
+        """Take the position `handle` (from open_text or open_binary) has reached in its file, read-ahead included."""
+        binary = getattr(handle, "buffer", handle)  # a text handle's bytes
+        if isinstance(binary, gzip.GzipFile):
+            binary = binary.fileobj  # the compressed file under the decompressor
+        self.bytes_read = binary.tell()
 
 
 def is_gzip(path: Path) -> bool:

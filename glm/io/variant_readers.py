@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 
 from glm.errors import InputError, check_choice
 from glm.io.fasta_index import compression
-from glm.io.files import open_text
+from glm.io.files import ReadProgress, open_text
 from glm.io.genome import Genome
 from glm.io.tabix import read_ranges, read_tabix_index, tabix_index_of
 from glm.io.variant_rows import REQUIRED, Row, cell_text, column_roles, row_to_variants
@@ -80,6 +80,7 @@ def read_variant_chunks(
     on_ref_mismatch: OnRefMismatch = "error",
     chunk_size: int | None = 10_000,
     regions: Sequence[Region] = (),
+    progress: ReadProgress | None = None,
 ) -> Iterator[VariantList]:
     """`read_variants` in pieces: VariantLists of at most `chunk_size` variants (None: one), in input order.
 
@@ -90,6 +91,10 @@ def read_variant_chunks(
     (`.tbi` or `.csi`) is then read only where the index places such records (the same rows, in
     the same order: rows outside the regions are not read, so not checked); otherwise every row
     is read and filtered.
+
+    `progress`, when the file is read whole (not Python rows, not through an index), is updated
+    with the bytes of the file consumed before each chunk is yielded and once more at the end
+    (the end of the file is seen only after the last chunk).
     """
     check_choice("on_ref_mismatch", on_ref_mismatch, OnRefMismatch)
     aliases = dict(aliases or {})
@@ -105,6 +110,7 @@ def read_variant_chunks(
     for contig, start, end in regions:
         by_contig.setdefault(contig, []).append((start, end))
     read, yielded, indexed = 0, False, None
+    handle: IO[str] | None = None  # the input, when read whole: its position is the progress
 
     def kept(variants: Iterator[Variant]) -> Iterator[Variant]:
         nonlocal read
@@ -118,15 +124,27 @@ def read_variant_chunks(
             variants = _read_python(source)  # type: ignore[arg-type]
         elif _sniff_is_vcf(path):
             indexed = _indexed_lines(path, by_contig, genome, aliases) if by_contig else None
-            variants = _read_vcf(path, header_lines, indexed)
+            if indexed is None:
+                handle = open_text(path)
+                variants = _read_vcf(path, header_lines, _lines(handle))
+            else:
+                variants = _read_vcf(path, header_lines, indexed)
         else:
-            variants = _read_table(path)
+            handle = open_text(path)
+            variants = _read_table(path, _lines(handle))
         for chunk in _batches(kept(variants), chunk_size):
             check_bounds_and_ref(chunk, genome, on_ref_mismatch)
             yielded = True
+            if progress is not None and handle is not None:
+                progress.update(handle)
             yield VariantList(chunk, header_lines, source_name)
+        if progress is not None and handle is not None:
+            progress.update(handle)
     except (OSError, EOFError, zlib.error) as error:  # unreadable, truncated or corrupt gzip
         raise InputError(f"cannot read: {error}", path) from error
+    finally:
+        if handle is not None:
+            handle.close()
     if not yielded:
         found_rows = read or indexed is not None  # an index without records stopped earlier
         raise InputError(
@@ -198,14 +216,8 @@ def _lines(handle: IO[str]) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r\n")
 
 
-def _read_vcf(
-    path: Path, header_lines: list[str], lines: Iterable[tuple[int | None, str]] | None = None
-) -> Iterator[Variant]:
-    """The variants of a VCF, from all its lines or from (line number or None, text) `lines`."""
-    if lines is None:
-        with open_text(path) as handle:
-            yield from _read_vcf(path, header_lines, _lines(handle))
-        return
+def _read_vcf(path: Path, header_lines: list[str], lines: Iterable[tuple[int | None, str]]) -> Iterator[Variant]:
+    """The variants of a VCF from its (line number or None, text) `lines`."""
     columns: list[str] | None = None
     info_numbers: dict[str, str] = {}
     for number, text in lines:
@@ -272,46 +284,45 @@ def _parse_info(info: str, numbers: dict[str, str], row: Row) -> None:
             row.per_allele[key] = [f"{values[0]},{alt_value}" for alt_value in values[1:]]
 
 
-def _read_table(path: Path) -> Iterator[Variant]:
-    with open_text(path) as handle:
-        lines = _lines(handle)
-        header: str | None = None
-        header_number = 0
-        for number, text in lines:
-            if text.strip() and not text.startswith("##"):
-                header_number, header = number, text
-                break
-        if header is None:
-            raise InputError("empty file: no variants", path)
-        delimiter = "\t" if "\t" in header else ","
-        names = [name.strip() for name in _split(header, delimiter)]
-        if names and names[0].startswith("#"):
-            names[0] = names[0][1:].strip()
-        roles = column_roles(names, str(path), header_number)
-        for number, text in lines:
-            if not text.strip():
-                continue
-            cells = [cell.strip() for cell in _split(text, delimiter)]
-            if len(cells) != len(names):
-                what = "tab" if delimiter == "\t" else "comma"
-                raise InputError(
-                    f"columns: expected {len(names)} {what}-separated columns (as in the header on line "
-                    f"{header_number}), found {len(cells)}",
-                    path,
-                    number,
-                )
-            by_role = {role: cells[index] for role, index in roles.items()}
-            extra = {name: cells[index] for index, name in enumerate(names) if index not in roles.values()}
-            row = Row(
-                chrom=by_role["chrom"],
-                pos=by_role["pos"],
-                ref=by_role["ref"],
-                alt=by_role["alt"],
-                id=by_role.get("id") or ".",
-                fields=extra,
-                line=number,
+def _read_table(path: Path, lines: Iterator[tuple[int, str]]) -> Iterator[Variant]:
+    """The variants of a TSV/CSV from its (line number, text) `lines`."""
+    header: str | None = None
+    header_number = 0
+    for number, text in lines:
+        if text.strip() and not text.startswith("##"):
+            header_number, header = number, text
+            break
+    if header is None:
+        raise InputError("empty file: no variants", path)
+    delimiter = "\t" if "\t" in header else ","
+    names = [name.strip() for name in _split(header, delimiter)]
+    if names and names[0].startswith("#"):
+        names[0] = names[0][1:].strip()
+    roles = column_roles(names, str(path), header_number)
+    for number, text in lines:
+        if not text.strip():
+            continue
+        cells = [cell.strip() for cell in _split(text, delimiter)]
+        if len(cells) != len(names):
+            what = "tab" if delimiter == "\t" else "comma"
+            raise InputError(
+                f"columns: expected {len(names)} {what}-separated columns (as in the header on line "
+                f"{header_number}), found {len(cells)}",
+                path,
+                number,
             )
-            yield from row_to_variants(row, str(path))
+        by_role = {role: cells[index] for role, index in roles.items()}
+        extra = {name: cells[index] for index, name in enumerate(names) if index not in roles.values()}
+        row = Row(
+            chrom=by_role["chrom"],
+            pos=by_role["pos"],
+            ref=by_role["ref"],
+            alt=by_role["alt"],
+            id=by_role.get("id") or ".",
+            fields=extra,
+            line=number,
+        )
+        yield from row_to_variants(row, str(path))
 
 
 def _split(text: str, delimiter: str) -> list[str]:

@@ -3,6 +3,8 @@
 Memory holds one chunk of variants and its windows, whatever the number of variants. Chunks go
 through the one path of `score_variants` (glm.scoring.zero_shot.scored_chunks), so with the same
 chunk_size the file is byte for byte the in-memory table's; rows keep the input order, sorted or not.
+The progress bar measures the bytes of the input file read (compressed bytes for gzip) against its
+size, so it has a total without reading the input twice.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
+from glm.io.files import ReadProgress
 from glm.io.genome import Genome
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
@@ -41,17 +44,34 @@ def score_file(
     Options are those of `score_variants` (glm.scoring.plan.make_plan); `regions` (genome contig,
     0-based half-open) keep only the variants overlapping them. Returns the counts for a summary
     and the finished writer (`index`, `unindexed`).
+
+    With `progress`, a file read whole advances the bar by the bytes read (of its size on disk) and
+    shows the variant count beside it; with `regions` (perhaps read through a tabix index, in
+    pieces) or Python rows the bar counts rows, without a total.
     """
     genome = genome if isinstance(genome, Genome) else Genome(genome)
-    progress = options.pop("progress", False)  # this bar counts variants; the chunks' own bars stay off
+    progress = options.pop("progress", False)  # this bar follows the file; the chunks' own bars stay off
     plan = make_plan(model, tokenizer, **options_of(options))
     counts = ScoreCounts()
-    # No total: counting the rows first would read (and decompress) the whole input twice.
-    bar = tqdm(desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
+    # Bytes read of the file's size: a total without reading (and decompressing) the input twice.
+    # Not a file (missing, a directory): the count bar, and the reader says what is wrong.
+    whole_file = progress and not regions and isinstance(variants, (str, os.PathLike)) and os.path.isfile(variants)
+    read = ReadProgress() if whole_file else None
+    if read is None:
+        bar = tqdm(desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
+    else:
+        total = os.path.getsize(variants)
+        bar = tqdm(desc="scoring", total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
     with bar, VariantWriter(out, lengths=genome.lengths) as writer:
-        for chunk, columns in scored_chunks(model, tokenizer, variants, genome, plan, regions):
+        for chunk, columns in scored_chunks(model, tokenizer, variants, genome, plan, regions, read):
             writer.header_lines, writer.descriptions = chunk.header_lines, descriptions(columns)
             writer.add(chunk, columns)
             counts.add(chunk, columns["window_n"])
-            bar.update(len({(variant.source, variant.line) for variant in chunk}))  # rows: ALTs of a row share both
+            if read is None:
+                bar.update(len({(variant.source, variant.line) for variant in chunk}))  # rows: ALTs of a row share both
+            else:
+                bar.update(read.bytes_read - bar.n)
+                bar.set_postfix(variants=counts.total)
+        if read is not None:  # the reader's last look is after its last chunk (a gzip trailer, blank lines)
+            bar.update(read.bytes_read - bar.n)
     return counts, writer

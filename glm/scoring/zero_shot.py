@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glm.errors import InputError
+from glm.io.files import ReadProgress
 from glm.io.genome import Genome
 from glm.io.variant_readers import Region, read_variant_chunks, read_variants
 from glm.io.variants import Variant, VariantList
@@ -169,11 +170,13 @@ def scored_chunks(
     genome: Genome,
     plan: ScoringPlan,
     regions: Sequence[Region] = (),
+    progress: ReadProgress | None = None,
 ) -> Iterator[tuple[VariantList, dict[str, np.ndarray]]]:
     """(variants, score columns) for each chunk of plan.chunk_size variants, read (or sliced) and scored in turn.
 
     The one scoring path of `score_variants` and `score_file`. Windows are batched within a chunk,
     so a different chunk_size (like a different batch_size) changes scores only by float32 rounding.
+    `progress` goes to the file reader (glm.io.variant_readers.read_variant_chunks).
     """
     size = plan.chunk_size
     if isinstance(variants, VariantList):
@@ -182,7 +185,9 @@ def scored_chunks(
             for start in range(0, max(len(variants), 1), size)
         )
     else:
-        chunks = read_variant_chunks(variants, genome, dict(plan.aliases), plan.on_ref_mismatch, size, regions)
+        chunks = read_variant_chunks(
+            variants, genome, dict(plan.aliases), plan.on_ref_mismatch, size, regions, progress
+        )
     for chunk in chunks:
         found = _evaluate(model, tokenizer, chunk, genome, plan)
         yield found.variants, score_columns(found, plan)
