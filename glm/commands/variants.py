@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from glm.arguments import ConfigOptions, Help, command
+from glm.arguments import ConfigOptions, Help, command, setting
 from glm.commands.options import (
     Aliases,
     Device,
@@ -19,6 +20,7 @@ from glm.commands.options import (
     Window,
     parse_aliases,
 )
+from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
 from glm.io.files import OutputDirectory, OutputFile
 
@@ -107,6 +109,18 @@ def mutagenesis(
     print(f"heatmap -> {picture}")
 
 
+@dataclass(frozen=True)
+class FeatureScoringSettings:
+    """How the labelled variants' features are computed."""
+
+    window: Window = setting(Window, None)
+    batch_size: ScoringBatch = setting(ScoringBatch, None)
+    alias: Aliases = setting(Aliases, None)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
 @command(
     "fit-head",
     help="fit a supervised variant head with (grouped) cross-validation",
@@ -121,9 +135,7 @@ def fit_head(
     variants: Annotated[str, Help("labelled variants: TSV/CSV (or VCF with the label in INFO)")],
     out: Annotated[OutputDirectory, Help("output directory for the head, roc.png and predictions")],
     settings: Annotated[dict[str, Any], ConfigOptions(VariantHeadSettings, "the head", show_defaults=True)],
-    window: Window = None,
-    batch_size: ScoringBatch = None,
-    alias: Aliases = None,
+    scoring: Annotated[dict[str, Any], ConfigOptions(FeatureScoringSettings, "features", show_defaults=True)],
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -133,8 +145,9 @@ def fit_head(
 
     lm = load(model, device=device)
     require_untagged(lm.genome_tags, model, "fit-head")
-    chosen = VariantHeadSettings(**settings, window=window, batch_size=batch_size or lm.batch_size)
-    report = fit_variant_head(
-        lm.model, lm.tokenizer, variants, genome, chosen, parse_aliases(alias), out, progress=not quiet
-    )
+    computed = FeatureScoringSettings(**scoring)
+    batch_size = computed.batch_size or lm.batch_size
+    chosen = VariantHeadSettings(**settings, window=computed.window, batch_size=batch_size)
+    aliases = parse_aliases(computed.alias)
+    report = fit_variant_head(lm.model, lm.tokenizer, variants, genome, chosen, aliases, out, progress=not quiet)
     print(report.summary())
