@@ -10,7 +10,9 @@ A parameter annotated `Annotated[dict[str, Any], ConfigOptions(SomeConfig)]` rec
 options generated from a config dataclass's fields (each field's help is in its metadata, see
 glm.config.option): `{"model.n_layers": 8, ...}` for the options given on the command line, so
 adding a config field adds its option. Options a command declares itself take precedence. A field
-without a default (`option(dataclasses.MISSING, ...)`) is a required option.
+without a default (`option(dataclasses.MISSING, ...)`) is a required option. A field declared with
+`setting(SomeArgument, default)` shares the help and bounds of an argument type other commands take
+as a plain parameter.
 
 Why not jsonargparse or click: the whole mechanism is these hundred lines over argparse, with
 no dependency and no configuration format of its own beside glm's YAML presets.
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from glm.config import Bounds
+from glm.config import Bounds, option
 from glm.errors import InputError
 
 
@@ -48,6 +50,14 @@ class ConfigOptions:
     config: type
     title: str = ""
     show_defaults: bool = False  # show the dataclass's defaults (not when a preset decides them)
+
+
+def setting(argument: Any, default: Any) -> Any:
+    """A settings field for an argument type `Annotated[type, Help(...)]` that plain parameters share:
+    annotated with that type, the field's option gets the same help and bounds (declared once)."""
+    _, meta = annotation_parts(argument)
+    assert isinstance(meta, Help) and not (meta.flags or meta.metavar), argument
+    return option(default, meta.text, bounds=meta.bounds)
 
 
 def command(name: str, help: str, description: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # noqa: A002
@@ -138,7 +148,8 @@ def _config_options(
         shown = value if meta.show_defaults and not required else None
         bounds = item.metadata.get("bounds")
         help_text = Help(item.metadata["help"], bounds=bounds)
-        _add(group, flag, hints[item.name], help_text, None, False, required, shown=shown, boolean_pair=True)
+        pair = item.metadata.get("negatable", True)
+        _add(group, flag, hints[item.name], help_text, None, False, required, shown=shown, boolean_pair=pair)
         keys[flag] = f"{prefix}{item.name}"
     return keys
 

@@ -76,14 +76,23 @@ def check_bounds(name: str, value: Any, bounds: str | Bounds) -> None:
         raise InputError(f"{name} must be {bounds}, got {value}")
 
 
-def option(default: Any, help: str, flag: str | None = None, cli: bool = True, bounds: str | None = None) -> Any:  # noqa: A002
+def option(
+    default: Any,
+    help: str,  # noqa: A002
+    flag: str | None = None,
+    cli: bool = True,
+    bounds: str | None = None,
+    negatable: bool = True,
+) -> Any:
     """A config field with its command-line help beside it (glm.arguments turns fields into options).
 
     flag: the option's name when it differs from the field's (`n_layers` -> `--layers`);
     cli=False keeps the field off the command line; bounds: the allowed range as an interval
-    ("[0, 1)", "[1, inf)"), checked by `validate` and shown in the help.
+    ("[0, 1)", "[1, inf)"), checked by `validate` and shown in the help; negatable=False: a bool
+    field is the plain flag `--X`, without `--no-X` (for one off unless given, which no preset sets).
     """
-    return field(default=default, metadata={"help": help, "flag": flag, "cli": cli, "bounds": bounds})
+    metadata = {"help": help, "flag": flag, "cli": cli, "bounds": bounds, "negatable": negatable}
+    return field(default=default, metadata=metadata)
 
 
 def check_fields(section: Any, prefix: str = "") -> None:

@@ -16,9 +16,8 @@ import pytest
 import torch
 from conftest import DATA, ROOT, write_fasta
 
-from glm.arguments import annotation_parts
+from glm.arguments import ConfigOptions, annotation_parts
 from glm.commands import COMMANDS, main
-from glm.config import DataConfig, FinetuneConfig, ModelConfig, TrainConfig
 
 MODEL = ROOT / "tests" / "data" / "model_format1"  # k = 2, context 64
 GENOME = DATA / "phiX174.fa"
@@ -287,42 +286,50 @@ def test_symbolic_breakend_star_alleles_lowercase_ref_and_n_alt_are_reported_not
 
 
 def option_cases() -> list[tuple[str, list[str], str]]:
-    """For every subcommand and option: a value of the wrong type, a choice that does not exist, a
-    number outside the option's range. Each must be refused by the parser with status 2."""
-    from glm.config import Bounds
-
+    """For every subcommand and option (its own, and those generated from config and settings fields): a
+    value of the wrong type, a choice that does not exist, a number outside the option's range. Each must
+    be refused by the parser with status 2."""
     cases = []
     for function in COMMANDS:
         name = function.command[0]
         hints = typing.get_type_hints(function, include_extras=True)
         for parameter, hint in hints.items():
             kind, meta = annotation_parts(hint)
-            if parameter == "return" or not hasattr(meta, "text"):
-                continue
-            flag = f"--{parameter.replace('_', '-')}"
-            base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
-            if typing.get_origin(base) is list:
-                base = typing.get_args(base)[0]
-            if base in (int, float):
-                cases.append((name, [flag, "many"], f"argument {flag}: invalid {base.__name__} value"))
-            if typing.get_origin(base) is typing.Literal:
-                cases.append((name, [flag, "nonsense"], f"argument {flag}: invalid choice"))
-            if getattr(meta, "bounds", None):
-                low = Bounds.parse(meta.bounds).low
-                cases.append((name, [flag, str(int(low) - 1)], f"argument {flag}: must be"))
-    for section in (ModelConfig, DataConfig, TrainConfig, FinetuneConfig):  # the generated options
-        command = "fit-classifier" if section is FinetuneConfig else "pretrain"
-        hints = typing.get_type_hints(section)
-        for field in dataclasses.fields(section):
-            if not field.metadata.get("cli"):
-                continue
+            if isinstance(meta, ConfigOptions):
+                for flag, field_kind, bounds in generated_options(meta.config):
+                    cases += broken_values(name, flag, field_kind, bounds)
+            elif parameter != "return" and hasattr(meta, "text"):
+                cases += broken_values(name, f"--{parameter.replace('_', '-')}", kind, meta.bounds)
+    return cases
+
+
+def generated_options(config: type) -> list[tuple[str, typing.Any, str | None]]:
+    """(flag, type, bounds) of each command-line field of a config dataclass and of its nested ones."""
+    hints = typing.get_type_hints(config)
+    options = []
+    for field in dataclasses.fields(config):
+        if dataclasses.is_dataclass(hints[field.name]):
+            options += generated_options(hints[field.name])
+        elif field.metadata.get("cli"):
             flag = f"--{(field.metadata['flag'] or field.name).replace('_', '-')}"
-            kind = hints[field.name]
-            base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
-            if base in (int, float):
-                cases.append((command, [flag, "many"], f"argument {flag}: invalid {base.__name__} value"))
-            if typing.get_origin(base) is typing.Literal:
-                cases.append((command, [flag, "nonsense"], f"argument {flag}: invalid choice"))
+            options.append((flag, hints[field.name], field.metadata["bounds"]))
+    return options
+
+
+def broken_values(command: str, flag: str, kind: typing.Any, bounds: str | None) -> list[tuple[str, list[str], str]]:
+    """The broken values of one option and the start of the parser's message refusing each."""
+    from glm.config import Bounds
+
+    base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
+    if typing.get_origin(base) is list:
+        base = typing.get_args(base)[0]
+    cases = []
+    if base in (int, float):
+        cases.append((command, [flag, "many"], f"argument {flag}: invalid {base.__name__} value"))
+    if typing.get_origin(base) is typing.Literal:
+        cases.append((command, [flag, "nonsense"], f"argument {flag}: invalid choice"))
+    if bounds:
+        cases.append((command, [flag, str(int(Bounds.parse(bounds).low) - 1)], f"argument {flag}: must be"))
     return cases
 
 

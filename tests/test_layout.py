@@ -2,6 +2,8 @@
 glm/training, old model directories still load to the same numbers, and every command's help works."""
 
 import ast
+import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -189,3 +191,21 @@ def test_a_config_field_without_a_default_is_a_required_option(tmp_path, capsys)
     shown = " ".join(_help(parser, "fit-head", capsys).split())
     assert "--label LABEL column holding each variant's class --group GROUP" in shown
     assert "--folds FOLDS cross-validation folds (at least 2; default: 5)" in shown
+
+
+def test_command_settings_keep_the_library_defaults() -> None:
+    from glm.commands.models import GenerationSettings
+    from glm.commands.options import ScoringSettings
+    from glm.model.generation import generate_pieces
+    from glm.scoring.plan import make_plan
+
+    def shared_defaults(settings: object, function: object) -> list[tuple[object, object]]:
+        library = inspect.signature(function).parameters
+        shared = [field.name for field in dataclasses.fields(settings) if field.name in library]
+        assert len(shared) >= 4
+        return [(getattr(settings, name), library[name].default) for name in shared]
+
+    for ours, theirs in shared_defaults(GenerationSettings(), generate_pieces):
+        assert ours == theirs
+    for ours, theirs in shared_defaults(ScoringSettings(), make_plan):
+        assert ours is None or ours == theirs  # None: make_plan's default

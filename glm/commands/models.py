@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, GenomeName, ModelDir, Quiet
-from glm.config import Config
+from glm.config import Config, check_fields, option
 from glm.errors import InputError
 from glm.io.corpus import genome_name as genome_name_of
 from glm.io.files import OutputDirectory
@@ -116,6 +117,34 @@ def evaluate(
         print(f"all {len(fasta)} files: {overall.bases:,} bases, {overall.bits_per_base:.4f} bits/base")
 
 
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How the samples are drawn."""
+
+    # glm.model.generation.generate_pieces declares these options, with the same defaults.
+    num_samples: int = option(1, "independent samples (seeds seed, seed+1, ...)", bounds="[1, inf)")
+    max_new_tokens: int = option(200, "tokens to sample (k bases each for k-mers; at least 1)")
+    max_bases: int | None = option(None, "stop after this many new bases (or characters; at least 1)")
+    temperature: float = option(1.0, "0 or more: 0 always takes the most likely token; higher is more random")
+    top_k: int | None = option(None, "sample only among the k most likely tokens (at least 1)")
+    top_p: float | None = option(None, "sample only among the most likely tokens holding this mass, in (0, 1]")
+    seed: int | None = option(None, "fixes the samples", bounds="[0, inf)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def sample_options(self, sample: int) -> dict[str, Any]:
+        """generate_pieces' options for sample number `sample` (seeded seed + sample)."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "max_bases": self.max_bases,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "seed": None if self.seed is None else self.seed + sample,
+        }
+
+
 @command(
     "generate",
     help="sample sequences (or text) from a model",
@@ -126,33 +155,18 @@ def generate(
     model: ModelDir,
     *,
     prompt: Annotated[str, Help("bases (DNA models) or text to continue")],
-    num_samples: Annotated[int, Help("independent samples (seeds seed, seed+1, ...)", bounds="[1, inf)")] = 1,
-    max_new_tokens: Annotated[int, Help("tokens to sample (k bases each for k-mers; at least 1)")] = 200,
-    max_bases: Annotated[int | None, Help("stop after this many new bases (or characters; at least 1)")] = None,
-    temperature: Annotated[float, Help("0 or more: 0 always takes the most likely token; higher is more random")] = 1.0,
-    top_k: Annotated[int | None, Help("sample only among the k most likely tokens (at least 1)")] = None,
-    top_p: Annotated[
-        float | None, Help("sample only among the most likely tokens holding this mass, in (0, 1]")
-    ] = None,
-    seed: Annotated[int | None, Help("fixes the samples", bounds="[0, inf)")] = None,
+    sampling: Annotated[dict[str, Any], ConfigOptions(GenerationSettings, "sampling", show_defaults=True)],
     no_cache: Annotated[bool, Help("recompute the whole window for every token (slow)")] = False,
     genome_name: GenomeName = None,
     device: Device = None,
 ) -> None:
     from glm.api import load
 
+    chosen = GenerationSettings(**sampling)
     lm = load(model, device=device)
-    for sample in range(num_samples):
+    for sample in range(chosen.num_samples):
         pieces = lm.generate_stream(  # checks every option before anything is printed
-            prompt,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=None if seed is None else seed + sample,
-            max_bases=max_bases,
-            use_cache=not no_cache,
-            genome_name=genome_name,
+            prompt, use_cache=not no_cache, genome_name=genome_name, **chosen.sample_options(sample)
         )
         if sample:
             print("---")

@@ -1,11 +1,12 @@
-"""Arguments several subcommands share, each declared once with its help."""
+"""Arguments and settings several subcommands share, each declared once with its help."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from glm.arguments import Help
-from glm.config import Strands
+from glm.arguments import Help, setting
+from glm.config import Pooling, Strands, check_fields, option
 from glm.errors import InputError
 
 ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
@@ -20,10 +21,45 @@ Methods = Annotated[
 StrandChoice = Annotated[Strands, Help("both: average with the reverse-complement strand")]
 Aliases = Annotated[list[str] | None, Help("contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")]
 Layer = Annotated[int, Help("0 = token embeddings, i = block i, -1 = final")]
+PoolingChoice = Annotated[Pooling, Help("over tokens")]
 GenomeName = Annotated[
     str | None,
     Help("for a model trained with --genome-tokens: the genome (or group) whose token to condition on"),
 ]
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How the variants are scored."""
+
+    # glm.scoring.plan.make_plan declares these options; None leaves its default.
+
+    method: Methods = setting(Methods, None)
+    strands: StrandChoice = setting(StrandChoice, "both")
+    window: Window = setting(Window, None)
+    batch_size: ScoringBatch = setting(ScoringBatch, None)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def plan_options(self) -> dict[str, Any]:
+        """The options given, as make_plan's keywords (the others keep make_plan's defaults)."""
+        given = {"method": self.method, "strands": self.strands, "window": self.window, "batch_size": self.batch_size}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class FileScoringSettings(ScoringSettings):
+    """How the variants are scored, and which of them."""
+
+    alias: Aliases = setting(Aliases, None)
+    skip_ref_mismatch: bool = option(
+        False, "report variants whose REF disagrees with the genome, not stop", negatable=False
+    )
+    head: str | None = option(None, "variant head directory from fit-head: adds a head_probability column")
+    regions: list[str] | None = option(
+        None, "score only variants in CHR:START-END (1-based), a contig, or a BED file (repeatable)"
+    )
 
 
 def inputs(what: str) -> Any:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from glm.arguments import ConfigOptions, Help, command
-from glm.commands.options import Device, GenomeName, Layer, ModelDir, Quiet, StrandChoice, inputs
-from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind
+from glm.arguments import ConfigOptions, Help, command, setting
+from glm.commands.options import Device, GenomeName, Layer, ModelDir, PoolingChoice, Quiet, StrandChoice, inputs
+from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind, check_fields, option
 from glm.errors import InputError
 from glm.io.files import OutputDirectory, OutputFile
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """Which hidden states are pooled, and how."""
+
+    layer: Layer = setting(Layer, -1)
+    pooling: PoolingChoice = setting(PoolingChoice, "mean")
+    strands: StrandChoice = setting(StrandChoice, "both")
+    batch_size: int = option(32, "windows per forward pass", bounds="[1, inf)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @command(
@@ -25,10 +39,7 @@ def embed(
     *,
     input: inputs("sequences to embed"),  # noqa: A002 - the option is --input
     out: Annotated[OutputFile, Help("output .npy file (the name is used as given)")],
-    layer: Layer = -1,
-    pooling: Annotated[Pooling, Help("over tokens")] = "mean",
-    strands: StrandChoice = "both",
-    batch_size: Annotated[int, Help("windows per forward pass", bounds="[1, inf)")] = 32,
+    embedding: Annotated[dict[str, Any], ConfigOptions(EmbeddingSettings, "embedding", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
@@ -39,10 +50,13 @@ def embed(
     from glm.io.files import atomic_file
     from glm.io.sequences import read_sequences, write_names
 
+    chosen = EmbeddingSettings(**embedding)
     sequences = read_sequences(input)
     lm = load(model, device=device)
-    lm.batch_size = batch_size
-    embeddings = lm.embed(sequences.sequences, layer, pooling, strands, progress=not quiet, genome_name=genome_name)
+    lm.batch_size = chosen.batch_size
+    embeddings = lm.embed(
+        sequences.sequences, chosen.layer, chosen.pooling, chosen.strands, progress=not quiet, genome_name=genome_name
+    )
     destination = Path(out)
     names = destination.with_name(destination.name.removesuffix(".npy") + ".names.tsv")
     with atomic_file(destination) as partial, open(partial, "wb") as handle:
@@ -61,7 +75,7 @@ def layers(
     model: ModelDir,
     *,
     input: inputs("labelled sequences"),  # noqa: A002 - the option is --input
-    pooling: Annotated[Pooling, Help("over tokens")] = "mean",
+    pooling: PoolingChoice = "mean",
     strands: StrandChoice = "both",
     folds: Annotated[int, Help("cross-validation folds", bounds="[2, inf)")] = 5,
     device: Device = None,
@@ -78,6 +92,30 @@ def layers(
     )
     print(f"{folds}-fold cross-validation of a logistic probe on each layer ({pooling} pooling)")
     print(layer_table(scores))
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """What the classifier reads, what it is, and how it is evaluated."""
+
+    features: FeatureKind = option("embedding", "probe features")
+    kmer_k: int = option(4, "k-mer features: frequencies of every length 1..k", bounds="[1, 8]")
+    probe: ProbeKind = option("logistic", "probe classifier")
+    layer: Layer = setting(Layer, -1)
+    pooling: Pooling | None = option(None, "over tokens (default: mean for probes, last for --finetune)")
+    strands: StrandChoice = setting(StrandChoice, "both")
+    folds: int = option(5, "cross-validation folds when no --test is given", bounds="[2, inf)")
+    seed: int = option(0, "fixes folds, splits, initialisation and batches", bounds="[0, inf)")
+    seeds: int = option(1, "repeat with seeds SEED, SEED+1, ... (fine-tuning is random: try 3)", bounds="[1, inf)")
+    finetune: bool = option(False, "train the whole model with a linear head (options below)", negatable=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    @property
+    def seed_range(self) -> range:
+        """The seeds of the repeated fits: seed, seed + 1, ..."""
+        return range(self.seed, self.seed + self.seeds)
 
 
 @command(
@@ -99,19 +137,8 @@ def fit_classifier(
     out: Annotated[OutputDirectory, Help("output directory")],
     dev: Annotated[list[str] | None, Help("labelled dev sequences (model selection)", metavar="FILE")] = None,
     test: Annotated[list[str] | None, Help("labelled test sequences (the reported numbers)", metavar="FILE")] = None,
-    features: Annotated[FeatureKind, Help("probe features")] = "embedding",
-    kmer_k: Annotated[int, Help("k-mer features: frequencies of every length 1..k", bounds="[1, 8]")] = 4,
-    probe: Annotated[ProbeKind, Help("probe classifier")] = "logistic",
-    layer: Layer = -1,
-    pooling: Annotated[Pooling | None, Help("over tokens (default: mean for probes, last for --finetune)")] = None,
-    strands: StrandChoice = "both",
-    folds: Annotated[int, Help("cross-validation folds when no --test is given", bounds="[2, inf)")] = 5,
-    seed: Annotated[int, Help("fixes folds, splits, initialisation and batches", bounds="[0, inf)")] = 0,
-    seeds: Annotated[
-        int, Help("repeat with seeds SEED, SEED+1, ... (fine-tuning is random: try 3)", bounds="[1, inf)")
-    ] = 1,
+    classifier: Annotated[dict[str, Any], ConfigOptions(ClassifierSettings, "the classifier", show_defaults=True)],
     quiet: Quiet = False,
-    finetune: Annotated[bool, Help("train the whole model with a linear head (options below)")] = False,
     tuning: Annotated[
         dict[str, Any],
         ConfigOptions(FinetuneConfig, "fine-tuning (with --finetune)", show_defaults=True),
@@ -122,33 +149,37 @@ def fit_classifier(
     from glm.heads.sequence_tasks import ProbeFitter, fit_classifier_seeds, spread_line
     from glm.io.sequences import read_sequences
 
-    if model is None and (features == "embedding" or finetune):
+    chosen = ClassifierSettings(**classifier)
+    if model is None and (chosen.features == "embedding" or chosen.finetune):
         raise InputError("fit-classifier: give a MODEL directory (only --features kmer works without one)")
     train_set = read_sequences(train, labelled=True)
     dev_set = read_sequences(dev, labelled=True) if dev else None
     test_set = read_sequences(test, labelled=True) if test else None
 
     def fitter(seed: int, run: Path) -> Any:
-        if finetune:
+        if chosen.finetune:
             from glm.training.finetune import FinetuneFitter  # Lightning only when fine-tuning
 
-            chosen = {"layer": layer, "pooling": pooling or "last", "strands": strands, "train.seed": seed}
-            options = with_overrides(FinetuneConfig(), {**tuning, **chosen})
+            shared = {"layer": chosen.layer, "pooling": chosen.pooling or "last", "strands": chosen.strands}
+            options = with_overrides(FinetuneConfig(), {**tuning, **shared, "train.seed": seed})
             return FinetuneFitter(model, options, run, progress=not quiet)  # type: ignore[arg-type]
-        spec = FeatureSpec(features, model, layer, pooling or "mean", strands, kmer_k)
-        return ProbeFitter(spec, probe, seed, progress=not quiet)
+        spec = FeatureSpec(
+            chosen.features, model, chosen.layer, chosen.pooling or "mean", chosen.strands, chosen.kmer_k
+        )
+        return ProbeFitter(spec, chosen.probe, seed, progress=not quiet)
 
     fitted = fit_classifier_seeds(
-        train_set, out, fitter, range(seed, seed + seeds), dev_set, test_set, folds, progress=not quiet
+        train_set, out, fitter, chosen.seed_range, dev_set, test_set, chosen.folds, progress=not quiet
     )
     spread = fitted.spread or {}
     for split in ("cv", "dev", "test"):
         if split in spread:
-            print(f"{split} over {seeds} seeds: {spread_line(spread[split])}")
+            print(f"{split} over {chosen.seeds} seeds: {spread_line(spread[split])}")
     heads = ", ".join(str(run / "head") for run in fitted.runs.values())
     print(f"classifier -> {heads}; metrics, predictions and plots in {out}")
-    if finetune:
-        print(f"training curves: {Path(out) / ('seed_*' if seeds > 1 else '') / 'finetune' / '*' / 'curves.png'}")
+    if chosen.finetune:
+        runs = Path(out) / ("seed_*" if chosen.seeds > 1 else "")
+        print(f"training curves: {runs / 'finetune' / '*' / 'curves.png'}")
 
 
 @command(

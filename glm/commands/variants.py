@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from glm.arguments import ConfigOptions, Help, command
+from glm.arguments import ConfigOptions, Help, command, setting
 from glm.commands.options import (
     Aliases,
     Device,
+    FileScoringSettings,
     GenomeFasta,
     GenomeName,
-    Methods,
     ModelDir,
     Quiet,
     ScoringBatch,
-    StrandChoice,
+    ScoringSettings,
     Window,
     parse_aliases,
 )
+from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
 from glm.io.files import OutputDirectory, OutputFile
 
@@ -37,16 +39,7 @@ def score(
     genome: GenomeFasta,
     variants: Annotated[str, Help("VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")],
     out: Annotated[OutputFile, Help("output file: .tsv, .vcf or .vcf.gz")],
-    method: Methods = None,
-    strands: StrandChoice = "both",
-    window: Window = None,
-    batch_size: ScoringBatch = None,
-    alias: Aliases = None,
-    skip_ref_mismatch: Annotated[bool, Help("report variants whose REF disagrees with the genome, not stop")] = False,
-    head: Annotated[str | None, Help("variant head directory from fit-head: adds a head_probability column")] = None,
-    regions: Annotated[
-        list[str] | None, Help("score only variants in CHR:START-END (1-based), a contig, or a BED file (repeatable)")
-    ] = None,
+    scoring: Annotated[dict[str, Any], ConfigOptions(FileScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
@@ -55,23 +48,21 @@ def score(
     from glm.io.genome import Genome
     from glm.io.variants import resolve_regions
 
+    chosen = FileScoringSettings(**scoring)
     lm = load(model, device=device)
     reference = Genome(genome)
-    options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
+    aliases = parse_aliases(chosen.alias)
     counts, writer = lm.score_file(
         variants,
         reference,
         out,
-        method=method or ["llr"],
-        window=window,
-        strands=strands,
-        aliases=parse_aliases(alias),
-        on_ref_mismatch="skip" if skip_ref_mismatch else "error",
-        head=head,
+        aliases=aliases,
+        on_ref_mismatch="skip" if chosen.skip_ref_mismatch else "error",
+        head=chosen.head,
         progress=not quiet,
-        regions=resolve_regions(regions or [], reference, parse_aliases(alias)),
+        regions=resolve_regions(chosen.regions or [], reference, aliases),
         genome_name=genome_name,
-        **options,
+        **chosen.plan_options(),
     )
     print(counts.summary(writer.path))
     if writer.index is not None:
@@ -97,10 +88,7 @@ def mutagenesis(
     out: Annotated[
         OutputFile, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
     ],
-    method: Methods = None,
-    strands: StrandChoice = "both",
-    window: Window = None,
-    batch_size: ScoringBatch = None,
+    scoring: Annotated[dict[str, Any], ConfigOptions(ScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
     quiet: Quiet = False,
@@ -109,26 +97,28 @@ def mutagenesis(
     from glm.plots import plot_mutagenesis
     from glm.scoring import mutagenesis_matrix
 
+    chosen = ScoringSettings(**scoring)
     lm = load(model, device=device)
-    methods = method or ["llr"]
-    options: dict[str, Any] = {"batch_size": batch_size} if batch_size else {}
-    scores = lm.mutagenesis(
-        genome,
-        region,
-        method=methods,
-        window=window,
-        strands=strands,
-        progress=not quiet,
-        genome_name=genome_name,
-        **options,
-    )
+    scores = lm.mutagenesis(genome, region, progress=not quiet, genome_name=genome_name, **chosen.plan_options())
     prefix = Path(out.removesuffix(".tsv").removesuffix(".png"))
     print(scores.summary(scores.write(prefix.with_name(prefix.name + ".tsv"))))
-    column = "llr" if "llr" in methods else "embedding_cosine"
+    column = "llr" if "llr" in (chosen.method or ["llr"]) else "embedding_cosine"
     positions, reference, matrix = mutagenesis_matrix(scores, column)
     picture = prefix.with_name(prefix.name + ".png")
     plot_mutagenesis(positions, reference, matrix, picture, title=f"{region}: {column}", label=column)
     print(f"heatmap -> {picture}")
+
+
+@dataclass(frozen=True)
+class FeatureScoringSettings:
+    """How the labelled variants' features are computed."""
+
+    window: Window = setting(Window, None)
+    batch_size: ScoringBatch = setting(ScoringBatch, None)
+    alias: Aliases = setting(Aliases, None)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @command(
@@ -145,9 +135,7 @@ def fit_head(
     variants: Annotated[str, Help("labelled variants: TSV/CSV (or VCF with the label in INFO)")],
     out: Annotated[OutputDirectory, Help("output directory for the head, roc.png and predictions")],
     settings: Annotated[dict[str, Any], ConfigOptions(VariantHeadSettings, "the head", show_defaults=True)],
-    window: Window = None,
-    batch_size: ScoringBatch = None,
-    alias: Aliases = None,
+    scoring: Annotated[dict[str, Any], ConfigOptions(FeatureScoringSettings, "features", show_defaults=True)],
     device: Device = None,
     quiet: Quiet = False,
 ) -> None:
@@ -157,8 +145,9 @@ def fit_head(
 
     lm = load(model, device=device)
     require_untagged(lm.genome_tags, model, "fit-head")
-    chosen = VariantHeadSettings(**settings, window=window, batch_size=batch_size or lm.batch_size)
-    report = fit_variant_head(
-        lm.model, lm.tokenizer, variants, genome, chosen, parse_aliases(alias), out, progress=not quiet
-    )
+    computed = FeatureScoringSettings(**scoring)
+    batch_size = computed.batch_size or lm.batch_size
+    chosen = VariantHeadSettings(**settings, window=computed.window, batch_size=batch_size)
+    aliases = parse_aliases(computed.alias)
+    report = fit_variant_head(lm.model, lm.tokenizer, variants, genome, chosen, aliases, out, progress=not quiet)
     print(report.summary())
