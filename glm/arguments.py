@@ -78,19 +78,30 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(
-    commands: list[Callable[..., Any]], prog: str = "glm", description: str = "", version: str | None = None
+    commands: list[Callable[..., Any]],
+    prog: str = "glm",
+    description: str = "",
+    version: str | None = None,
+    shared: dict[str, Any] | None = None,
 ) -> argparse.ArgumentParser:
     """A parser with one subcommand per `@command` function; `args.run(args)` calls the chosen one.
 
-    With `version`, `--version` prints it and exits.
+    With `version`, `--version` prints it and exits. `shared` ({name: Annotated type}) are options of
+    every command, read by the caller (`args.NAME`, None when not given), not passed to the functions:
+    accepted before the command (`glm --threads 2 eval ...`) and after it (`glm eval ... --threads 2`).
     """
     parser = _Parser(prog=prog, description=description)
     if version is not None:
         parser.add_argument("--version", action="version", version=version)
+    for name, hint in (shared or {}).items():
+        _add(parser, name, *annotation_parts(hint), None, False, False, shown=None)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for function in commands:
         name, help_text, description_text = function.command  # type: ignore[attr-defined]
         sub = subcommands.add_parser(name, help=help_text, description=description_text)
+        for option_name, hint in (shared or {}).items():
+            # SUPPRESS: an option not repeated after the command keeps the value given before it.
+            _add(sub, option_name, *annotation_parts(hint), argparse.SUPPRESS, False, False, shown=None)
         sub.set_defaults(run=_caller(function, sub))
     return parser
 

@@ -182,7 +182,9 @@ class DataConfig:
         0.5, "redraw training windows with more unknown (N) tokens than this", bounds="[0, 1]"
     )
     soft_mask_weight: float = option(1.0, "loss weight of lowercase (soft-masked) bases", bounds="[0, 1]")
-    num_workers: int = option(0, "DataLoader worker processes", flag="workers", bounds="[0, inf)")
+    num_workers: int = option(
+        0, "DataLoader worker processes (at most the CPUs the threads leave free)", flag="workers", bounds="[0, inf)"
+    )
     genome_temperature: float = option(
         1.0,
         "with several genomes, windows are drawn in proportion to genome size ** this: 1 by size, 0 every "

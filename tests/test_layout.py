@@ -25,6 +25,7 @@ LAYERS = [
     "glm.errors",
     "glm.version",
     "glm.alphabet",
+    "glm.threads",
     "glm.io",
     "glm.plots",
     "glm.config",

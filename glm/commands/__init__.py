@@ -15,6 +15,7 @@
     python cli.py fit-classifier runs/x/model --train train.csv --dev dev.csv --test test.csv --out heads/x
     python cli.py classify heads/x --input new.fa --out preds.tsv
 
+`--threads N` (before or after the command) sets the CPU threads; without it glm.threads chooses them.
 Bad input prints one line (`error: file:line: field: problem`) and exits with status 2. Commands
 import what they need when they run, so `eval` or `score` never load Lightning.
 """
@@ -25,7 +26,9 @@ import sys
 
 from glm.arguments import build_parser
 from glm.commands import models, sequences, variants
+from glm.commands.options import Threads
 from glm.errors import InputError
+from glm.threads import use_threads
 from glm.version import __version__
 
 COMMANDS = [
@@ -50,11 +53,14 @@ def main(argv: list[str] | None = None, prog: str = "glm") -> int:
     This is also the `glm` console command (pyproject.toml [project.scripts]).
     """
     try:
-        parser = build_parser(COMMANDS, prog, "glm: genomic language models.", version=f"glm {__version__}")
+        parser = build_parser(
+            COMMANDS, prog, "glm: genomic language models.", version=f"glm {__version__}", shared={"threads": Threads}
+        )
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a value argparse refused (its one-line error is printed)
         return int(exit_.code or 0)
     try:
+        use_threads(args.threads)  # before the command, so that its first torch op runs with them
         args.run(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,6 +11,10 @@ from glm.errors import InputError
 
 ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
+Threads = Annotated[
+    int | None,
+    Help("CPU threads (default: the allowed CPUs other processes leave free; see README, Threads)", bounds="[1, inf)"),
+]
 Quiet = Annotated[bool, Help("no progress bars")]
 GenomeFasta = Annotated[str, Help("reference FASTA the variants refer to (.gz allowed)")]
 Window = Annotated[int | None, Help("bases per scoring window (default: the model's context)", bounds="[1, inf)")]

@@ -21,6 +21,7 @@ from glm.config import Config, parse_duration
 from glm.model.likelihood import logits_log_probs, scored_targets
 from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
+from glm.threads import loader_workers
 from glm.training.data import TokenStore
 from glm.training.optimizers import Schedule, build_optimizer
 from glm.training.windows import CorpusValidation, TrainWindows, ValidationWindows
@@ -211,7 +212,7 @@ class GenomeDataModule(pl.LightningDataModule):
             weights=self.weights,
             tags=None if self.tags is None else [tag for tag, out in zip(self.tags, self.held_out) if not out],
         )
-        return self._loader(dataset, data.num_workers)
+        return self._loader(dataset, loader_workers(data.num_workers))  # workers + threads <= allowed CPUs
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         train = self.config.train
