@@ -101,7 +101,13 @@ def use_threads(threads: int | None = None) -> int:
 
 
 def loader_workers(requested: int) -> int:
-    """DataLoader worker processes beside torch's threads: at most the allowed CPUs those leave free."""
+    """DataLoader worker processes for `requested` beside torch's threads: at most allowed_cpus() - 1
+    workers (the main process keeps a CPU), and torch's threads lowered to the CPUs the workers leave."""
     import torch
 
-    return min(requested, max(0, allowed_cpus() - torch.get_num_threads()))
+    allowed = allowed_cpus()
+    workers = min(requested, allowed - 1)
+    # The workers were asked for (--workers, or a preset's data loading for a GPU): they keep their CPUs.
+    if workers:
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), allowed - workers)))
+    return workers

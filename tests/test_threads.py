@@ -72,11 +72,10 @@ def test_busy_cpus_reads_the_runnable_tasks_of_proc_loadavg(monkeypatch, tmp_pat
     assert threads.busy_cpus(samples=2, interval=0) == 0
 
 
-def test_loader_workers_leave_the_threads_their_cpus(two_cpus) -> None:
-    glm.use_threads(1)
-    assert threads.loader_workers(4) == 1
+def test_loader_workers_and_threads_share_the_allowed_cpus(two_cpus) -> None:
     glm.use_threads(2)
-    assert threads.loader_workers(4) == 0
+    assert threads.loader_workers(0) == 0 and torch.get_num_threads() == 2
+    assert threads.loader_workers(4) == 1 and torch.get_num_threads() == 1  # the main process keeps one CPU
 
 
 @pytest.mark.parametrize("argv", [["--threads", "1", "plot", "runs/none"], ["plot", "runs/none", "--threads", "1"]])
