@@ -16,37 +16,43 @@ a genome_name (see glm.model.genome_tags).
 A thin facade: the work is done by glm.model (inference: sliding windows over long sequences,
 generation) and glm.scoring (variants). Sequences of any length are processed in batches of
 `batch_size` windows, so memory stays bounded however long the input.
+
+The options of scoring and generation are declared once, by glm.scoring.plan.make_plan and
+glm.model.generation.generate_pieces; the facade lists them again as explicit keyword parameters,
+so help() and editors show each one with its default, and passes them on by name (`_options_of`).
+A test (tests/test_api_options.py) keeps those defaults equal to the library's and every library
+option reachable from here or named as deliberately left out. A misspelt option is an InputError
+naming it (`glm.errors.named_options`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from glm.config import Pooling, Strands
-from glm.errors import check_options
+from glm.errors import keyword_options, named_options
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
+from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import genome_tags_of, load_model
-from glm.model.generation import SamplingOptions, generate_pieces
+from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
 from glm.model.tokenizers import Encoding, Tokenizer
 from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
-from glm.scoring.plan import ScoringOptions
+from glm.scoring.heads import VariantHead
+from glm.scoring.plan import CHUNK_SIZE, make_plan
 from glm.scoring.stream import score_file
 from glm.scoring.table import ScoreCounts
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["GenomicLM", "LogLikelihood", "evaluation_table", "load", "plan_windows"]
 
@@ -153,89 +159,179 @@ class GenomicLM:
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 
+    @named_options("scoring")
     def score_variants(
         self,
         variants: str | os.PathLike[str] | Iterable[Any],
         genome: str | os.PathLike[str] | Genome,
-        **options: Unpack[ScoringOptions],
+        *,
+        method: str | Sequence[str] = "llr",
+        window: int | None = None,
+        strands: Strands = "both",
+        layer: int = -1,
+        batch_size: int | None = None,
+        aliases: Mapping[str, str] | None = None,
+        on_ref_mismatch: OnRefMismatch = "error",
+        reuse: bool = True,
+        head: VariantHead | str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+        genome_name: str | None = None,
     ) -> VariantScores:
         """Zero-shot scores of variants (a VCF/TSV/CSV path or Python rows) against a genome FASTA.
 
-        Options are those of `glm.scoring.score_variants`: method ("llr": log P(alt) - log P(ref)
-        in nats, negative = alt less likely, predicted more damaging; "embedding": cosine and L2
-        distances; or both as a list), window, strands ("both" averages the two strands), layer,
-        batch_size (default: this model's batch_size), aliases, on_ref_mismatch, reuse, progress,
-        head: a variant head directory (or Head) from `fit-head`, adding a head_probability
-        column, and genome_name (a model trained with genome tokens: the genome whose token starts
-        every window). Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
-        """
-        return score_variants(self.model, self.tokenizer, variants, genome, **self._scoring_options(options))
+        method: "llr" (log P(alt) - log P(ref) in nats; negative: alt less likely, predicted more
+            damaging), "embedding" (cosine and L2 distances of the pooled states), or both as a list.
+        window: bases per scoring window (None: the model's whole context).
+        strands: "both" averages the forward and reverse-complement scores; "forward" scores the
+            given strand only.
+        layer: the hidden layer of the embedding distances (-1: the final one).
+        batch_size: windows per forward pass (None: this model's batch_size).
+        aliases: variant contig name -> genome contig name, for names that differ.
+        on_ref_mismatch: "error" stops at a REF that disagrees with the genome; "skip" reports it.
+        reuse: False computes every window in full (the naive path: slower, the same scores).
+        head: a variant head (or its directory, from `fit-head`): adds a head_probability column
+            and scores with the window, layer and both strands it was fitted with.
+        progress: show a progress bar.
+        chunk_size: variants read and scored together (memory grows with it, not with the input).
+        genome_name: for a model trained with genome tokens, the genome whose token starts every window.
 
+        Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
+        """
+        options = self._scoring_options(locals())
+        return score_variants(self.model, self.tokenizer, variants, genome, **options)
+
+    @named_options("scoring")
     def score_file(
         self,
         variants: str | os.PathLike[str],
         genome: str | os.PathLike[str] | Genome,
         out: str | os.PathLike[str],
         regions: Sequence[Region] = (),
-        **options: Unpack[ScoringOptions],
+        *,
+        method: str | Sequence[str] = "llr",
+        window: int | None = None,
+        strands: Strands = "both",
+        layer: int = -1,
+        batch_size: int | None = None,
+        aliases: Mapping[str, str] | None = None,
+        on_ref_mismatch: OnRefMismatch = "error",
+        reuse: bool = True,
+        head: VariantHead | str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+        genome_name: str | None = None,
     ) -> tuple[ScoreCounts, VariantWriter]:
         """Score a variant file of any size into `out`, chunk by chunk (memory flat in the variants).
 
-        Options are those of `score_variants`; `regions` (genome contig, 0-based half-open) keep
-        only the variants overlapping them. Returns the counts (`.summary(out)`) and the finished writer.
+        regions: (genome contig, start, end), 0-based half-open: keep only the variants overlapping
+            them (none: every variant).
+        The other parameters are those of `score_variants` (help(GenomicLM.score_variants)).
+        Returns the counts (`.summary(out)`) and the finished writer.
         """
-        scoring = self._scoring_options(options)
-        return score_file(self.model, self.tokenizer, variants, genome, out, regions, **scoring)
+        options = self._scoring_options(locals())
+        return score_file(self.model, self.tokenizer, variants, genome, out, regions, **options)
 
-    def _scoring_options(self, options: ScoringOptions) -> ScoringOptions:
-        """Scoring options with a head directory loaded, this model's batch size as the default and its genome tags."""
-        if isinstance(options.get("head"), (str, os.PathLike)):
-            from glm.heads.probes import Head  # scikit-learn only when a head is used
-
-            options["head"] = Head.load(options["head"], task="variant")
-        options.setdefault("batch_size", self.batch_size)
-        options.setdefault("genome_tags", self.genome_tags)
-        return options
-
+    @named_options("scoring")
     def mutagenesis(
-        self, genome: str | os.PathLike[str] | Genome, region: str, **options: Unpack[ScoringOptions]
+        self,
+        genome: str | os.PathLike[str] | Genome,
+        region: str,
+        *,
+        method: str | Sequence[str] = "llr",
+        window: int | None = None,
+        strands: Strands = "both",
+        layer: int = -1,
+        batch_size: int | None = None,
+        reuse: bool = True,
+        head: VariantHead | str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+        genome_name: str | None = None,
     ) -> VariantScores:
         """Score every SNV of `region` ("chr:start-end", 1-based inclusive): three per base, none at N.
 
-        Options are those of `score_variants` (method, window, strands, batch_size, ...).
+        The other parameters are those of `score_variants` (help(GenomicLM.score_variants)); its
+        aliases and on_ref_mismatch do not apply: the variants are read off the genome itself.
         """
+        options = self._scoring_options(locals())
         genome = genome if isinstance(genome, Genome) else Genome(genome)
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
-        return self.score_variants(variants, genome, **options)
+        return score_variants(self.model, self.tokenizer, variants, genome, **options)
 
-    def generate(self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]) -> str:
+    def _scoring_options(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """make_plan's options among a facade method's `arguments` (its locals()), with a head
+        directory loaded, this model's batch size for None and this model's genome tags."""
+        options = _options_of(make_plan, arguments)
+        if isinstance(options["head"], (str, os.PathLike)):
+            from glm.heads.probes import Head  # scikit-learn only when a head is used
+
+            options["head"] = Head.load(options["head"], task="variant")
+        if options["batch_size"] is None:
+            options["batch_size"] = self.batch_size
+        options["genome_tags"] = self.genome_tags
+        return options
+
+    @named_options("generation")
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_bases: int | None = None,
+        use_cache: bool = True,
+        genome_name: str | None = None,
+    ) -> str:
         """Sample a continuation of `prompt` (bases for DNA, text for text models); returns only the new part.
 
-        Options (see `generate_stream`): max_new_tokens (tokens; a 3-mer model adds 3 bases per
-        token), temperature (0 is greedy), top_k, top_p, seed, max_bases (stop at exactly that
-        many new bases or characters), use_cache, genome_name (a model trained with genome tokens:
-        the genome to sample like). A fixed seed gives the same output with and without the
-        key/value cache.
+        max_new_tokens: tokens to sample (a 3-mer model adds 3 bases per token).
+        temperature: 0 always takes the most likely token; higher flattens the distribution.
+        top_k: sample only among the k most likely tokens (None: all).
+        top_p: sample only among the most likely tokens whose probability reaches p (None: all).
+        seed: fixes the sample (the same output with and without the key/value cache).
+        max_bases: stop at exactly that many new bases or characters (None: no limit).
+        use_cache: keep the attention keys and values between tokens (faster, the same output).
+        genome_name: for a model trained with genome tokens, the genome to sample like.
+
+        A DNA prompt is conditioned on from its last whole k-mer backwards, so the continuation
+        starts right after the prompt; it is conditioned on as it is, without the record separator
+        that `log_likelihood` puts first (training windows start anywhere in a record, so a prompt
+        is usually mid-record).
         """
+        options = _options_of(generate_pieces, locals())
         return "".join(self.generate_stream(prompt, genome_name=genome_name, **options))
 
+    @named_options("generation")
     def generate_stream(
-        self, prompt: str, *, genome_name: str | None = None, **options: Unpack[SamplingOptions]
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_bases: int | None = None,
+        use_cache: bool = True,
+        genome_name: str | None = None,
     ) -> Iterator[str]:
         """Sample a continuation of `prompt`, yielding each new piece of text as soon as it is sampled.
 
-        Options are those of `glm.model.generation.generate_pieces`: max_new_tokens (tokens),
-        max_bases (stop at exactly that many new bases or characters), temperature (0 is greedy),
-        top_k and top_p (sample only among the most likely tokens), seed (the same output with and
-        without the key/value cache), use_cache. A DNA prompt is conditioned on from its last whole
-        k-mer backwards, so the continuation starts right after the prompt; it is conditioned on
-        as it is, without the record separator that `log_likelihood` puts first (training windows
-        start anywhere in a record, so a prompt is usually mid-record). genome_name: for a model
-        trained with genome tokens, the genome whose token comes before the prompt.
+        The parameters are those of `generate` (help(GenomicLM.generate)); they are checked now,
+        before the first token is sampled.
         """
-        check_options("generation", options, generate_pieces)  # now, not at the first sample
+        options = _options_of(generate_pieces, locals())
         token = genome_token(self.genome_tags, genome_name)
         return generate_pieces(self.model, self.tokenizer, prompt, token, **options)
+
+
+def _options_of(function: Callable[..., object], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `arguments` (a facade method's locals()) that are keyword options of `function`."""
+    return {name: arguments[name] for name in keyword_options(function) if name in arguments}
 
 
 def evaluation_table(rows: list[tuple[str, int, float]]) -> str:

@@ -1,5 +1,6 @@
 """The one exception type for bad user input, and the checks every layer shares: a choice (a Literal
-type's values) and keyword options forwarded to the function that declares them.
+type's values), keyword options forwarded to the function that declares them, and the keywords of
+a function with explicit options (`named_options`).
 
 Every problem with something a user handed us (a FASTA, a config, an output directory) is
 raised as an `InputError` whose message names the file, the line and the field. The CLI prints
@@ -8,11 +9,15 @@ that message on one line and exits with status 2; Python users can catch it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class InputError(ValueError):
@@ -49,6 +54,28 @@ def keyword_options(function: Callable[..., object]) -> list[str]:
 def check_options(what: str, options: Mapping[str, Any], function: Callable[..., object]) -> None:
     """An InputError naming any of `options` that is not a keyword-only parameter of `function`."""
     known = keyword_options(function)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
+    _refuse_unknown(what, set(options) - set(known), known)
+
+
+def named_options(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A decorator: a keyword the function does not take is an InputError naming it and the known
+    options (the parameters with a default), as `check_options` says it, rather than a TypeError.
+    help() and editors still see the function's own signature."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        parameters = inspect.signature(function).parameters
+        options = [name for name, parameter in parameters.items() if parameter.default is not parameter.empty]
+
+        @functools.wraps(function)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            _refuse_unknown(what, set(kwargs) - set(parameters), options)
+            return function(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def _refuse_unknown(what: str, unknown: Iterable[str], known: Iterable[str]) -> None:
+    if unknown := sorted(unknown):
         raise InputError(f"unknown {what} option(s) {unknown}; known: {', '.join(sorted(known))}")

@@ -89,6 +89,14 @@ def test_dna_generation_gives_bases_and_stops_at_max_bases() -> None:
     assert len(lm.generate("ACGTA", max_new_tokens=7, seed=0)) == 21  # 7 whole 3-mers
 
 
+def test_max_new_tokens_may_be_given_positionally() -> None:
+    lm = tiny_lm(KmerTokenizer(3))
+    assert lm.generate("ACGTA", 7, seed=0) == lm.generate("ACGTA", max_new_tokens=7, seed=0)
+    assert len(lm.generate("ACGTA", 7, seed=0)) == 21
+    assert "".join(lm.generate_stream("ACGTA", 4, seed=1)) == lm.generate("ACGTA", 4, seed=1)
+    assert len(lm.generate("ACGTA", seed=0)) == 3 * 200  # the default: generate_pieces' 200 tokens
+
+
 def test_bad_prompts_give_clear_errors() -> None:
     lm = tiny_lm(KmerTokenizer(3))
     with pytest.raises(InputError, match="prompt: empty"):
@@ -99,11 +107,7 @@ def test_bad_prompts_give_clear_errors() -> None:
         lm.generate("AC", max_new_tokens=5)
 
 
-def test_generation_options_are_typed_and_a_misspelt_one_is_named() -> None:
-    from glm.errors import keyword_options
-    from glm.model.generation import SamplingOptions, generate_pieces
-
-    assert keyword_options(generate_pieces) == list(SamplingOptions.__annotations__)
+def test_a_misspelt_generation_option_is_named() -> None:
     lm = tiny_lm(KmerTokenizer(3))
     with pytest.raises(InputError, match=r"unknown generation option\(s\) \['max_token'\]; known: .*max_new_tokens"):
         lm.generate_stream("ACGTA", max_token=5)  # before any token is sampled

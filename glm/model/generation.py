@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator, Sequence
-from typing import TypedDict
 
 import torch
 
@@ -97,18 +96,6 @@ def _sample(
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
-class SamplingOptions(TypedDict, total=False):
-    """The keyword options of generation (GenomicLM.generate): generate_pieces' keyword-only parameters."""
-
-    max_new_tokens: int
-    temperature: float
-    top_k: int | None
-    top_p: float | None
-    seed: int | None
-    max_bases: int | None
-    use_cache: bool
-
-
 def generate_pieces(
     model: Transformer,
     tokenizer: Tokenizer,
@@ -128,7 +115,7 @@ def generate_pieces(
     Only whole k-mers (or real characters and bytes) are sampled, never special tokens. A DNA
     prompt is conditioned on from its last whole k-mer backwards (up to k-1 leading bases are left
     out), without a leading SEP: a prompt need not start a record. max_bases stops at exactly
-    that many new bases (or characters); see GenomicLM.generate_stream for the other options.
+    that many new bases (or characters); GenomicLM.generate documents the other options.
     genome_token: the tag of a model trained with genome tokens, put before the prompt.
     """
     if not prompt:

@@ -1,10 +1,11 @@
 """The scoring plan: every option of a scoring run, checked once and passed to every stage.
 
 `make_plan` is the one declaration of the scoring options (with their defaults and docs);
-`score_variants`, `score_file`, `variant_features` and `GenomicLM.score_variants` forward their
-keyword options to it, typed as `**options: Unpack[ScoringOptions]` so editors and type checkers
-see each one. `ScoringOptions` lists the same names and types (a test keeps the two equal), and
-`options_of` checks a call's names against make_plan's signature.
+`score_variants`, `score_file` and `variant_features` forward their keyword options to it, typed
+as `**options: Unpack[ScoringOptions]` so editors and type checkers see each one. `ScoringOptions`
+lists the same names and types (a test keeps the two equal), and `options_of` checks a call's names
+against make_plan's signature. The facade (glm.api.GenomicLM) lists the options explicitly instead,
+for help(); a test keeps its defaults equal to make_plan's.
 """
 
 from __future__ import annotations
