@@ -53,6 +53,7 @@ from glm.scoring.heads import VariantHead
 from glm.scoring.plan import CHUNK_SIZE, make_plan
 from glm.scoring.stream import score_file
 from glm.scoring.table import ScoreCounts
+from glm.threads import use_threads
 
 __all__ = ["GenomicLM", "LogLikelihood", "evaluation_table", "load", "plan_windows"]
 
@@ -75,8 +76,13 @@ class GenomicLM:
         self.genome_tags = genome_tags
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | None = None) -> GenomicLM:
-        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'."""
+    def load(cls, directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
+        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'.
+
+        threads: CPU threads for torch (default: glm.threads' policy, the allowed CPUs that other
+        processes leave free), set process-wide as `glm.use_threads` does.
+        """
+        use_threads(threads)
         model, tokenizer, config = load_model(directory, device)
         return cls(model, tokenizer, config.get("info", {}), genome_tags=genome_tags_of(config, directory))
 
@@ -342,6 +348,6 @@ def evaluation_table(rows: list[tuple[str, int, float]]) -> str:
     return "\n".join(lines)
 
 
-def load(directory: str | Path, device: str | None = None) -> GenomicLM:
-    """Load an exported model directory. See GenomicLM."""
-    return GenomicLM.load(directory, device)
+def load(directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
+    """Load an exported model directory. See GenomicLM.load."""
+    return GenomicLM.load(directory, device, threads)

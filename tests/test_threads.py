@@ -94,3 +94,16 @@ def test_a_bad_thread_count_is_a_one_line_error(value, capsys) -> None:
     assert main(["--threads", value, "eval", "model", "x.fa"]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all("--threads: must be at least 1" in line for line in errors)
+
+
+def test_load_takes_threads_and_otherwise_applies_the_policy(two_cpus, monkeypatch) -> None:
+    from conftest import ROOT
+
+    model = ROOT / "tests" / "data" / "model_format1"
+    glm.load(model, device="cpu", threads=1)
+    assert torch.get_num_threads() == 1
+    glm.load(model, device="cpu")  # two idle CPUs: the policy takes both
+    assert torch.get_num_threads() == 2
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 1)  # one busy neighbour: one thread
+    glm.load(model, device="cpu")
+    assert torch.get_num_threads() == 1
