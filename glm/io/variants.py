@@ -131,7 +131,7 @@ def genome_contig(chrom: str, genome: Genome, aliases: dict[str, str], source: s
     if contig is None:
         raise InputError(
             f"CHROM: contig {chrom!r} is not in the genome ({genome.path}); {contig_list(genome)}; "
-            "map other names with aliases={'name': 'contig'}",
+            f"map it to one with --alias {chrom}=CONTIG (in Python: aliases={{{chrom!r}: 'CONTIG'}})",
             source,
             line,
         )

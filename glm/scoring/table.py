@@ -75,11 +75,11 @@ class VariantScores:
         return table
 
     def to_pandas(self) -> Any:
-        """The table as a pandas DataFrame (pandas is optional: `pip install pandas`)."""
+        """The table as a pandas DataFrame (pandas is optional: the `pandas` extra, or `pip install pandas`)."""
         try:
             import pandas  # optional dependency
         except ImportError:
-            raise InputError("to_pandas needs pandas: pip install pandas") from None
+            raise InputError("to_pandas needs pandas: pip install pandas (or glm's `pandas` extra)") from None
         return pandas.DataFrame(self.rows())
 
     def write(self, path: str | os.PathLike[str]) -> Path:
