@@ -81,11 +81,21 @@ def policy_threads() -> int:
     return max(1, min(allowed_cpus(), free))
 
 
+# The count a user chose (--threads, glm.use_threads(N), glm.load(threads=N)): torch's thread count is
+# process-wide, so a later call without a count (glm.load inside a command) keeps the user's choice.
+_chosen: int | None = None
+
+
 def use_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads to `threads`, else to OMP_NUM_THREADS when the user set it, else to
-    the policy's count; never above allowed_cpus(). Returns the count."""
+    """Set torch's intra-op threads to `threads`, else to a count chosen earlier in this process, else
+    to OMP_NUM_THREADS when the user set it, else to the policy's count; never above allowed_cpus().
+    Returns the count."""
+    global _chosen
     if threads is not None and threads < 1:
         raise InputError(f"threads must be at least 1, got {threads}")
+    if threads is not None:
+        _chosen = threads
+    threads = _chosen
     omp = os.environ.get("OMP_NUM_THREADS", "")
     if threads is None and omp.isdigit() and int(omp) > 0:
         threads = int(omp)

@@ -17,6 +17,7 @@ def two_cpus(monkeypatch, tmp_path):
     monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(threads, "CGROUP", tmp_path / "cgroup")
     monkeypatch.setattr(threads, "busy_cpus", lambda: 0)
+    monkeypatch.setattr(threads, "_chosen", None)  # nothing chosen yet in this process
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
@@ -96,14 +97,17 @@ def test_a_bad_thread_count_is_a_one_line_error(value, capsys) -> None:
     assert len(errors) == 2 and all("--threads: must be at least 1" in line for line in errors)
 
 
-def test_load_takes_threads_and_otherwise_applies_the_policy(two_cpus, monkeypatch) -> None:
+def test_load_applies_the_policy_and_keeps_a_count_chosen_before(two_cpus, monkeypatch) -> None:
     from conftest import ROOT
 
     model = ROOT / "tests" / "data" / "model_format1"
-    glm.load(model, device="cpu", threads=1)
-    assert torch.get_num_threads() == 1
     glm.load(model, device="cpu")  # two idle CPUs: the policy takes both
     assert torch.get_num_threads() == 2
     monkeypatch.setattr(threads, "busy_cpus", lambda: 1)  # one busy neighbour: one thread
     glm.load(model, device="cpu")
+    assert torch.get_num_threads() == 1
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 0)
+    glm.load(model, device="cpu", threads=1)
+    assert torch.get_num_threads() == 1
+    glm.load(model, device="cpu")  # as `glm --threads 1 eval` loads its model: the choice stays
     assert torch.get_num_threads() == 1
