@@ -53,6 +53,10 @@ def test_cgroup_v1_quota(two_cpus) -> None:
 def test_use_threads_sets_torch_and_never_exceeds_the_allowed_cpus(two_cpus, monkeypatch) -> None:
     assert glm.use_threads(1) == 1 and torch.get_num_threads() == 1
     assert glm.use_threads(16) == 2 and torch.get_num_threads() == 2
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 1)
+    assert glm.use_threads() == 2  # a count chosen before stays, whatever the load
+    monkeypatch.setattr(threads, "_chosen", None)  # nothing chosen: the policy
+    monkeypatch.setattr(threads, "busy_cpus", lambda: 0)
     assert glm.use_threads() == 2  # an idle machine: every allowed CPU
     monkeypatch.setattr(threads, "busy_cpus", lambda: 1)
     assert glm.use_threads() == 1 and torch.get_num_threads() == 1  # a busy neighbour: one thread
