@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from glm.model.checkpoint import export_model
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.plots import read_training_curves
-from glm.training.finetune import FinetuneFitter
+from glm.training.finetune import FinetuneFitter, finetune
 
 MOTIF = "GGGGGGGGGGGGGGGG"  # 16 G: easy to see in pooled states, absent by chance from random 48-mers
 
@@ -186,6 +187,17 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
     assert metrics["head_info"]["curves"] == str(tmp_path / "out" / "finetune" / "final" / "curves.png")
     assert (tmp_path / "out" / "finetune" / "final" / "curves.png").read_bytes()[:8] == PNG
     assert curves.unit == "sequence" and curves.train.x[0] == training.log_every * training.batch_size
+
+
+def test_a_finetune_shorter_than_val_every_validates_at_its_end(tmp_path, model_dir) -> None:
+    task = motif_task(n=48, seed=2)
+    training = TrainConfig(max_steps=6, val_every=100, batch_size=8, precision="32-true")  # warmup 50 -> 0
+    options = FinetuneConfig(train=training)
+    classes = ["motif", "none"]
+    run = tmp_path / "run"
+    classifier = finetune(model_dir, task.subset(range(32)), task.subset(range(32, 48)), classes, run, options, False)
+    assert classifier.info["steps"] == 6 and math.isfinite(classifier.info["best_dev_bits_per_sequence"])
+    assert (run / "checkpoints" / "best.ckpt").exists()
 
 
 def load_probe_free_accuracy(model_dir: Path, dev: SequenceSet) -> float:

@@ -186,6 +186,20 @@ def progress_bar(every: int) -> ProgressBar:
     return StepProgressBar() if stderr_is_interactive() else StepLines(every)
 
 
+class ValidateAtTheEnd(pl.Callback):
+    """Stops the run at max_steps through `trainer.should_stop`, so Lightning validates the last step.
+
+    Lightning validates every val_every steps and at an early stop (--max-time, early stopping),
+    but not at max_steps unless it is a multiple of val_every. Through this, every run, even one
+    shorter than val_every, ends with one validation inside `fit`: the best checkpoint, the curves
+    and metrics.csv all have it, and nothing validates again after.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True
+
+
 class TrainingCurves(pl.Callback):
     """Redraws RUN/curves.png from the run's metrics.csv after every validation and at the end of training."""
 
@@ -233,6 +247,7 @@ def build_trainer(
     callbacks: list[pl.Callback] = [
         best,
         LearningRateMonitor(logging_interval="step"),
+        ValidateAtTheEnd(),
         TrainingCurves(run_dir),
         *extra_callbacks,
     ]
