@@ -147,6 +147,17 @@ def test_compare_layers_scores_every_layer() -> None:
     assert all(score.metrics["auroc"] > 0.9 for score in scores)
 
 
+def test_compare_layers_checks_its_arguments_before_embedding(monkeypatch) -> None:
+    lm, task = tiny_lm(), motif_task(n=8)
+    monkeypatch.setattr(lm, "embed", lambda *args, **kwargs: pytest.fail("embedded before the argument error"))
+    with pytest.raises(InputError, match="fewer than the 5 folds"):
+        compare_layers(lm, task.sequences, task.labels, folds=5)
+    with pytest.raises(InputError, match="layer"):
+        compare_layers(lm, task.sequences, task.labels, layers=[0, 9], folds=2)
+    with pytest.raises(InputError, match="probe kind"):
+        compare_layers(lm, task.sequences, task.labels, kind="forest", folds=2)  # type: ignore[arg-type]
+
+
 def test_kmer_features_count_frequencies() -> None:
     features, names = kmer_features(["AACN", "GT"], k=2)
     assert names[:4] == ["A", "C", "G", "T"] and names[4:6] == ["AA", "AC"] and len(names) == 20

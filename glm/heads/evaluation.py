@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from glm.config import ProbeKind
-from glm.errors import InputError
+from glm.errors import InputError, check_choice
 from glm.heads.probes import check_features, encode_labels, fit_head, label_indices
 from glm.heads.settings import BOOTSTRAP_ROUNDS
 
@@ -324,6 +324,12 @@ def compare_layers(
     normed layer). Returns one LayerScore per layer, in layer order.
     """
     layers = list(range(lm.model.config.n_layers + 1)) if layers is None else list(layers)
+    # Every argument checked before the first embedding runs (and shows its progress bar).
+    for layer in layers:
+        lm.model.check_layer(layer)
+    check_choice("probe kind", kind, ProbeKind)
+    index, classes = encode_labels(labels, len(sequences))
+    fold_splits(index, classes, groups, folds, seed)
     scores = []
     for layer in layers:
         features = lm.embed(sequences, layer=layer, pooling=pooling, strands=strands, progress=progress)
