@@ -3,8 +3,9 @@
 Pretraining and fine-tuning both build their Trainer here, so they take the same options
 (devices, nodes, precision, strategy, time budget) and keep the same run-directory layout.
 Progress is a tqdm bar on a terminal (a widget in Jupyter, through tqdm.auto) and one plain line
-every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI); RUN/curves.png
-is redrawn from the run's metrics after every validation and at the end.
+every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI), as for every
+command (glm.io.progress); RUN/curves.png is redrawn from the run's metrics after every validation
+and at the end. Every run validates at its last step, once (ValidateAtTheEnd).
 """
 
 from __future__ import annotations
