@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from glm.model.checkpoint import export_model
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.plots import read_training_curves
-from glm.training.finetune import FinetuneFitter
+from glm.training.finetune import FinetuneFitter, finetune
 
 MOTIF = "GGGGGGGGGGGGGGGG"  # 16 G: easy to see in pooled states, absent by chance from random 48-mers
 
@@ -146,6 +147,17 @@ def test_compare_layers_scores_every_layer() -> None:
     assert all(score.metrics["auroc"] > 0.9 for score in scores)
 
 
+def test_compare_layers_checks_its_arguments_before_embedding(monkeypatch) -> None:
+    lm, task = tiny_lm(), motif_task(n=8)
+    monkeypatch.setattr(lm, "embed", lambda *args, **kwargs: pytest.fail("embedded before the argument error"))
+    with pytest.raises(InputError, match="fewer than the 5 folds"):
+        compare_layers(lm, task.sequences, task.labels, folds=5)
+    with pytest.raises(InputError, match="layer"):
+        compare_layers(lm, task.sequences, task.labels, layers=[0, 9], folds=2)
+    with pytest.raises(InputError, match="probe kind"):
+        compare_layers(lm, task.sequences, task.labels, kind="forest", folds=2)  # type: ignore[arg-type]
+
+
 def test_kmer_features_count_frequencies() -> None:
     features, names = kmer_features(["AACN", "GT"], k=2)
     assert names[:4] == ["A", "C", "G", "T"] and names[4:6] == ["AA", "AC"] and len(names) == 20
@@ -186,6 +198,17 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
     assert metrics["head_info"]["curves"] == str(tmp_path / "out" / "finetune" / "final" / "curves.png")
     assert (tmp_path / "out" / "finetune" / "final" / "curves.png").read_bytes()[:8] == PNG
     assert curves.unit == "sequence" and curves.train.x[0] == training.log_every * training.batch_size
+
+
+def test_a_finetune_shorter_than_val_every_validates_at_its_end(tmp_path, model_dir) -> None:
+    task = motif_task(n=48, seed=2)
+    training = TrainConfig(max_steps=6, val_every=100, batch_size=8, precision="32-true")  # warmup 50 -> 0
+    options = FinetuneConfig(train=training)
+    classes = ["motif", "none"]
+    run = tmp_path / "run"
+    classifier = finetune(model_dir, task.subset(range(32)), task.subset(range(32, 48)), classes, run, options, False)
+    assert classifier.info["steps"] == 6 and math.isfinite(classifier.info["best_dev_bits_per_sequence"])
+    assert (run / "checkpoints" / "best.ckpt").exists()
 
 
 def load_probe_free_accuracy(model_dir: Path, dev: SequenceSet) -> float:

@@ -171,6 +171,8 @@ def test_eval_uses_each_files_own_token(tagged, genomes, tmp_path, capsys) -> No
     assert "no genome token for this file's name 'other' (known: ac, gt); choose one with --genome-name" in (
         capsys.readouterr().err
     )
+    assert main(["eval", str(result.model_dir), str(genomes / "ac.fa"), str(renamed)]) == 2
+    assert capsys.readouterr().out == ""  # every file's name is checked before the first is evaluated
     assert main(["eval", str(result.model_dir), str(renamed), "--genome-name", "ac", "--quiet"]) == 0
 
 

@@ -14,6 +14,7 @@ from glm.errors import InputError
 from glm.io import files
 from glm.io.files import ReadProgress
 from glm.io.genome import Genome
+from glm.io.progress import progress_bar
 from glm.io.variant_readers import read_variant_chunks, read_variants
 from glm.scoring import stream
 from glm.io.variants import resolve_regions
@@ -103,15 +104,14 @@ def test_scoring_regions_through_the_input_index_writes_the_same_file(lm, tmp_pa
 
 @pytest.fixture
 def bars(monkeypatch) -> list:
-    """The progress bars score_file makes, kept after they close (their n, total, unit, postfix)."""
+    """The progress bars score_file makes (lines: stderr is no terminal here), kept after they close."""
     made = []
 
-    class RecordedBar(stream.tqdm):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
+    def recorded(*args, **kwargs):
+        made.append(progress_bar(*args, **kwargs))
+        return made[-1]
 
-    monkeypatch.setattr(stream, "tqdm", RecordedBar)
+    monkeypatch.setattr(stream, "progress_bar", recorded)
     return made
 
 
@@ -144,7 +144,7 @@ def test_progress_reads_nothing_more_and_changes_no_byte(lm, tmp_path, monkeypat
         assert opened.count(path) == by_the_reader
         written.append(writer.path.read_bytes())
     assert written[0] == written[1] and written[0].count(b"\n") == counts.total + 1  # a header, then every variant
-    assert bars[0].disable and (bars[1].total, bars[1].n) == (path.stat().st_size,) * 2
+    assert not bars[0].shown and (bars[1].total, bars[1].n) == (path.stat().st_size,) * 2
     assert bars[1].postfix == f"variants={counts.total}"
 
 
@@ -154,4 +154,4 @@ def test_progress_counts_rows_without_a_file_to_measure(lm, tmp_path, bars) -> N
     rows = [("MT", 64, "C", "T"), ("MT", 72, "T", "C")]
     lm.score_file(rows, mt, tmp_path / "rows.tsv", aliases=ALIASES, progress=True)
     lm.score_file(MITOMAP, mt, tmp_path / "region.tsv", regions=[("MT_human", 0, 1000)], aliases=ALIASES, progress=True)
-    assert [(bar.total, bar.unit) for bar in bars] == [(None, "variant")] * 2 and bars[0].n == 2
+    assert [(bar.total, bar.units["unit"]) for bar in bars] == [(None, " variants")] * 2 and bars[0].n == 2

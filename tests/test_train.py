@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -64,6 +65,21 @@ def test_resume_continues_the_same_trajectory(tmp_path, tiny_config) -> None:
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-7)
     assert resumed.val_bits == pytest.approx(straight.val_bits, abs=1e-6)
+
+
+def test_a_short_run_warms_up_a_tenth_of_it_and_validates_once_at_its_last_step(tmp_path, tiny_config) -> None:
+    config = tiny_config.with_overrides(
+        {"train.max_steps": 20, "train.val_every": 100, "train.warmup_steps": 50, "train.log_every": 1}
+    )
+    result = quiet_pretrain(DATA / "phiX174.fa", config, tmp_path / "run")
+    with open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    validated = [row for row in rows if row["val/bits_per_base"]]
+    assert len(validated) == 1 and validated[0]["step"] == str(max(int(row["step"]) for row in rows))
+    assert float(validated[0]["val/bits_per_base"]) == pytest.approx(result.val_bits, rel=1e-6)  # the summary's
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+    lr = [float(row["lr-AdamW/pg1"]) for row in rows if row["lr-AdamW/pg1"]]
+    assert lr[:2] == pytest.approx([config.train.lr / 2, config.train.lr])  # warmup 2 steps (of 20), not 50
 
 
 def test_cli_pretrain_and_eval_end_to_end(tmp_path) -> None:

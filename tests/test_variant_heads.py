@@ -15,6 +15,7 @@ from glm.api import GenomicLM
 from glm.config import ModelConfig
 from glm.errors import InputError
 from glm.heads.probes import Head
+from glm.heads import variant_heads
 from glm.heads.settings import VariantHeadSettings
 from glm.heads.variant_heads import fit_variant_head
 from glm.model.checkpoint import export_model, model_fingerprint
@@ -120,6 +121,15 @@ def test_head_refuses_another_model_and_bad_labels(lm, labelled, tmp_path) -> No
         table.write_text(table.read_text().replace("\t0\t", "\tb0\t", 1))
         settings = VariantHeadSettings(label="label", baselines=["block"], bootstrap_rounds=10)
         fit_variant_head(lm.model, lm.tokenizer, table, genome, settings)
+
+
+def test_too_few_groups_for_the_folds_is_an_error_before_any_feature(lm, labelled, monkeypatch) -> None:
+    table, genome = labelled
+    monkeypatch.setattr(variant_heads, "variant_features", lambda *a, **k: pytest.fail("features before the error"))
+    with pytest.raises(InputError, match="9 distinct groups, fewer than the 10 folds"):
+        fit_variant_head(
+            lm.model, lm.tokenizer, table, genome, VariantHeadSettings(label="label", group="block", folds=10)
+        )
 
 
 def test_cli_fit_head_then_score_with_it(lm, labelled, tmp_path, capsys) -> None:

@@ -97,17 +97,18 @@ def evaluate(
     from glm.api import LogLikelihood, evaluation_table, load
 
     lm = load(model, device=device)
-    totals = []
-    for path in fasta:
-        name = genome_name
-        if name is None and lm.genome_tags is not None:  # each file's own token, named as pretrain names it
-            name = genome_name_of(Path(path))
+    names = [genome_name] * len(fasta)
+    if genome_name is None and lm.genome_tags is not None:  # each file's own token, named as pretrain names it
+        names = [genome_name_of(Path(path)) for path in fasta]
+        for path, name in zip(fasta, names):  # every file's, before the first is evaluated
             if not lm.genome_tags.knows(name):
                 raise InputError(
                     f"no genome token for this file's name {name!r} (known: {', '.join(lm.genome_names)}); "
                     "choose one with --genome-name",
                     path,
                 )
+    totals = []
+    for path, name in zip(fasta, names):
         rows = lm.evaluate(path, progress=not quiet, genome_name=name)
         print(("" if len(fasta) == 1 else f"{path}\n") + evaluation_table(rows) + ("\n" if len(fasta) > 1 else ""))
         bases, bits = rows[-1][1:]

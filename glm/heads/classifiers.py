@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from glm.alphabet import reverse_complement
 from glm.errors import InputError
 from glm.heads.features import FeatureCache, FeatureSpec
 from glm.heads.probes import HEAD_JSON, Head
 from glm.io.files import atomic_directory, atomic_file, read_json, read_safetensors, write_json
+from glm.io.progress import progress_bar
 from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch, with_separator
 from glm.model.checkpoint import export_model, load_model, resolve_device
@@ -133,10 +133,12 @@ class FinetunedClassifier:
         context = self.net.backbone.config.context
         total = np.zeros((len(sequences), len(self.classes)))
         batches = range(0, len(sequences), self.batch_size)
-        for strand in strands:
-            for first in tqdm(batches, desc="classify", unit="batch", disable=not progress):
-                ids = encode_batch(self.tokenizer, strand[first : first + self.batch_size], context).to(device)
-                total[first : first + len(ids)] += torch.softmax(self.net(ids).float(), dim=-1).cpu().numpy()
+        with progress_bar(len(batches) * len(strands), "classify", "batches", enabled=progress) as bar:
+            for strand in strands:
+                for first in batches:
+                    ids = encode_batch(self.tokenizer, strand[first : first + self.batch_size], context).to(device)
+                    total[first : first + len(ids)] += torch.softmax(self.net(ids).float(), dim=-1).cpu().numpy()
+                    bar.update(1)
         return total / len(strands)
 
 

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from glm.config import ProbeKind
-from glm.errors import InputError
+from glm.errors import InputError, check_choice
 from glm.heads.probes import check_features, encode_labels, fit_head, label_indices
 from glm.heads.settings import BOOTSTRAP_ROUNDS
 
@@ -229,13 +229,11 @@ def with_interval(name: str, value: float, interval: Sequence[float] | None) -> 
     return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval is not None else text
 
 
-def fold_splits(
-    index: np.ndarray, classes: list[str], groups: Sequence[Any] | np.ndarray | None, folds: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train rows, test rows) of each fold: stratified by class, and by group when groups are given.
+def check_folds(index: np.ndarray, classes: list[str], groups: Sequence[Any] | np.ndarray | None, folds: int) -> None:
+    """An InputError when fewer than 2 folds, or a class has fewer members (or there are fewer groups) than folds.
 
-    Raises InputError when the folds cannot be made: fewer than 2 folds, a class with fewer
-    members (or groups) than folds, or a fold whose training part lacks a class.
+    Each check fails on any subset of rows where it fails on all: a caller that drops rows later
+    (variants that cannot be scored) can check all of them first.
     """
     if folds < 2:
         raise InputError(f"folds: need at least 2, got {folds}")
@@ -243,16 +241,28 @@ def fold_splits(
     if counts.min() < folds:
         small = classes[int(counts.argmin())]
         raise InputError(f"labels: class {small!r} has {counts.min()} members, fewer than the {folds} folds")
+    if groups is not None:
+        if len(groups) != len(index):
+            raise InputError(f"groups: {len(groups)} groups for {len(index)} rows")
+        n_groups = len(np.unique(np.asarray(groups)))
+        if n_groups < folds:
+            raise InputError(f"groups: {n_groups} distinct groups, fewer than the {folds} folds")
+
+
+def fold_splits(
+    index: np.ndarray, classes: list[str], groups: Sequence[Any] | np.ndarray | None, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) of each fold: stratified by class, and by group when groups are given.
+
+    Raises InputError when the folds cannot be made: those of check_folds, or a fold whose
+    training part lacks a class.
+    """
+    check_folds(index, classes, groups, folds)
     if groups is None:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(np.zeros(len(index)), index))
     else:
         group_values = np.asarray(groups)
-        if len(group_values) != len(index):
-            raise InputError(f"groups: {len(group_values)} groups for {len(index)} rows")
-        n_groups = len(np.unique(group_values))
-        if n_groups < folds:
-            raise InputError(f"groups: {n_groups} distinct groups, fewer than the {folds} folds")
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(np.zeros(len(index)), index, group_values))
     for fold, (train, _) in enumerate(splits):
@@ -324,6 +334,12 @@ def compare_layers(
     normed layer). Returns one LayerScore per layer, in layer order.
     """
     layers = list(range(lm.model.config.n_layers + 1)) if layers is None else list(layers)
+    # Every argument checked before the first embedding runs (and shows its progress bar).
+    for layer in layers:
+        lm.model.check_layer(layer)
+    check_choice("probe kind", kind, ProbeKind)
+    index, classes = encode_labels(labels, len(sequences))
+    fold_splits(index, classes, groups, folds, seed)
     scores = []
     for layer in layers:
         features = lm.embed(sequences, layer=layer, pooling=pooling, strands=strands, progress=progress)

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from glm.errors import InputError
-from glm.heads.evaluation import CVResult, compare_scores, cross_validate, with_interval
-from glm.heads.probes import Head, fit_head, label_indices
+from glm.heads.evaluation import CVResult, check_folds, compare_scores, cross_validate, with_interval
+from glm.heads.probes import Head, encode_labels, fit_head, label_indices
 from glm.heads.settings import VariantHeadSettings
 from glm.io.coordinates import to_one_based
 from glm.io.files import atomic_file, write_json
@@ -144,6 +144,7 @@ def fit_variant_head(
     if not isinstance(variants, VariantList):
         variants = read_variants(variants, genome, aliases)
     columns = _Columns.read(list(variants), settings)
+    check_folds(*encode_labels(columns.labels), columns.groups, settings.folds)  # before the features and their bar
     if settings.window is None:
         settings = replace(settings, window=default_window(model, tokenizer))  # type: ignore[arg-type]
     training, skipped = _scorable(*_features(model, tokenizer, variants, genome, settings, progress), columns)

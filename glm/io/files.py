@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -326,11 +325,6 @@ def is_gzip(path: Path) -> bool:
     """True when the file starts with the gzip magic bytes (plain gzip or BGZF)."""
     with open(path, "rb") as handle:
         return handle.read(2) == GZIP_MAGIC
-
-
-def stderr_is_interactive() -> bool:
-    """True on a terminal or in Jupyter (progress bars redraw); False for a file or a pipe (a log)."""
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
 def cache_root() -> Path:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from glm.alphabet import reverse_complement
 from glm.config import Pooling, Strands, check_bounds
 from glm.errors import InputError, check_choice
 from glm.io.genome import RecordView
+from glm.io.progress import Progress, progress_bar
 from glm.model.batching import pad_batch, with_separator
 from glm.model.likelihood import token_log_probs
 from glm.model.tokenizers import NOT_A_TARGET, Encoding, Tokenizer, encode_in_chunks
@@ -139,7 +139,7 @@ def record_log_likelihood(
     check_bounds("batch_size", batch_size, "[1, inf)")
     window = model.config.context + 1
     shown = progress and len(sequence) > READ_PIECE  # a record of one piece is read at once: no bar
-    bar = tqdm(total=len(sequence), desc="bases", unit=tokenizer.unit, unit_scale=True, disable=not shown)
+    bar = progress_bar(len(sequence), "bases", f"{tokenizer.unit}s", enabled=shown, scale=True)
     with bar:
         stream = _TokenStream(tokenizer, sequence, bar)
         plan = _window_plan(stream.tokens_up_to, window)
@@ -163,7 +163,7 @@ class _TokenStream:
     of the pieces read, as `log_likelihoods` counts them over the whole encoding.
     """
 
-    def __init__(self, tokenizer: Tokenizer, sequence: RecordView, bar: tqdm):
+    def __init__(self, tokenizer: Tokenizer, sequence: RecordView, bar: Progress):
         self._pieces = encode_in_chunks(tokenizer, sequence, READ_PIECE)  # type: ignore[arg-type]
         self._bar = bar
         self.held, self.first = with_separator([]), 0  # held[0] is token `first` of the list
@@ -269,7 +269,7 @@ def run_windows(
         for start, keep_from in plan_windows(len(ids), window)
     ]
     batches = -(-len(jobs) // batch_size)
-    with tqdm(total=batches, desc="windows", unit="batch", disable=not progress or batches < 2) as bar:
+    with progress_bar(batches, "windows", "batches", enabled=progress and batches > 1) as bar:
         yield from _run_batches(model, jobs, output, batch_size, genome_token, bar)
 
 
@@ -280,7 +280,7 @@ def _run_batches(
     output: str | int,
     batch_size: int,
     genome_token: int | None,
-    bar: tqdm | None = None,
+    bar: Progress | None = None,
 ) -> Iterator[tuple[int, int, int, np.ndarray]]:
     """run_windows over windows given one by one (so they can be read as they go), `batch_size` at a time."""
     device = next(model.parameters()).device

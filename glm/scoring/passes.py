@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from glm.io.progress import progress_bar
 from glm.model.likelihood import target_log_probs
 from glm.model.transformer import KVCache, Transformer
 from glm.scoring.plan import ScoringPlan
@@ -81,7 +81,7 @@ def _score_reusing(
     for number, pair in enumerate(pairs):
         by_ref.setdefault(pair.ref, []).append(number)
     order = list(by_ref)
-    with tqdm(total=len(pairs), desc="scoring", unit="window", disable=not plan.progress) as bar:
+    with progress_bar(len(pairs), "scoring", "windows", enabled=plan.progress) as bar:
         for first in range(0, len(order), batch_size):
             batch_refs = order[first : first + batch_size]
             ids = torch.from_numpy(np.stack([refs[ref] for ref in batch_refs])).to(device)  # (refs, T)
@@ -147,12 +147,14 @@ def _score_naive(
     """Two full forward passes per pair, nothing shared: the reference for the fast path."""
     device, layer = next(model.parameters()).device, plan.layer
     half = max(plan.batch_size // 2, 1)
-    for first in tqdm(range(0, len(pairs), half), desc="scoring", unit="batch", disable=not plan.progress):
-        chunk = list(range(first, min(first + half, len(pairs))))
-        windows = [refs[pairs[n].ref] for n in chunk] + [pairs[n].alt_ids for n in chunk]
-        ids = torch.from_numpy(np.stack(windows)).to(device)
-        states = model.hidden_states(ids)
-        totals = target_log_probs(model, states[-1][:, :-1], ids[:, 1:]).double().sum(1)
-        pooled = states[layer].double()[:, 1:].mean(1)
-        n = len(chunk)
-        results.store(chunk, totals[n:] - totals[:n], pooled[:n], pooled[n:])
+    with progress_bar(len(pairs), "scoring", "windows", enabled=plan.progress) as bar:
+        for first in range(0, len(pairs), half):
+            chunk = list(range(first, min(first + half, len(pairs))))
+            windows = [refs[pairs[n].ref] for n in chunk] + [pairs[n].alt_ids for n in chunk]
+            ids = torch.from_numpy(np.stack(windows)).to(device)
+            states = model.hidden_states(ids)
+            totals = target_log_probs(model, states[-1][:, :-1], ids[:, 1:]).double().sum(1)
+            pooled = states[layer].double()[:, 1:].mean(1)
+            n = len(chunk)
+            results.store(chunk, totals[n:] - totals[:n], pooled[:n], pooled[n:])
+            bar.update(n)

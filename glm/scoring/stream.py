@@ -10,14 +10,12 @@ size, so it has a total without reading the input twice.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm
-
 from glm.io.files import ReadProgress
 from glm.io.genome import Genome
+from glm.io.progress import progress_bar
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.model.tokenizers import Tokenizer
@@ -58,10 +56,9 @@ def score_file(
     whole_file = progress and not regions and isinstance(variants, (str, os.PathLike)) and os.path.isfile(variants)
     read = ReadProgress() if whole_file else None
     if read is None:
-        bar = tqdm(desc="scoring", unit="variant", disable=not progress, file=sys.stderr)
+        bar = progress_bar(None, "scoring", "variants", enabled=progress)
     else:
-        total = os.path.getsize(variants)
-        bar = tqdm(desc="scoring", total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
+        bar = progress_bar(os.path.getsize(variants), "scoring", "B")
     with bar, VariantWriter(out, lengths=genome.lengths) as writer:
         for chunk, columns in scored_chunks(model, tokenizer, variants, genome, plan, regions, read):
             writer.header_lines, writer.descriptions = chunk.header_lines, descriptions(columns)
@@ -70,8 +67,8 @@ def score_file(
             if read is None:
                 bar.update(len({(variant.source, variant.line) for variant in chunk}))  # rows: ALTs of a row share both
             else:
+                bar.set_postfix(variants=counts.total)  # before the update, so the line it may print has it
                 bar.update(read.bytes_read - bar.n)
-                bar.set_postfix(variants=counts.total)
         if read is not None:  # the reader's last look is after its last chunk (a gzip trailer, blank lines)
             bar.update(read.bytes_read - bar.n)
     return counts, writer

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_text, stderr_is_interactive
+from glm.io.files import atomic_directory, read_text
 from glm.io.genome import Genome, RecordView, header_line
+from glm.io.progress import progress_bar
 from glm.model.tokenizers import SEP, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
@@ -190,13 +189,7 @@ def _write_store(
         split = "records" if len(records) >= RECORDS_SPLIT_MIN_RECORDS else "tail"
     stride = int(getattr(tokenizer, "stride", 1))
     entries, skipped = [], []
-    bar = tqdm(  # off a terminal the bar would write carriage returns into a log: the run's summary says it
-        desc=f"prepare {fasta.name}",
-        unit=tokenizer.unit,
-        unit_scale=True,
-        disable=not (progress and stderr_is_interactive()),
-        file=sys.stderr,
-    )
+    bar = progress_bar(None, f"prepare {fasta.name}", f"{tokenizer.unit}s", enabled=progress, scale=True)
     with bar, _SplitFiles(out, token_dtype(tokenizer.vocab_size)) as files:
         for index, (name, sequence) in enumerate(records):
             bar.update(len(sequence))

@@ -23,7 +23,7 @@ from glm.model.tokenizers import Tokenizer
 from glm.model.transformer import Transformer
 from glm.threads import loader_workers
 from glm.training.data import TokenStore
-from glm.training.optimizers import Schedule, build_optimizer
+from glm.training.optimizers import Schedule, build_optimizer, warmup_steps
 from glm.training.windows import CorpusValidation, TrainWindows, ValidationWindows
 
 
@@ -155,7 +155,7 @@ class LitGLM(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         train = self.config.train
         optimizer = build_optimizer(self.model, train, fused=self.device.type == "cuda")
-        multiplier = Schedule(train.warmup_steps, train.min_lr_ratio, train.schedule, train.decay_fraction)
+        multiplier = Schedule(warmup_steps(train), train.min_lr_ratio, train.schedule, train.decay_fraction)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: multiplier(step, self._progress(step)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 

@@ -140,6 +140,11 @@ def build_optimizer(model: nn.Module, train: TrainConfig, fused: bool = False) -
     return MuonAdamW(muon, adamw)
 
 
+def warmup_steps(train: TrainConfig) -> int:
+    """train.warmup_steps, at most a tenth of max_steps: a short run (a 50-step fine-tune) warms up, then learns."""
+    return min(train.warmup_steps, train.max_steps // 10)
+
+
 class Schedule:
     """Learning-rate multiplier: linear warmup over `warmup` steps, then a decay to `min_ratio`.
 

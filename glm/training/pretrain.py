@@ -303,7 +303,7 @@ def _fit(
     data: RunData,
     run_dir: Path,
 ) -> Fitted:
-    """Train, validate the final weights and save the last checkpoint (run_dir/checkpoints/last.ckpt)."""
+    """Train (the last step validates, inside fit: ValidateAtTheEnd) and save checkpoints/last.ckpt."""
     started = time.perf_counter()
     trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     seconds = time.perf_counter() - started
@@ -311,7 +311,9 @@ def _fit(
         raise KeyboardInterrupt
     metric = lit.metric
     train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
-    val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
+    val = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+    if f"val/{metric}" not in val:  # resumed after its last step, the run trained (and validated) nothing
+        val = trainer.validate(lit, datamodule=datamodule, verbose=False, weights_only=True)[0]
     # A full checkpoint (optimizer too), for --resume.
     trainer.save_checkpoint(run_dir / "checkpoints" / LAST, weights_only=False)
     model = full_model(trainer, lit.config)  # every rank takes part (FSDP gathers the shards); rank 0 gets it

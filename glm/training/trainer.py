@@ -3,8 +3,9 @@
 Pretraining and fine-tuning both build their Trainer here, so they take the same options
 (devices, nodes, precision, strategy, time budget) and keep the same run-directory layout.
 Progress is a tqdm bar on a terminal (a widget in Jupyter, through tqdm.auto) and one plain line
-every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI); RUN/curves.png
-is redrawn from the run's metrics after every validation and at the end.
+every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI), as for every
+command (glm.io.progress); RUN/curves.png is redrawn from the run's metrics after every validation
+and at the end. Every run validates at its last step, once (ValidateAtTheEnd).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from glm.config import Config, TrainConfig, parse_duration
 from glm.errors import InputError
-from glm.io.files import stderr_is_interactive
+from glm.io.progress import RecentRate, stderr_is_interactive
 from glm.model.transformer import Block
 from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 from glm.training.checkpoints import LAST, AtomicCheckpointIO
@@ -113,12 +114,16 @@ class StepLines(ProgressBar):
 
     step 120/2000  train bits/base 1.9731  3,412 bases/s  ETA 9m11s
     step 200/2000  val bits/base 1.9654
+
+    The rate and the ETA are the recent pace (RecentRate over the last lines), timed from the end
+    of the first step, so compiling and start-up do not inflate the ETA of the whole run.
     """
 
     def __init__(self, every: int):
         super().__init__()
         self.every, self.enabled = every, True
-        self.started, self.first_step, self.last_step = 0.0, 0, -1
+        self.first_step, self.last_step = 0, -1
+        self.rate = RecentRate()
 
     def disable(self) -> None:
         self.enabled = False
@@ -127,24 +132,19 @@ class StepLines(ProgressBar):
         self.enabled = True
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.started, self.first_step = time.monotonic(), trainer.global_step
+        self.first_step, self.rate = trainer.global_step, RecentRate()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
+        if step == self.first_step:
+            return  # within the first step (micro-batches accumulating): nothing to report
+        if not self.rate.points:  # the end of the first step: the clock starts after start-up and compiling
+            self.rate.add(step, time.monotonic())
         if not self.enabled or step == self.last_step or (step % self.every and step != trainer.max_steps):
             return
         self.last_step = step
-        unit = getattr(pl_module, "unit", "base")
-        metrics = trainer.callback_metrics
-        seconds = max(time.monotonic() - self.started, 1e-9)
-        done = step - self.first_step
-        parts = [f"step {step}/{trainer.max_steps}", _metric(metrics, f"train/bits_per_{unit}", f"train bits/{unit}")]
-        per_step = getattr(pl_module, "units_per_step", None)
-        if per_step and done:
-            parts.append(f"{done * per_step / seconds:,.0f} {unit}s/s")
-        if done:
-            parts.append(f"ETA {_duration(seconds / done * (trainer.max_steps - step))}")
-        self.print("  ".join(part for part in parts if part))
+        self.rate.add(step, time.monotonic())
+        self.print(step_line(step, trainer.max_steps, self.rate, trainer.callback_metrics, pl_module))
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.enabled and not trainer.sanity_checking:
@@ -154,6 +154,20 @@ class StepLines(ProgressBar):
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         print(*args, file=sys.stderr, flush=True, **kwargs)
+
+
+def step_line(step: int, max_steps: int, rate: RecentRate, metrics: dict[str, Any], pl_module: Any) -> str:
+    """StepLines' line at `step`: train bits/unit, units per second and ETA at the recent rate of steps."""
+    unit = getattr(pl_module, "unit", "base")
+    parts = [f"step {step}/{max_steps}", _metric(metrics, f"train/bits_per_{unit}", f"train bits/{unit}")]
+    per_step = getattr(pl_module, "units_per_step", None)
+    steps_per_second = rate.per_second()
+    if per_step and steps_per_second:
+        parts.append(f"{steps_per_second * per_step:,.0f} {unit}s/s")
+    seconds_left = rate.seconds_left(max_steps - step)
+    if seconds_left is not None:
+        parts.append(f"ETA {_duration(seconds_left)}")
+    return "  ".join(part for part in parts if part)
 
 
 def _metric(metrics: dict[str, Any], key: str, label: str) -> str:
@@ -171,6 +185,20 @@ def _duration(seconds: float) -> str:
 def progress_bar(every: int) -> ProgressBar:
     """A tqdm bar on a terminal or in Jupyter; StepLines when standard error is a file or a pipe."""
     return StepProgressBar() if stderr_is_interactive() else StepLines(every)
+
+
+class ValidateAtTheEnd(pl.Callback):
+    """Stops the run at max_steps through `trainer.should_stop`, so Lightning validates the last step.
+
+    Lightning validates every val_every steps and at an early stop (--max-time, early stopping),
+    but not at max_steps unless it is a multiple of val_every. Through this, every run, even one
+    shorter than val_every, ends with one validation inside `fit`: the best checkpoint, the curves
+    and metrics.csv all have it, and nothing validates again after.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True
 
 
 class TrainingCurves(pl.Callback):
@@ -220,6 +248,7 @@ def build_trainer(
     callbacks: list[pl.Callback] = [
         best,
         LearningRateMonitor(logging_interval="step"),
+        ValidateAtTheEnd(),
         TrainingCurves(run_dir),
         *extra_callbacks,
     ]
