@@ -223,7 +223,7 @@ class TrainConfig:
     )
     lr: float = option(2e-3, "peak learning rate", bounds="(0, inf)")
     min_lr_ratio: float = option(0.1, "the cosine decay ends at lr x this", bounds="[0, 1]")
-    warmup_steps: int = option(100, "linear warmup steps (at most a tenth of --max-steps)", bounds="[0, inf)")
+    warmup_steps: int = option(100, "linear warmup steps (at most a quarter of --max-steps)", bounds="[0, inf)")
     weight_decay: float = option(0.1, "AdamW weight decay of the weight matrices", bounds="[0, inf)")
     beta1: float = option(0.9, "AdamW beta1", bounds="[0, 1)")
     beta2: float = option(0.95, "AdamW beta2", bounds="[0, 1)")

@@ -202,7 +202,7 @@ def test_finetuning_improves_dev_accuracy_and_reloads(tmp_path, model_dir) -> No
 
 def test_a_finetune_shorter_than_val_every_validates_at_its_end(tmp_path, model_dir) -> None:
     task = motif_task(n=48, seed=2)
-    training = TrainConfig(max_steps=6, val_every=100, batch_size=8, precision="32-true")  # warmup 50 -> 0
+    training = TrainConfig(max_steps=6, val_every=100, batch_size=8, precision="32-true")  # warmup 50 -> 1
     options = FinetuneConfig(train=training)
     classes = ["motif", "none"]
     run = tmp_path / "run"

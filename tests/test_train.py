@@ -67,9 +67,9 @@ def test_resume_continues_the_same_trajectory(tmp_path, tiny_config) -> None:
     assert resumed.val_bits == pytest.approx(straight.val_bits, abs=1e-6)
 
 
-def test_a_short_run_warms_up_a_tenth_of_it_and_validates_once_at_its_last_step(tmp_path, tiny_config) -> None:
+def test_a_short_run_warms_up_a_quarter_of_it_and_validates_once_at_its_last_step(tmp_path, tiny_config) -> None:
     config = tiny_config.with_overrides(
-        {"train.max_steps": 20, "train.val_every": 100, "train.warmup_steps": 50, "train.log_every": 1}
+        {"train.max_steps": 8, "train.val_every": 100, "train.warmup_steps": 50, "train.log_every": 1}
     )
     result = quiet_pretrain(DATA / "phiX174.fa", config, tmp_path / "run")
     with open(tmp_path / "run" / "logs" / "version_0" / "metrics.csv") as handle:
@@ -79,7 +79,7 @@ def test_a_short_run_warms_up_a_tenth_of_it_and_validates_once_at_its_last_step(
     assert float(validated[0]["val/bits_per_base"]) == pytest.approx(result.val_bits, rel=1e-6)  # the summary's
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
     lr = [float(row["lr-AdamW/pg1"]) for row in rows if row["lr-AdamW/pg1"]]
-    assert lr[:2] == pytest.approx([config.train.lr / 2, config.train.lr])  # warmup 2 steps (of 20), not 50
+    assert lr[:2] == pytest.approx([config.train.lr / 2, config.train.lr])  # warmup 2 steps (of 8), not 50
 
 
 def test_cli_pretrain_and_eval_end_to_end(tmp_path) -> None:
