@@ -7,7 +7,8 @@ cgroup CPU quota rounded down, and SLURM_CPUS_PER_TASK):
   set, is used as given, capped at allowed_cpus();
 - otherwise glm takes the allowed CPUs that other processes are not keeping busy, at least 1: the
   machine's CPUs minus the tasks of other processes that are runnable when glm starts (the instantaneous
-  count in /proc/loadavg, sampled for 50 ms; where that file is missing nothing is subtracted).
+  count in /proc/loadavg, sampled for 50 ms, less glm's own running threads; where that file is
+  missing nothing is subtracted).
 
 Why subtract the busy CPUs: torch's OpenMP threads meet at a barrier after every operation, and a
 thread that shares its core with a busy neighbour is descheduled for whole time slices while its
@@ -30,6 +31,7 @@ from glm.errors import InputError
 
 CGROUP = Path("/sys/fs/cgroup")  # a container sees its own cgroup here (v2: cpu.max; v1: cpu/cpu.cfs_*)
 LOADAVG = Path("/proc/loadavg")
+OWN_TASKS = Path("/proc/self/task")  # this process's threads, each with a stat file
 
 
 def cgroup_cpus(root: Path | None = None) -> float | None:
@@ -61,16 +63,26 @@ def allowed_cpus() -> int:
     return min(counts)
 
 
+def own_running_threads() -> int:
+    """This process's runnable threads (at least 1: the caller). torch's OpenMP threads keep spinning
+    for a while after an operation, and must not count as a busy neighbour."""
+    running = 0
+    for stat in OWN_TASKS.glob("*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            running += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"  # "pid (name) R ..."
+    return max(1, running)
+
+
 def busy_cpus(samples: int = 10, interval: float = 0.005) -> int:
-    """CPUs other processes keep busy now: runnable tasks in /proc/loadavg minus this reader, averaged
-    over `samples` reads (0 where the file is missing)."""
+    """CPUs other processes keep busy now: runnable tasks in /proc/loadavg minus this process's own,
+    averaged over `samples` reads (0 where the file is missing)."""
     counts = []
     for _ in range(samples):
         try:
             running = LOADAVG.read_text().split()[3].split("/")[0]  # "0.50 0.40 0.30 3/120 4567"
         except (OSError, IndexError):
             return 0
-        counts.append(int(running) - 1)
+        counts.append(int(running) - own_running_threads())
         time.sleep(interval)
     return max(0, round(sum(counts) / len(counts)))
 

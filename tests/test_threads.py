@@ -72,7 +72,14 @@ def test_busy_cpus_reads_the_runnable_tasks_of_proc_loadavg(monkeypatch, tmp_pat
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("3.10 2.00 1.50 3/120 4567\n")  # this reader and 2 others
     monkeypatch.setattr(threads, "LOADAVG", loadavg)
+    tasks = tmp_path / "task"
+    for task, state in (("10", "R"), ("11", "S"), ("12", "S")):  # the reader runs, torch's threads sleep
+        (tasks / task).mkdir(parents=True)
+        (tasks / task / "stat").write_text(f"{task} (python (glm)) {state} 1 2 3\n")
+    monkeypatch.setattr(threads, "OWN_TASKS", tasks)
     assert threads.busy_cpus(samples=2, interval=0) == 2
+    (tasks / "11" / "stat").write_text("11 (python (glm)) R 1 2 3\n")  # a thread of ours still spinning
+    assert threads.busy_cpus(samples=2, interval=0) == 1  # is not a busy neighbour
     monkeypatch.setattr(threads, "LOADAVG", tmp_path / "missing")
     assert threads.busy_cpus(samples=2, interval=0) == 0
 
