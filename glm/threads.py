@@ -7,7 +7,7 @@ cgroup CPU quota rounded down, and SLURM_CPUS_PER_TASK):
   set, is used as given, capped at allowed_cpus();
 - otherwise glm takes the allowed CPUs that other processes are not keeping busy, at least 1: the
   machine's CPUs minus the tasks of other processes that are runnable when glm starts (the instantaneous
-  count in /proc/loadavg, sampled for 50 ms, less glm's own running threads; where that file is
+  count in /proc/loadavg, sampled 5 times over 10 ms, less glm's own running threads; where that file is
   missing nothing is subtracted).
 
 Why subtract the busy CPUs: torch's OpenMP threads meet at a barrier after every operation, and a
@@ -73,7 +73,7 @@ def own_running_threads() -> int:
     return max(1, running)
 
 
-def busy_cpus(samples: int = 10, interval: float = 0.005) -> int:
+def busy_cpus(samples: int = 5, interval: float = 0.002) -> int:
     """CPUs other processes keep busy now: runnable tasks in /proc/loadavg minus this process's own,
     averaged over `samples` reads (0 where the file is missing)."""
     counts = []
