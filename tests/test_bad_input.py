@@ -129,6 +129,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "config not yaml": ({"c.yaml": "model: [1, 2\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "c.yaml:2: not valid YAML"),
     "config a list": ({"c.yaml": "- 1\n- 2\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "top level: expected a mapping, got list"),
     "config preset typo": ({}, ["pretrain", str(GENOME), "--config", "tinny", "--out", "{tmp}/run"], "no preset named 'tinny'"),
+    "config a folder": ({"cfg/notes.txt": "x"}, ["pretrain", str(GENOME), "--config", "{tmp}/cfg", "--out", "{tmp}/run"], "cfg: is a directory; --config takes a preset name or a YAML file"),
+    "threads zero": ({}, ["--threads", "0", "eval", "{model}", str(GENOME)], "--threads: must be at least 1, got 0"),
     # ---- model directories, through eval
     "model missing file": ({}, ["eval", "{broken:tokenizer}", str(GENOME)], "not a glm model directory: tokenizer.json is missing"),
     "model truncated weights": ({}, ["eval", "{broken:truncated}", str(GENOME)], "model.safetensors: not a valid safetensors file"),
