@@ -35,6 +35,7 @@ PRESETS = importlib.resources.files("glm") / "presets"  # shipped inside the pac
 Strands = Literal["forward", "both"]  # both: average with the reverse complement
 Pooling = Literal["mean", "max", "last"]  # over a sequence's tokens
 Precision = Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"]
+InferencePrecision = Literal["auto", "float32", "bf16"]  # scoring and tracks: auto is bf16 autocast on CUDA
 ProbeKind = Literal["logistic", "boosting"]  # glm.heads.probes
 FeatureKind = Literal["embedding", "kmer"]  # what a sequence probe reads (glm.heads.features)
 VariantFeatures = Literal["all", "scores"]  # a variant head's features: five scores (+ the embedding delta)
