@@ -36,6 +36,7 @@ Strands = Literal["forward", "both"]  # both: average with the reverse complemen
 Pooling = Literal["mean", "max", "last"]  # over a sequence's tokens
 Precision = Literal["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"]
 InferencePrecision = Literal["auto", "float32", "bf16"]  # scoring and tracks: auto is bf16 autocast on CUDA
+TrackMethod = Literal["logprob", "llr"]  # per-base tracks (glm.scoring.tracks): cheap log-probs, or exact llr
 ProbeKind = Literal["logistic", "boosting"]  # glm.heads.probes
 FeatureKind = Literal["embedding", "kmer"]  # what a sequence probe reads (glm.heads.features)
 VariantFeatures = Literal["all", "scores"]  # a variant head's features: five scores (+ the embedding delta)
