@@ -7,6 +7,7 @@ import random
 import sys
 
 import numpy as np
+import pyBigWig  # the dev extra has it (pip install -e ".[dev]"); glm itself needs it only for .bw output
 import pytest
 import torch
 from conftest import write_fasta
@@ -22,7 +23,6 @@ from glm.scoring import mutagenesis_variants, score_variants
 from glm.scoring.plan import make_plan
 from glm.scoring.tracks import TRACK_NAMES, kmer_base_log_probs, strand_log_probs, track_pieces, write_tracks
 
-pyBigWig = pytest.importorskip("pyBigWig")
 
 random.seed(5)
 CONTIG = "".join(random.choice("ACGT") for _ in range(301))  # 301 = 3 * 100 + 1: one base past the last 3-mer
