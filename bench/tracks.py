@@ -37,6 +37,7 @@ import glm
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
+from glm.io.variants import VariantList
 from glm.scoring import score_variants
 from glm.scoring.plan import make_plan
 from glm.scoring.tracks import track_pieces, write_tracks
@@ -125,7 +126,8 @@ def quality(args: argparse.Namespace) -> dict:
     genome = Genome(args.genome)
     region = parse_region(args.region, genome.lengths, str(genome.path))
     cheap, exact = cheap_and_exact(*(region_values(lm, genome, region, m, "float32") for m in ("logprob", "llr")))
-    labelled = [v for v in read_variants(args.labelled, genome, {"MT": genome.names[0]}) if v.kind == "SNV"]
+    every = read_variants(args.labelled, genome, {"MT": genome.names[0]})
+    labelled = VariantList([v for v in every if v.kind == "SNV"], every.header_lines, every.source)
     truth = np.array([variant.fields["label"] == "pathogenic" for variant in labelled])
     logprob = region_values(lm, genome, (genome.names[0], 0, genome.lengths[genome.names[0]]), "logprob", "float32")
     at = np.array([variant.pos for variant in labelled])

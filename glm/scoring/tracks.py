@@ -44,6 +44,7 @@ from glm.io.progress import progress_bar
 from glm.io.tracks import TrackWriter
 from glm.model.batching import pad_batch, with_separator
 from glm.model.checkpoint import inference_autocast
+from glm.model.likelihood import float32_logits
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
 from glm.scoring.plan import ScoringPlan
@@ -280,7 +281,7 @@ def _fill(model: Transformer, tokenizer: KmerTokenizer, batch: list[_Targets], v
     per_slice = max(LOGIT_BUDGET // model.config.vocab_size, 1)
     parts = []
     for row in range(0, len(states), per_slice):
-        logits = model.logits(states[row : row + per_slice])[:, kmers.start : kmers.stop].float()
+        logits = float32_logits(model, states[row : row + per_slice])[:, kmers.start : kmers.stop]
         parts.append(kmer_base_log_probs(logits, codes[row : row + per_slice]))
     result = torch.cat(parts).cpu().numpy()  # (targets, k, 4): one copy back per batch of windows
     keep = np.concatenate([job.keep for job in batch])
