@@ -2,6 +2,7 @@
 
     python bench/tracks.py speed runs/MT-human/model --region MT_human:3001-4000 --threads 1
     python bench/tracks.py quality runs/MT-human/model --region MT_human:3001-4000 --threads 1
+    python bench/tracks.py figure runs/MT-human/model      # docs/img/mt_tl1_tracks.png
 
 `speed` computes both tracks of one region in this process, each timed on its own, alternating in
 --slices pieces as bench/scoring.py does (the llr track is the scorer's mutagenesis: 3 SNVs per
@@ -16,6 +17,8 @@ AUROC (positive = pathogenic, score = minus the value: lower = more damaging) of
 MITOMAP pathogenic-against-common SNVs of data/mitomap_labelled.tsv (bench/mitomap.py build). It
 also scores those SNVs in bf16 autocast on this CPU (`precision="bf16"`, a proxy of CUDA's bf16)
 and reports the llr difference to float32 and the AUROC in bf16. Both append a JSON line.
+
+`figure` draws both tracks around MT-TL1 (the tRNA of m.3243A>G) for the README.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import glm
-from glm.io.coordinates import parse_region
+from glm.io.coordinates import parse_region, to_one_based
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
 from glm.io.variants import VariantList
@@ -52,11 +55,17 @@ def region_values(lm, genome: Genome, region: tuple[str, int, int], method: str,
     )
 
 
-def cheap_and_exact(logprob: np.ndarray, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per SNV (every base with both tracks, each of its 3 alternatives): logp_ALT - logp_REF, and llr_ALT."""
+def cheap_and_exact(logprob: np.ndarray, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per SNV (every base with both tracks, each of its 3 alternatives): logp_ALT - logp_REF, llr_ALT, and
+    the offset of its base in the region."""
     cheap = logprob[:, :4] - logprob[:, 4:5]
     alternative = (llr[:, :4] != 0) & np.isfinite(llr[:, :4]) & np.isfinite(cheap)
-    return cheap[alternative], llr[:, :4][alternative]
+    return cheap[alternative], llr[:, :4][alternative], np.nonzero(alternative)[0]
+
+
+def spearman_by_phase(cheap: np.ndarray, exact: np.ndarray, positions: np.ndarray, k: int) -> list[float]:
+    """Spearman of the SNVs at positions p with p mod k = 0, 1, ..: the llr of a k-mer model swings with it."""
+    return [float(spearmanr(cheap[positions % k == p], exact[positions % k == p]).statistic) for p in range(k)]
 
 
 def speed(args: argparse.Namespace) -> dict:
@@ -72,7 +81,7 @@ def speed(args: argparse.Namespace) -> dict:
             values[method].append(region_values(lm, genome, piece, method, args.precision))
             seconds[method] += time.perf_counter() - began
         print(f"  slice {index + 1}: logprob {seconds['logprob']:6.2f} s, llr {seconds['llr']:7.1f} s so far")
-    cheap, exact = cheap_and_exact(np.concatenate(values["logprob"]), np.concatenate(values["llr"]))
+    cheap, exact, _ = cheap_and_exact(np.concatenate(values["logprob"]), np.concatenate(values["llr"]))
     memory = {length: memory_child(args, length) for length in args.memory_lengths}
     bases = end - start
     return {
@@ -125,7 +134,7 @@ def quality(args: argparse.Namespace) -> dict:
     lm = glm.load(args.model, device=args.device)
     genome = Genome(args.genome)
     region = parse_region(args.region, genome.lengths, str(genome.path))
-    cheap, exact = cheap_and_exact(*(region_values(lm, genome, region, m, "float32") for m in ("logprob", "llr")))
+    cheap, exact, at = cheap_and_exact(*(region_values(lm, genome, region, m, "float32") for m in ("logprob", "llr")))
     every = read_variants(args.labelled, genome, {"MT": genome.names[0]})
     labelled = VariantList([v for v in every if v.kind == "SNV"], every.header_lines, every.source)
     truth = np.array([variant.fields["label"] == "pathogenic" for variant in labelled])
@@ -139,6 +148,7 @@ def quality(args: argparse.Namespace) -> dict:
         "spearman_region": args.region,
         "spearman_snvs": float(spearmanr(cheap, exact).statistic),
         "snvs": len(cheap),
+        "spearman_snvs_by_position_mod_k": spearman_by_phase(cheap, exact, at + region[1], lm.tokenizer.k),
         "mitomap_snvs": len(labelled),
         "pathogenic": int(truth.sum()),
         "auroc_logprob": score_metrics(truth, -cheap_labelled),
@@ -154,9 +164,29 @@ def quality(args: argparse.Namespace) -> dict:
     }
 
 
+def figure(args: argparse.Namespace) -> None:
+    from glm.plots import plot_tracks
+
+    lm = glm.load(args.model, device=args.device)
+    genome = Genome(args.genome)
+    contig, start, end = parse_region(args.figure_region, genome.lengths, str(genome.path))
+    logprob, llr = (region_values(lm, genome, (contig, start, end), m, "float32") for m in ("logprob", "llr"))
+    alternatives = logprob[:, :4] - logprob[:, 4:5]
+    tracks = {
+        "logp_ref\n(logprob)": logprob[:, 4],
+        "mean logp_ALT\n- logp_REF": alternatives.sum(1) / 3,  # the three alternatives (the reference adds 0)
+        "llr_mean\n(llr)": llr[:, 4],
+    }
+    features = [(3230, 3304, "MT-TL1"), (3307, end, "MT-ND1")]  # rCRS coordinates, 1-based
+    plot_tracks(
+        to_one_based(np.arange(start, end)), tracks, args.figure_out, f"{args.figure_region}: {args.model}", features
+    )
+    print(f"figure -> {args.figure_out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["speed", "quality", "child"])
+    parser.add_argument("command", choices=["speed", "quality", "figure", "child"])
     parser.add_argument("model")
     parser.add_argument("--genome", default=str(ROOT / "data" / "MT-human.fa"))
     parser.add_argument("--region", default="MT_human:3001-4000")
@@ -169,12 +199,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--bases", type=int, help=argparse.SUPPRESS)  # child: bases of the first record
     parser.add_argument("--out", help=argparse.SUPPRESS)  # child: the bigWig
+    parser.add_argument("--figure-region", default="MT_human:3181-3360")
+    parser.add_argument("--figure-out", default=str(ROOT / "docs" / "img" / "mt_tl1_tracks.png"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "out" / "tracks.json"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.command == "child":
-        child(args)
+    if args.command in ("child", "figure"):
+        (child if args.command == "child" else figure)(args)
         return
     result = speed(args) if args.command == "speed" else quality(args)
     result["command"] = args.command

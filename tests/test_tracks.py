@@ -10,7 +10,7 @@ import numpy as np
 import pyBigWig  # the dev extra has it (pip install -e ".[dev]"); glm itself needs it only for .bw output
 import pytest
 import torch
-from conftest import write_fasta
+from conftest import PNG, write_fasta
 from test_scoring import make_lm
 
 import cli
@@ -202,11 +202,24 @@ def test_track_command(genome, tmp_path, capsys) -> None:
     out = tmp_path / "cli.bedGraph"
     assert (
         cli.main(
-            ["track", str(model), "--genome", str(genome.path), "--regions", "chr2:11-40", "--out", str(out), "--quiet"]
+            [
+                "track",
+                str(model),
+                "--genome",
+                str(genome.path),
+                "--regions",
+                "chr2:11-40",
+                "--out",
+                str(out),
+                "--quiet",
+                "--plot",
+            ]
         )
         == 0
     )
     assert "30 of 30 bases" in capsys.readouterr().out
+    assert out.with_suffix(".png").read_bytes().startswith(PNG)
+    assert (tmp_path / "cli.logp_ref.bedGraph").read_text().count("\n") == 31
     assert (
         cli.main(
             ["track", str(model), "--genome", str(genome.path), "--regions", "chr2", "--out", str(tmp_path / "x.txt")]

@@ -24,6 +24,7 @@ class TrackSettings:
     window: Window = setting(Window, None)
     batch_size: ScoringBatch = setting(ScoringBatch, None)
     precision: InferencePrecision = option("auto", "auto: bf16 autocast on CUDA, float32 elsewhere")
+    plot: bool = option(False, "also draw OUT_STEM.png: every track over the first region (up to 100 kb)")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -74,3 +75,26 @@ def track(
     chosen_regions = resolve_regions(regions, reference)
     report = write_tracks(lm.model, lm.tokenizer, reference, chosen_regions, out, chosen.method, plan, model)
     print(report.summary())
+    if chosen.plot:
+        _plot(report, out, chosen.method)
+
+
+def _plot(report: Any, out: str, method: TrackMethod) -> None:
+    """The first region's tracks as a figure beside the track files."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from glm.errors import InputError
+    from glm.io.coordinates import format_region, to_one_based
+    from glm.plots import plot_tracks
+    from glm.scoring.tracks import KEPT, TRACK_NAMES
+
+    contig, start, end = report.regions[0]
+    if report.first_values is None:
+        raise InputError(f"--plot: the first region is {end - start:,} bases; a figure shows at most {KEPT:,}")
+    positions = to_one_based(np.arange(start, end))
+    tracks = {name: report.first_values[:, column] for column, name in enumerate(TRACK_NAMES[method])}
+    picture = Path(out).with_suffix(".png")
+    plot_tracks(positions, tracks, picture, title=f"{format_region(contig, start, end)}: {method}")
+    print(f"figure -> {picture}")

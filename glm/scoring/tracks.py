@@ -63,6 +63,7 @@ DESCRIPTIONS = {
     "llr_mean": "mean llr of the three SNVs at the base (nats, mean of both strands)",
 }
 PIECE = 1 << 16  # bases computed together; pieces lie on a grid of the contig
+KEPT = 100_000  # a first region up to this long keeps its values in the report (for a figure)
 LOGIT_BUDGET = 1 << 22  # logits (rows x vocabulary) held at once by the logprob method
 
 
@@ -111,6 +112,7 @@ class TrackReport:
     regions: list[tuple[str, int, int]]
     bases: int
     scored: int
+    first_values: np.ndarray | None = None  # (bases, tracks) of the first region, when at most KEPT bases
 
     def summary(self) -> str:
         shown = ", ".join(format_region(*region) for region in self.regions[:3]) + (
@@ -143,11 +145,16 @@ def write_tracks(
     regions = sorted_regions(regions, genome)
     total = sum(end - start for _, start, end in regions)
     bar = progress_bar(total, "track", "bases", enabled=plan.progress, scale=True)
+    first_length = regions[0][2] - regions[0][1] if regions else 0
+    kept: list[np.ndarray] = []
     with TrackWriter(out, names, descriptions, genome.lengths) as writer, bar:
         for piece in track_pieces(model, tokenizer, genome, regions, method, plan):
             writer.add(piece.contig, piece.start, piece.values)
             bar.update(len(piece.values))
-    return TrackReport([str(path) for path in writer.written], regions, total, writer.intervals)
+            if first_length <= KEPT and sum(map(len, kept)) < first_length:
+                kept.append(piece.values)
+    first = np.concatenate(kept) if kept else None
+    return TrackReport([str(path) for path in writer.written], regions, total, writer.intervals, first)
 
 
 def sorted_regions(regions: Sequence[tuple[str, int, int]], genome: Genome) -> list[tuple[str, int, int]]:
