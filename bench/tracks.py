@@ -139,8 +139,8 @@ def quality(args: argparse.Namespace) -> dict:
     labelled = VariantList([v for v in every if v.kind == "SNV"], every.header_lines, every.source)
     truth = np.array([variant.fields["label"] == "pathogenic" for variant in labelled])
     logprob = region_values(lm, genome, (genome.names[0], 0, genome.lengths[genome.names[0]]), "logprob", "float32")
-    at = np.array([variant.pos for variant in labelled])
-    cheap_labelled = logprob[at, ["ACGT".index(v.alt) for v in labelled]] - logprob[at, 4]
+    sites = np.array([variant.pos for variant in labelled])
+    cheap_labelled = logprob[sites, ["ACGT".index(v.alt) for v in labelled]] - logprob[sites, 4]
     llr = {p: score_variants(lm.model, lm.tokenizer, labelled, genome, precision=p)["llr"] for p in ("float32", "bf16")}
     difference = np.abs(llr["bf16"] - llr["float32"])
     return {
