@@ -227,15 +227,3 @@ def test_track_command(genome, tmp_path, capsys) -> None:
         == 2
     )
     assert "not a track file" in capsys.readouterr().err
-
-
-def test_bf16_autocast_is_close_to_float32(genome) -> None:
-    """precision="bf16" runs (CPU autocast here): llr moves a little, not much."""
-    lm = make_lm()
-    variants = mutagenesis_variants(genome, "chr2", 30, 60)
-    exact = score_variants(lm.model, lm.tokenizer, variants, genome, precision="float32")["llr"]
-    rounded = score_variants(lm.model, lm.tokenizer, variants, genome, precision="bf16")["llr"]
-    difference = np.abs(exact - rounded)
-    assert 0 < difference.max() < 0.1 * np.abs(exact).max()
-    with pytest.raises(InputError, match="precision"):
-        make_plan(lm.model, lm.tokenizer, precision="fp8")

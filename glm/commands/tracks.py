@@ -55,7 +55,7 @@ def track(
     from glm.io.tracks import track_format
     from glm.io.variants import resolve_regions
     from glm.scoring.plan import make_plan
-    from glm.scoring.tracks import write_tracks
+    from glm.scoring.tracks import sorted_regions, write_tracks
 
     chosen = TrackSettings(**settings)
     track_format(out)  # a wrong suffix stops before the model loads
@@ -73,10 +73,23 @@ def track(
         precision=chosen.precision,
     )
     chosen_regions = resolve_regions(regions, reference)
+    if chosen.plot:
+        _check_plot(sorted_regions(chosen_regions, reference))
     report = write_tracks(lm.model, lm.tokenizer, reference, chosen_regions, out, chosen.method, plan, model)
     print(report.summary())
     if chosen.plot:
         _plot(report, out, chosen.method)
+
+
+def _check_plot(regions: list[tuple[str, int, int]]) -> None:
+    """--plot draws the first region: refuse one too long for a figure before the work starts."""
+    from glm.errors import InputError
+    from glm.scoring.tracks import KEPT
+
+    if regions and regions[0][2] - regions[0][1] > KEPT:
+        raise InputError(
+            f"--plot: the first region is {regions[0][2] - regions[0][1]:,} bases; a figure shows at most {KEPT:,}"
+        )
 
 
 def _plot(report: Any, out: str, method: TrackMethod) -> None:
@@ -85,14 +98,11 @@ def _plot(report: Any, out: str, method: TrackMethod) -> None:
 
     import numpy as np
 
-    from glm.errors import InputError
     from glm.io.coordinates import format_region, to_one_based
     from glm.plots import plot_tracks
-    from glm.scoring.tracks import KEPT, TRACK_NAMES
+    from glm.scoring.tracks import TRACK_NAMES
 
     contig, start, end = report.regions[0]
-    if report.first_values is None:
-        raise InputError(f"--plot: the first region is {end - start:,} bases; a figure shows at most {KEPT:,}")
     positions = to_one_based(np.arange(start, end))
     tracks = {name: report.first_values[:, column] for column, name in enumerate(TRACK_NAMES[method])}
     picture = Path(out).with_suffix(".png")

@@ -57,10 +57,10 @@ TRACK_NAMES = {
     "llr": ("llr_A", "llr_C", "llr_G", "llr_T", "llr_mean"),
 }
 DESCRIPTIONS = {
-    "logp": "log P({base} | context) in nats from one pass per window, mean of both strands",
-    "logp_ref": "log P(reference base | context) in nats, mean of both strands",
-    "llr": "llr of the SNV to {base} (log P(alt window) - log P(ref window), nats, mean of both strands; 0 at REF)",
-    "llr_mean": "mean llr of the three SNVs at the base (nats, mean of both strands)",
+    "logp": "log P({base} | context) in nats from one pass per window",
+    "logp_ref": "log P(reference base | context) in nats",
+    "llr": "llr of the SNV to {base} (log P(alt window) - log P(ref window), nats; 0 at REF)",
+    "llr_mean": "mean llr of the three SNVs at the base (nats)",
 }
 PIECE = 1 << 16  # bases computed together; pieces lie on a grid of the contig
 KEPT = 100_000  # a first region up to this long keeps its values in the report (for a figure)
@@ -141,7 +141,8 @@ def write_tracks(
     """
     check_choice("method", method, TrackMethod)
     names = TRACK_NAMES[method]
-    descriptions = {name: f"glm {track_description(name)}; model {model_name}" for name in names}
+    strands = "mean of both strands" if plan.n_strands == 2 else "forward strand"
+    descriptions = {name: f"glm {track_description(name)}, {strands}; model {model_name}" for name in names}
     regions = sorted_regions(regions, genome)
     total = sum(end - start for _, start, end in regions)
     bar = progress_bar(total, "track", "bases", enabled=plan.progress, scale=True)
