@@ -18,7 +18,7 @@ class TrackSettings:
     method: TrackMethod = option(
         "logprob",
         "logprob: log P(base | context) of A, C, G, T and the reference, one pass per window (cheap); "
-        "llr: the scorer's llr of each SNV (exact, about 100x slower)",
+        "llr: the scorer's llr of each SNV (exact, a few hundred times slower)",
     )
     strands: StrandChoice = setting(StrandChoice, "both")
     window: Window = setting(Window, None)
