@@ -40,7 +40,7 @@ from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
 from glm.io.variants import Variant, VariantList
 from glm.model.checkpoint import model_fingerprint
-from glm.model.tokenizers import Tokenizer
+from glm.model.tokenizers import Tokenizer, require_dna
 from glm.model.transformer import Transformer
 from glm.plots import plot_roc
 from glm.scoring.windows import default_window
@@ -140,6 +140,7 @@ def fit_variant_head(
     cross_validation.tsv (each variant's fold and out-of-fold probability) and metrics.json
     (metrics, their intervals, per-fold metrics, baselines).
     """
+    require_dna(tokenizer, "a variant head")  # before the genome and the variants are read
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     if not isinstance(variants, VariantList):
         variants = read_variants(variants, genome, aliases)
