@@ -149,14 +149,14 @@ def _head_settings(
     info = head.info
     if info.get("task") != "variant":
         raise InputError("head: not a variant head (fit one with `cli.py fit-head` or glm.heads.variant_heads)")
-    if info.get("model_fingerprint") != model_fingerprint(model):
-        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
+    if strands != "both":
+        raise InputError(f"strands: a head reads the scores of both strands, got {strands!r}; leave strands out")
     if window is not None and window != info["window"]:
         raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
     if layer not in (-1, info["layer"]):
         raise InputError(f"layer: this head was fitted on layer {info['layer']}, got {layer}")
-    if strands != "both":
-        raise InputError(f"strands: a head reads the scores of both strands, got {strands!r}; leave strands out")
+    if info.get("model_fingerprint") != model_fingerprint(model):
+        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
     feature_columns(head, model.config.width)  # every feature it reads is one scoring computes
     return int(info["window"]), int(info["layer"]), "both"
 
