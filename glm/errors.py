@@ -102,9 +102,10 @@ def typed_arguments(function: Callable[P, R]) -> Callable[P, R]:
     Literal (a value outside the choices is the InputError `check_choice` raises), os.PathLike,
     Sequence[X] (any sized collection but str, bytes and mappings: a list, tuple, numpy array or
     pandas Series, each item checked), Mapping[K, V] (keys and values checked), tuple[X, Y, ...],
-    and Iterable (not consumed, so its items are not checked). Defaults are not checked; a missing
-    or unknown argument is left to the function (and `named_options`). Value ranges are checked by
-    the library functions that declare them, which now only ever see the declared types.
+    and Iterable (not consumed, so its items are not checked). A numpy number passed for an int or a
+    float reaches the function as a Python int or float. Defaults are not checked; a missing or
+    unknown argument is left to the function (and `named_options`). Value ranges are checked by the
+    library functions that declare them, which now only ever see the declared types.
     """
     signature = inspect.signature(function)
     where = function.__qualname__
@@ -123,7 +124,8 @@ def typed_arguments(function: Callable[P, R]) -> Callable[P, R]:
             parameter = signature.parameters[name]
             if name in hints() and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 check_type(f"{where}: {name}", value, hints()[name])
-        return function(*args, **kwargs)
+                bound.arguments[name] = _plain_number(value, hints()[name])
+        return function(*bound.args, **bound.kwargs)
 
     return checked
 
@@ -184,6 +186,23 @@ def _matches(value: Any, hint: Any) -> bool:
             return False
         return all(_matches(item, args[0]) for item in value) if args else True
     return not isinstance(origin, type) or isinstance(value, origin)  # Iterable, os.PathLike, Callable, ...
+
+
+def _plain_number(value: Any, hint: Any) -> Any:
+    """A numpy integer as an int, a numpy float (or other real) as a float, where the annotation takes one,
+    so the library (torch's seeds, JSON) only sees Python numbers; any other value as it is."""
+    if isinstance(value, bool) or type(value) in (int, float) or not isinstance(value, numbers.Real):
+        return value
+    if isinstance(value, numbers.Integral) and _matches(value, int):
+        return int(value) if _admits(hint, int) else value
+    return float(value) if _admits(hint, float) else value
+
+
+def _admits(hint: Any, kind: type) -> bool:
+    """Whether the annotation `hint` is `kind` or a union holding it."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return kind in typing.get_args(hint)
+    return hint is kind
 
 
 def _checkable(cls: type) -> bool:

@@ -153,7 +153,8 @@ def _head_settings(
         raise InputError(f"strands: a head reads the scores of both strands, got {strands!r}; leave strands out")
     if window is not None and window != info["window"]:
         raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
-    if layer not in (-1, info["layer"]):
+    n_states = model.config.n_layers + 1  # hidden states: the embedding, then each block's output
+    if layer != -1 and model.check_layer(layer) % n_states != int(info["layer"]) % n_states:
         raise InputError(f"layer: this head was fitted on layer {info['layer']}, got {layer}")
     if info.get("model_fingerprint") != model_fingerprint(model):
         raise InputError("head: it was fitted on the features of a different model; refit it for this one")
