@@ -217,7 +217,7 @@ class GenomicLM:
     @named_options("scoring")
     def score_file(
         self,
-        variants: str | os.PathLike[str],
+        variants: str | os.PathLike[str] | Iterable[Any],
         genome: str | os.PathLike[str] | Genome,
         out: str | os.PathLike[str],
         regions: Sequence[Region] = (),
@@ -235,7 +235,7 @@ class GenomicLM:
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
     ) -> tuple[ScoreCounts, VariantWriter]:
-        """Score a variant file of any size into `out`, chunk by chunk (memory flat in the variants).
+        """Score a variant file of any size (or Python rows) into `out`, chunk by chunk (memory flat in the variants).
 
         regions: (genome contig, start, end), 0-based half-open: keep only the variants overlapping
             them (none: every variant).
