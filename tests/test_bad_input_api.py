@@ -5,9 +5,10 @@ A wrong type is an InputTypeError (an InputError and a TypeError) naming the met
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from conftest import DATA, ROOT
 
 import glm
 from glm.api import GenomicLM
-from glm.errors import InputError, InputTypeError
+from glm.errors import InputError, InputTypeError, check_type
 from glm.heads.probes import Head
 from glm.model.checkpoint import model_fingerprint
 from glm.scoring.heads import FEATURE_SCORES
@@ -196,3 +197,44 @@ def test_a_head_refuses_other_strands_and_layers_and_accepts_its_own(lm: Genomic
     same = lm.score_variants(variants, GENOME, head=head, layer=2, strands="both")  # layer 2 is the final (-1)
     assert same["head_probability"][0] == lm.score_variants(variants, GENOME, head=head)["head_probability"][0]
     assert 0 < same["head_probability"][0] < 1
+
+
+class Untyped(Protocol):
+    """A Protocol isinstance cannot check: its arguments are taken as they come."""
+
+    name: str
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "accepted"),
+    [
+        (3, int, True),
+        (np.uint8(3), int, True),
+        (True, int, False),  # a bool is an int to Python, never to an option
+        (3, float, True),
+        (np.float32(0.5), float | None, True),
+        ("3", float, False),
+        (("a", 1, 2), tuple[str, int, int], True),
+        (("a", 1), tuple[str, int, int], False),
+        ((1, 2, 3), tuple[int, ...], True),
+        ((1, "2"), tuple[int, ...], False),
+        (["a", "b"], Sequence[str], True),
+        ("ab", Sequence[str], False),  # a string is not a sequence of strings here
+        ({"a": "b"}, Sequence[str], False),
+        ({"a": "b"}, Mapping[str, str], True),
+        ({"a": 1}, Mapping[str, str], False),
+        (iter([1]), Iterable[Any], True),
+        (object(), Untyped, True),
+        (Path("x"), os.PathLike[str], True),
+        ("x", os.PathLike[str], False),
+        ("both", Literal["forward", "both"], True),
+        (None, int | None, True),
+        (None, int, False),
+    ],
+)
+def test_check_type_reads_the_annotation(value: Any, hint: Any, accepted: bool) -> None:
+    if accepted:
+        check_type("x", value, hint)
+    else:
+        with pytest.raises(InputTypeError, match=r"^x: expected "):
+            check_type("x", value, hint)
