@@ -108,8 +108,9 @@ VALID: dict[str, Callable[[Path], Any]] = {
 
 
 def public_methods() -> dict[str, Callable[..., Any]]:
-    """glm.load and every public method of GenomicLM (properties take no arguments)."""
-    methods: dict[str, Callable[..., Any]] = {"load": glm.load}
+    """The functions `glm` exports (load, use_threads) and every public method of GenomicLM (properties take
+    no arguments)."""
+    methods: dict[str, Callable[..., Any]] = {"load": glm.load, "use_threads": glm.use_threads}
     for name, attribute in vars(GenomicLM).items():
         if not name.startswith("_") and not isinstance(attribute, property):
             methods[f"GenomicLM.{name}"] = getattr(GenomicLM, name)
@@ -129,8 +130,8 @@ class Wrong:
 
 def test_the_sweep_covers_every_public_method() -> None:
     covered = {method for method, _ in ARGUMENTS}
-    assert covered >= {"load", "GenomicLM.load", "GenomicLM.log_likelihood", "GenomicLM.embed", "GenomicLM.evaluate"}
-    assert covered >= {f"GenomicLM.{name}" for name in ("score_variants", "score_file", "mutagenesis", "generate")}
+    assert covered >= {"load", "use_threads", "GenomicLM.load", "GenomicLM.log_likelihood", "GenomicLM.embed"}
+    assert covered >= {f"GenomicLM.{name}" for name in ("evaluate", "score_variants", "score_file", "mutagenesis")}
     assert len(ARGUMENTS) >= 60
 
 
@@ -143,7 +144,7 @@ def test_every_required_parameter_has_a_valid_value() -> None:
 def test_every_argument_of_every_public_method_refuses_a_wrong_type(
     method: str, parameter: str, lm: GenomicLM, tmp_path: Path
 ) -> None:
-    function = glm.load if method == "load" else getattr(lm, method.removeprefix("GenomicLM."))
+    function = getattr(lm, method.removeprefix("GenomicLM.")) if "." in method else getattr(glm, method)
     arguments = {p.name: VALID[p.name](tmp_path) for p in parameters(function) if p.default is p.empty}
     arguments[parameter] = Wrong()
     with pytest.raises(InputTypeError, match=rf"^{method}: {parameter}: expected .+, got Wrong <"):
