@@ -216,6 +216,7 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "head with another --window": ({**variant_head_files("h"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h", "--window", "30"], "window: this head was fitted with 20-base windows, got 30"),
     "regions empty BED": ({"r.bed": "", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
     "regions BED of comments": ({"r.bed": "track name=x\n# nothing\n\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
+    "generate seed past 64 bits": ({}, ["generate", "{model}", "--prompt", "ACGT", "--seed", str(2**64)], f"seed must be in [0, 1.84467e+19), got {2**64}"),
     "regions unknown contig": ({"r.bed": "chr9\t0\t10\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed:1: BED: contig 'chr9' is not in the genome"),
 }  # fmt: skip
 

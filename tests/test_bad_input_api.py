@@ -68,6 +68,7 @@ EXAMPLES: dict[str, tuple[Call, type[Exception], str]] = {
     "generate temperature nan": (lambda lm, v: lm.generate("ACGT", temperature=float("nan")), InputError, "temperature must be at least 0, got nan"),
     "generate top_p inf": (lambda lm, v: lm.generate("ACGT", top_p=float("inf")), InputError, "top_p must be in (0, 1], got inf"),
     "generate max_new_tokens 0": (lambda lm, v: lm.generate("ACGT", max_new_tokens=0), InputError, "max_new_tokens must be at least 1, got 0"),
+    "generate seed -1": (lambda lm, v: lm.generate("ACGT", seed=-1), InputError, "seed must be in [0, 1.84467e+19), got -1"),
     "embed layer 99": (lambda lm, v: lm.embed("ACGT", layer=99), InputError, "layer must be in [-3, 2] for this model, got 99"),
     "score_variants batch_size 0": (lambda lm, v: lm.score_variants(v, GENOME, batch_size=0), InputError, "batch_size must be at least 1, got 0"),
     "score_variants chunk_size 0": (lambda lm, v: lm.score_variants(v, GENOME, chunk_size=0), InputError, "chunk_size must be at least 1, got 0"),
