@@ -26,6 +26,15 @@ from typing import IO, Any
 from glm.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+# Compressions glm does not read, told by their first bytes: (magic, name, the command that undoes it).
+OTHER_COMPRESSIONS = (
+    (b"BZh", "bzip2", "bunzip2"),
+    (b"\xfd7zXZ\x00", "xz", "unxz"),
+    (b"PK\x03\x04", "zip", "unzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+)
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded
 
 
@@ -158,14 +167,11 @@ def require_files(directory: str | Path, names: Iterable[str], what: str) -> Pat
 
 
 def read_json(path: str | Path) -> Any:
-    """The parsed contents of a JSON file; a missing file or bad JSON is an InputError naming file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read ({error})", path) from None
+    """The parsed contents of a JSON file; a missing file or bad JSON is an InputError naming file and line.
+
+    glm.io.schema.Fields checks the shape of what it holds.
+    """
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -192,23 +198,32 @@ def write_json(path: str | Path, values: Any) -> None:
         partial.write_text(json.dumps(values, indent=2) + "\n")
 
 
-def read_text(path: str | Path) -> str:
-    """A whole UTF-8 text file (plain or gzipped); invalid UTF-8 is an error naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    raw = path.read_bytes()
+def read_bytes(path: str | Path) -> bytes:
+    """A whole input file's bytes (decompressed when gzipped), checked as check_input_file does; empty is an error."""
+    path = check_input_file(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read ({error.strerror})", path) from None
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
         except (EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise InputError(f"not a complete gzip file ({error})", path) from None
+    if not raw:
+        raise InputError("empty file", path)
+    return raw
+
+
+def read_text(path: str | Path, hint: str = "") -> str:
+    """A whole UTF-8 text file (plain or gzipped; a leading byte-order mark dropped); invalid UTF-8 is an
+    error naming the line, followed by `hint`."""
+    raw = read_bytes(path)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        message = f"text: not valid UTF-8 (byte {error.start}); use --tokenizer byte for raw bytes"
-        raise InputError(message, path, line) from None
+        raise InputError(f"text: not valid UTF-8 (byte {error.start}){hint}", path, line) from None
     if not text:
         raise InputError("empty file", path)
     return text
@@ -217,10 +232,13 @@ def read_text(path: str | Path) -> str:
 def open_text(path: str | Path) -> IO[str]:
     """Open a plain or gzip-compressed text file (detected from its content) for reading.
 
-    A truncated or corrupt gzip stream is an InputError naming the file and the line reached,
-    raised while reading, instead of the decompressor's EOFError or zlib.error.
+    A UTF-8 byte-order mark (as Excel writes) is skipped. A truncated or corrupt gzip stream is an
+    InputError naming the file and the line reached, raised while reading, instead of the
+    decompressor's EOFError or zlib.error.
     """
     binary = open_binary(path)
+    if binary.peek(len(UTF8_BOM))[: len(UTF8_BOM)] == UTF8_BOM:  # type: ignore[attr-defined]
+        binary.read(len(UTF8_BOM))
     if isinstance(binary, _CheckedGzip):
         return _GzipText(binary)
     return io.TextIOWrapper(binary, encoding="ascii", errors="replace")
@@ -264,13 +282,37 @@ def first_line(path: str | Path) -> tuple[int, str]:
     raise InputError("empty file", path)
 
 
-def open_binary(path: str | Path) -> IO[bytes]:
-    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content."""
+def check_input_file(path: str | Path) -> Path:
+    """`path` as a Path, or an InputError unless it is a regular file glm can read.
+
+    Refused, naming the file: a missing path, a directory, a FIFO, socket or device (opening one
+    would block or never end), a file compressed with something other than gzip/BGZF (named, with
+    the command that decompresses it), and UTF-16 text. Every input file reader calls it first.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path)
     if path.is_dir():
         raise InputError("is a directory, expected a file", path)
+    if not path.is_file():
+        raise InputError("is not a regular file (a FIFO, socket or device); give a file", path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise InputError(f"cannot read ({error.strerror})", path) from None
+    for magic, name, tool in OTHER_COMPRESSIONS:
+        if head.startswith(magic):
+            message = f"is {name}-compressed; glm reads plain or gzip/BGZF files: decompress it with {tool}"
+            raise InputError(message, path)
+    if head[:2] in UTF16_BOMS:
+        raise InputError("is UTF-16 text; glm reads UTF-8 (or ASCII): save it as UTF-8", path)
+    return path
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content (see check_input_file)."""
+    path = check_input_file(path)
     try:
         return _CheckedGzip(path) if is_gzip(path) else open(path, "rb")
     except OSError as error:
