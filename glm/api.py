@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from glm.config import Pooling, Strands
-from glm.errors import keyword_options, named_options
+from glm.errors import InputError, keyword_options, named_options
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
@@ -162,6 +162,9 @@ class GenomicLM:
             result = record_log_likelihood(self.model, self.tokenizer, record, self.batch_size, progress, token)
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
+        if not bases:  # bits per base of nothing: not a number to report
+            scorable = "A/C/G/T bases (only N or other IUPAC codes)" if self.tokenizer.kind == "kmer" else "tokens"
+            raise InputError(f"has no {scorable} to score", fasta)
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 
