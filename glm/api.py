@@ -163,8 +163,8 @@ class GenomicLM:
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
         if not bases:  # bits per base of nothing: not a number to report
-            scorable = "A/C/G/T bases (only N or other IUPAC codes)" if self.tokenizer.kind == "kmer" else "tokens"
-            raise InputError(f"has no {scorable} to score", fasta)
+            only = " (only N or other IUPAC codes)" if self.tokenizer.kind == "kmer" else ""
+            raise InputError(f"has no {'A/C/G/T bases' if only else 'tokens'} to score{only}", fasta)
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 

@@ -77,10 +77,18 @@ def check_output(path: str | Path, directory: bool = False) -> Path:
 
 
 class OutputFile(str):
-    """A path where an output file will be written, checked as it is made (see check_output)."""
+    """A path where an output file will be written, checked as it is made (see check_output).
+
+    `written()` lists every file the output makes: a subclass adds its sidecars (an index, a names
+    table), so that the command line can refuse an output that would overwrite an input.
+    """
 
     def __new__(cls, path: str | Path) -> OutputFile:
         return super().__new__(cls, check_output(path))
+
+    def written(self) -> list[Path]:
+        """The paths this output writes."""
+        return [Path(self)]
 
 
 class OutputDirectory(str):
@@ -88,6 +96,47 @@ class OutputDirectory(str):
 
     def __new__(cls, path: str | Path) -> OutputDirectory:
         return super().__new__(cls, check_output(path, directory=True))
+
+    def written(self) -> list[Path]:
+        """The directory itself: whatever is inside it may be replaced."""
+        return [Path(self)]
+
+
+def check_outputs_apart(outputs: Iterable[OutputFile | OutputDirectory], inputs: Iterable[str | Path]) -> None:
+    """An InputError when an output would overwrite an input, before any work.
+
+    `inputs` are any paths a command was given (those that do not exist are not inputs). Refused: a
+    written path that is an input (the same file, through links too); an output directory holding an
+    input (what is inside an output directory may be replaced); a file written over one that already
+    exists inside an input directory (a model's config.json, a run's metrics.csv).
+    """
+    sources = [Path(source) for source in inputs if _exists(source)]
+    for output in outputs:
+        for written in output.written():
+            for source in sources:
+                problem = _overwritten(written, source, isinstance(output, OutputDirectory))
+                if problem:
+                    raise InputError(f"output: {problem}; write the output elsewhere", written)
+
+
+def _exists(text: str | Path) -> bool:
+    """Whether a value names an existing path (a prompt or a region string may be too long to be one)."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _overwritten(written: Path, source: Path, directory: bool) -> str | None:
+    """Why writing `written` would overwrite the input `source`, or None."""
+    if written.exists() and os.path.samefile(written, source):
+        return "is also an input"
+    place, origin = written.resolve(), source.resolve()
+    if directory and origin.is_relative_to(place):
+        return f"the directory holds the input {source}"
+    if not directory and written.is_file() and source.is_dir() and place.is_relative_to(origin):
+        return f"is a file of the input directory {source}"
+    return None
 
 
 @contextmanager

@@ -242,7 +242,7 @@ def record_name_problem(name: str, seen: Mapping[str, str]) -> str | None:
     glm's FASTA writers. A name is not empty, holds no white space (a header's name ends at the first)
     and is not in `seen` (name -> where it first was)."""
     if not name:
-        return "record has no name after '>'"
+        return "record has no name"
     if len(name.split()) != 1 or name != name.strip():
         return f"record name {name!r} holds white space (a FASTA name ends at the first)"
     if name in seen:
