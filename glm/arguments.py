@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from glm.config import Bounds, option
 from glm.errors import InputError
-from glm.io.files import OutputDirectory, OutputFile, check_outputs_apart
+from glm.io.paths import OutputDirectory, OutputFile, check_outputs_apart
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from test_bad_input import CONTIG, GENOME, GOOD_FASTA, MODEL, probe_head, vcf
 from glm.arguments import annotation_parts
 from glm.commands import COMMANDS, main
 from glm.errors import InputError
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory, OutputFile
 from glm.io.schema import Fields
 
 METRICS = "epoch,step,train/bits_per_base\n0,0,2.0\n"
@@ -233,3 +233,17 @@ def test_to_fasta_output_reads_back_under_the_same_names(tmp_path: Path, capsys)
     table.write_text("name,sequence\nx1,ACGT\nx2,GGCC\n")
     assert main(["to-fasta", "--input", str(table), "--out", str(tmp_path / "o.fa")]) == 0
     assert [(r.name, r.sequence) for r in read_fasta(tmp_path / "o.fa")] == [("x1", "ACGT"), ("x2", "GGCC")]
+
+
+def test_a_damaged_cached_copy_of_a_gzipped_fasta_is_made_again(tmp_path: Path) -> None:
+    import gzip
+
+    from glm.io.genome import Genome, _copy_place
+
+    records = {"a": "ACGT" * 50, "b": "GGCA" * 40}
+    packed = tmp_path / "g.fa.gz"
+    packed.write_bytes(gzip.compress(write_fasta(tmp_path / "g.fa", records).read_bytes()))
+    assert Genome(packed).fetch("b", 0, 160) == records["b"]
+    os.truncate(_copy_place(packed), 100)  # the cache entry cut short
+    with pytest.warns(UserWarning, match="a damaged cache entry; making the copy again"):
+        assert Genome(packed).fetch("b", 0, 160) == records["b"]

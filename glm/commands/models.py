@@ -12,7 +12,7 @@ from glm.commands.options import Device, GenomeName, ModelDir, Quiet
 from glm.config import Config, check_fields, option
 from glm.errors import InputError
 from glm.io.corpus import genome_name as genome_name_of
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory, OutputFile
 
 
 def run_name(first: Path) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from glm.arguments import Help, setting
 from glm.config import Pooling, Strands, check_fields, option
 from glm.errors import InputError
-from glm.io.files import OutputFile
+from glm.io.paths import OutputFile
 from glm.io.tabix import INDEX_SUFFIXES
 
 ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]

@@ -20,7 +20,7 @@ from glm.commands.options import (
 )
 from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind, check_fields, option
 from glm.errors import InputError
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory, OutputFile
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from glm.commands.options import (
 )
 from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
-from glm.io.files import OutputDirectory
+from glm.io.paths import OutputDirectory
 
 
 @command(

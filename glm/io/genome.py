@@ -39,7 +39,8 @@ from glm.io.fasta_index import (
     write_gzi,
     write_index,
 )
-from glm.io.files import UTF8_BOM, atomic_file, cache_root, check_input_file, first_line, open_binary
+from glm.io.files import UTF8_BOM, atomic_file, cache_root, first_line, open_binary
+from glm.io.paths import check_input_file
 
 COPY_LINE_BASES = 60
 _VALID = bytes(code for code in range(256) if BASE_CODE[code] != INVALID)
