@@ -437,7 +437,7 @@ def load_config(name_or_path: str | Path) -> Config:
     path = preset_path(str(name_or_path))
     if isinstance(path, Path) and path.is_dir():
         raise InputError("is a directory; --config takes a preset name or a YAML file", path)
-    if not path.is_file():
+    if isinstance(path, Path) and not path.exists():  # a preset was found by preset_path
         raise InputError("no such config file", path)
     text = read_text(path) if isinstance(path, Path) else path.read_text()  # a user's file is checked as every input
     try:

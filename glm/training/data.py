@@ -35,6 +35,7 @@ import numpy as np
 from glm.errors import InputError
 from glm.io.files import atomic_directory, read_bytes, read_text
 from glm.io.genome import Genome, RecordView, header_line
+from glm.io.paths import check_input_file
 from glm.io.schema import Fields
 from glm.io.progress import progress_bar
 from glm.model.tokenizers import NOT_UTF8_HINT, SEP, Tokenizer, encode_in_chunks
@@ -134,8 +135,7 @@ def prepare(
         "split": split,
         "val_fraction": val_fraction,
     }
-    if not fasta.exists():
-        raise InputError("no such file", fasta)
+    check_input_file(fasta)  # before its digest is read: a FIFO would block
     key = hashlib.blake2b((file_digest(fasta) + json.dumps(settings, sort_keys=True)).encode(), digest_size=12)
     directory = Path(cache_dir) / f"{fasta.name}-{key.hexdigest()}"
     if (directory / "meta.json").exists() and (store := _valid_store(directory, repair=False)):
