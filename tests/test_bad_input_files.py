@@ -197,7 +197,7 @@ def test_a_byte_order_mark_is_skipped_in_tables_and_fasta(tmp_path: Path) -> Non
 
 
 def test_cr_only_line_endings_read_as_line_feeds(tmp_path: Path) -> None:
-    """Classic Mac endings: the same records and bases, read in place (offsets are byte for byte)."""
+    """Classic Mac endings: the same records and bases, read in place (offsets are byte for byte); tables too."""
     import glm
     from glm.io.genome import Genome, read_fasta
 
@@ -209,6 +209,11 @@ def test_cr_only_line_endings_read_as_line_feeds(tmp_path: Path) -> None:
     assert Genome(cr).fetch("b", 3, 40) == records["b"][3:40]
     lm = glm.load(MODEL, device="cpu")
     assert lm.evaluate(cr, progress=False) == lm.evaluate(lf, progress=False)
+    rows = f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n{CONTIG}\t3\tG\tT\n"
+    (tmp_path / "lf.tsv").write_text(rows)
+    (tmp_path / "cr.tsv").write_text(rows.replace("\n", "\r"))
+    scored = [list(lm.score_variants(tmp_path / name, GENOME)["llr"]) for name in ("cr.tsv", "lf.tsv")]
+    assert scored[0] == scored[1] and len(scored[0]) == 2
 
 
 def test_a_fai_listing_a_record_that_is_not_last_only_is_refused(tmp_path: Path) -> None:
