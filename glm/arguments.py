@@ -14,6 +14,10 @@ without a default (`option(dataclasses.MISSING, ...)`) is a required option. A f
 `setting(SomeArgument, default)` shares the help and bounds of an argument type other commands take
 as a plain parameter.
 
+Before a command runs, its outputs (OutputFile / OutputDirectory values, with the sidecars each
+lists in `written()`) are compared with every path it was given: one that would overwrite an
+input is refused, for every command (glm.io.paths.check_outputs_apart).
+
 Why not jsonargparse or click: the whole mechanism is these hundred lines over argparse, with
 no dependency and no configuration format of its own beside glm's YAML presets.
 """
@@ -139,7 +143,7 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
 def _check_outputs_apart(values: dict[str, Any]) -> None:
     """Refuse (an InputError) any output that would overwrite an input, for every command: the outputs
     are the values of OutputFile / OutputDirectory options, the inputs every other path given (a
-    LABEL=FILE value names FILE); see glm.io.files.check_outputs_apart."""
+    LABEL=FILE value names FILE); see glm.io.paths.check_outputs_apart."""
     given = list(_leaves(values))
     kinds = (OutputFile, OutputDirectory)
     outputs = [value for value in given if isinstance(value, kinds)]

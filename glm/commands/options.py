@@ -74,8 +74,9 @@ class VariantsOutput(OutputFile):
 
     def written(self) -> list[Path]:
         path = Path(self)
-        indexes = [path.with_name(path.name + suffix) for suffix in INDEX_SUFFIXES] if self.endswith(".gz") else []
-        return [path, *indexes]
+        if not self.lower().endswith(".gz"):
+            return [path]
+        return [path, *(path.with_name(path.name + suffix) for suffix in INDEX_SUFFIXES)]
 
 
 class EmbeddingsOutput(OutputFile):

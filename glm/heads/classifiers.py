@@ -25,14 +25,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from glm.alphabet import reverse_complement
-from glm.errors import InputError
+from glm.config import Pooling, Strands
+from glm.errors import InputError, choices
 from glm.heads.features import FeatureCache, FeatureSpec
 from glm.heads.probes import HEAD_JSON, Head
-from glm.config import Pooling, Strands
-from glm.errors import choices
 from glm.io.files import atomic_directory, atomic_file, read_safetensors, write_json
-from glm.io.schema import Fields
 from glm.io.progress import progress_bar
+from glm.io.schema import Fields
 from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch, with_separator
 from glm.model.checkpoint import export_model, load_model, resolve_device

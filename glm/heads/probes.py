@@ -114,7 +114,9 @@ class Head:
         if task is not None and info.values.get("task") != task:
             raise InputError(f"not a {task} head (no task={task} in {HEAD_JSON})", directory / HEAD_JSON)
         if task == "variant":  # what scoring reads of a variant head
-            info.integer("window", minimum=1), info.integer("layer"), info.string("model_fingerprint")
+            info.integer("window", minimum=1)
+            info.integer("layer")
+            info.string("model_fingerprint")
         kind = fields.string("kind", choices=PROBES)
         if kind == "boosting":
             info.number("learning_rate")

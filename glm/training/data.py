@@ -36,8 +36,8 @@ from glm.errors import InputError
 from glm.io.files import atomic_directory, read_bytes, read_text
 from glm.io.genome import Genome, RecordView, header_line
 from glm.io.paths import check_input_file
-from glm.io.schema import Fields
 from glm.io.progress import progress_bar
+from glm.io.schema import Fields
 from glm.model.tokenizers import NOT_UTF8_HINT, SEP, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
