@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from glm.config import Pooling, Strands
-from glm.errors import keyword_options, named_options, typed_arguments, typed_methods
+from glm.errors import InputError, keyword_options, named_options, typed_arguments, typed_methods
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
@@ -168,6 +168,9 @@ class GenomicLM:
             result = record_log_likelihood(self.model, self.tokenizer, record, self.batch_size, progress, token)
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
+        if not bases:  # bits per base of nothing: not a number to report
+            only = " (only N or other IUPAC codes)" if self.tokenizer.kind == "kmer" else ""
+            raise InputError(f"has no {'A/C/G/T bases' if only else 'tokens'} to score{only}", fasta)
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 

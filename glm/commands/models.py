@@ -12,7 +12,7 @@ from glm.commands.options import Device, GenomeName, ModelDir, Quiet
 from glm.config import Config, check_fields, option
 from glm.errors import InputError
 from glm.io.corpus import genome_name as genome_name_of
-from glm.io.files import OutputDirectory
+from glm.io.paths import OutputDirectory, OutputFile
 
 
 def run_name(first: Path) -> str:
@@ -69,7 +69,7 @@ def pretrain(
 def plot(
     run_dir: Annotated[str, Help("run directory (runs/NAME)")],
     *,
-    out: Annotated[str | None, Help("picture to write (default: RUN/curves.png)")] = None,
+    out: Annotated[OutputFile | None, Help("picture to write (default: RUN/curves.png)")] = None,
 ) -> None:
     from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 

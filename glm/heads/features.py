@@ -8,7 +8,8 @@ import numpy as np
 
 from glm.alphabet import base_codes
 from glm.config import FeatureKind, Pooling, Strands
-from glm.errors import InputError, check_choice
+from glm.errors import InputError, check_choice, choices
+from glm.io.schema import Fields
 from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.inference import embed
 
@@ -31,6 +32,19 @@ class FeatureSpec:
         check_choice("pooling", self.pooling, Pooling)
         check_choice("strands", self.strands, Strands)
         return self
+
+    @classmethod
+    def from_fields(cls, fields: Fields) -> FeatureSpec:
+        """The spec saved in a head's info["features"], each field checked (glm.io.schema)."""
+        kind = fields.string("kind", choices=choices(FeatureKind))
+        return cls(
+            kind=kind,  # type: ignore[arg-type]
+            model=fields.string("model") if kind == "embedding" else None,  # k-mer features need no model
+            layer=fields.integer("layer", -1),
+            pooling=fields.string("pooling", "mean", choices=choices(Pooling)),  # type: ignore[arg-type]
+            strands=fields.string("strands", "both", choices=choices(Strands)),  # type: ignore[arg-type]
+            k=fields.integer("k", 4, minimum=1),
+        )
 
 
 class FeatureCache:
