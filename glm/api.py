@@ -42,7 +42,8 @@ from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.io.variants import OnRefMismatch
-from glm.model.checkpoint import genome_tags_of, load_model
+from glm.hf import load_any
+from glm.model.checkpoint import genome_tags_of
 from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
@@ -77,13 +78,14 @@ class GenomicLM:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
-        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'.
+        """Load an exported model directory (`runs/NAME/model`), or a transformers causal-LM directory with
+        a nucleotide- or k-mer-level tokenizer (glm.hf.hub_model). Device: 'cuda' when present, else 'cpu'.
 
         threads: CPU threads for torch (default: glm.threads' policy, the allowed CPUs that other
         processes leave free), set process-wide as `glm.use_threads` does.
         """
         use_threads(threads)
-        model, tokenizer, config = load_model(directory, device)
+        model, tokenizer, config = load_any(directory, device)
         return cls(model, tokenizer, config.get("info", {}), genome_tags=genome_tags_of(config, directory))
 
     @property

@@ -30,6 +30,7 @@ LAYERS = [
     "glm.plots",
     "glm.config",
     "glm.model",
+    "glm.hf",
     "glm.scoring",
     "glm.heads",
     "glm.api",
