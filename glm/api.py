@@ -43,6 +43,7 @@ from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.io.variants import OnRefMismatch
 from glm.hf import load_any
+from glm.hf.export import export_hf
 from glm.model.checkpoint import genome_tags_of
 from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
@@ -266,6 +267,14 @@ class GenomicLM:
         genome = genome if isinstance(genome, Genome) else Genome(genome)
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
         return score_variants(self.model, self.tokenizer, variants, genome, **options)
+
+    def save_hf(self, directory: str | Path, license: str = "other") -> Path:  # noqa: A002
+        """Write this model as a transformers-native directory (glm.hf.export): Llama, or Qwen3 with QK-norm.
+
+        license: the weights' license in the model card's metadata (a Hub license id). An option
+        with no native equivalent is an InputError naming it. Needs transformers (glm[hf]).
+        """
+        return export_hf(directory, self.model, self.tokenizer, self.info, self.genome_tags, license)
 
     def _scoring_options(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """make_plan's options among a facade method's `arguments` (its locals()), with a head
