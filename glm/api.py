@@ -42,7 +42,7 @@ from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.io.variants import OnRefMismatch
-from glm.hf import load_any
+from glm.hf.hub_model import load_any
 from glm.hf.export import export_hf
 from glm.model.checkpoint import genome_tags_of
 from glm.model.generation import generate_pieces

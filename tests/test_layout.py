@@ -211,3 +211,28 @@ def test_command_settings_keep_the_library_defaults() -> None:
         assert ours == theirs
     for ours, theirs in shared_defaults(ScoringSettings(), make_plan):
         assert ours is None or ours == theirs  # None: make_plan's default
+
+
+def test_only_glm_hf_imports_transformers_and_only_when_asked() -> None:
+    """transformers (and its tokenizers) is named only under glm/hf, and importing every module, glm.hf
+    included, leaves it unimported: the core install runs without the glm[hf] extra. (glm/training is
+    left out of the import check: Lightning imports the tokenizers package itself when it is installed.)"""
+    naming = []
+    for name in module_names():
+        path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported = [node.module]
+            if any(module.split(".")[0] in ("transformers", "tokenizers") for module in imported):
+                naming.append(name)
+    assert naming and all(name.startswith("glm.hf") for name in naming), naming
+    outside = [name for name in module_names() if not name.startswith("glm.training")]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {outside!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'tokenizers'))\n"
+        "assert not bad, f'transformers imported: {bad[:3]}'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -9,7 +9,7 @@ import numpy as np
 from glm.alphabet import base_codes
 from glm.config import FeatureKind, Pooling, Strands
 from glm.errors import InputError, check_choice
-from glm.hf import load_any
+from glm.hf.hub_model import load_any
 from glm.model.checkpoint import genome_tags_of, require_untagged
 from glm.model.inference import embed
 

@@ -5,8 +5,8 @@
     glm.hf.hub_model   a transformers causal LM behind the Transformer's interface, for glm.load
 
 transformers (and its tokenizers) is imported inside the functions that need it, never at import
-time, so `import glm` and every command but these run without it; `load_any` is the one place
-that tells a glm model directory from a transformers one.
+time, so `import glm` and every command but these run without it. `glm.hf.hub_model.load_any`
+is the one place that tells a glm model directory from a transformers one.
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-import torch
 
 from glm.errors import InputError
 from glm.io.files import read_json
-from glm.model.checkpoint import CONFIG, load_model
-from glm.model.tokenizers import Tokenizer
+from glm.model.checkpoint import CONFIG
 
 INSTALL = 'pip install "glm[hf]"'
 
@@ -57,15 +53,3 @@ def is_transformers_directory(directory: str | Path) -> bool:
         return False
     config = read_json(path)
     return isinstance(config, dict) and "model_type" in config and "model" not in config
-
-
-def load_any(directory: str | Path, device: str | torch.device | None = None) -> tuple[Any, Tokenizer, dict[str, Any]]:
-    """(model in eval mode, tokenizer, config) of a glm model directory or a transformers causal-LM one.
-
-    A transformers model comes as a `glm.hf.hub_model.HubModel`, with the Transformer's interface.
-    """
-    if is_transformers_directory(directory):
-        from glm.hf.hub_model import load_hub_model
-
-        return load_hub_model(directory, device)
-    return load_model(directory, device)

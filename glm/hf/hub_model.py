@@ -24,10 +24,10 @@ from torch import nn
 
 from glm.config import ModelConfig
 from glm.errors import InputError
-from glm.hf import transformers_quiet
+from glm.hf import is_transformers_directory, transformers_quiet
 from glm.hf.tokenizer import HubVocabulary, hub_vocabulary
-from glm.model.checkpoint import resolve_device
-from glm.model.tokenizers import N_SPECIAL, PAD, SEP, UNK, KmerTokenizer
+from glm.model.checkpoint import load_model, resolve_device
+from glm.model.tokenizers import N_SPECIAL, PAD, SEP, UNK, KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
 
 # Logit transforms that transformers applies after the output head: HubModel computes logits from
@@ -128,3 +128,13 @@ def load_hub_model(
     model = HubModel(hub, vocabulary).to(device).eval()
     info = {"transformers": hub_config.architectures[0] if hub_config.architectures else hub_config.model_type}
     return model, vocabulary.tokenizer, {"info": info}
+
+
+def load_any(directory: str | Path, device: str | torch.device | None = None) -> tuple[Any, Tokenizer, dict[str, Any]]:
+    """(model in eval mode, tokenizer, config) of a glm model directory or a transformers causal-LM one.
+
+    A transformers model comes as a `glm.hf.hub_model.HubModel`, with the Transformer's interface.
+    """
+    if is_transformers_directory(directory):
+        return load_hub_model(directory, device)
+    return load_model(directory, device)
