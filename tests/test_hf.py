@@ -16,6 +16,7 @@ import glm
 from glm.commands import main
 from glm.config import ModelConfig
 from glm.errors import InputError
+from glm.heads.features import FeatureCache, FeatureSpec
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
 from glm.model.checkpoint import export_model
@@ -101,6 +102,15 @@ def test_an_exported_model_loaded_back_scores_a_vcf_to_the_same_llr(tmp_path) ->
     np.testing.assert_allclose(
         loaded.mutagenesis(MT, region)["llr"], original.mutagenesis(MT, region)["llr"], atol=1e-5
     )
+    prompt = sequence[:30]
+    assert loaded.generate(prompt, 20, temperature=0) == original.generate(prompt, 20, temperature=0)
+    export_model(tmp_path / "glm", model, tokenizer)
+    sequences = [sequence[:90], sequence[200:260]]
+    np.testing.assert_allclose(
+        FeatureCache(FeatureSpec(model=str(exported)))(sequences),
+        FeatureCache(FeatureSpec(model=str(tmp_path / "glm")))(sequences),
+        atol=1e-5,
+    )  # a probe's embedding features
     card = (exported / "README.md").read_text()
     assert "value: 1.95" in card and "MT-human.fa" in card and "/somewhere" not in card
 

@@ -1,6 +1,7 @@
 """A transformers causal language model behind the interface of glm's Transformer.
 
-`HubModel` wraps any `AutoModelForCausalLM` (loaded by transformers itself, never remote code) so
+`HubModel` wraps any `AutoModelForCausalLM` (loaded by transformers itself from safetensors weights,
+never remote code, never a pickle) so
 that glm's inference, scoring, generation and heads run on it unchanged: it reads glm's token ids
 (mapped onto the Hub tokenizer's ids, glm.hf.tokenizer), returns the hidden states in glm's order
 (the embedding output, each layer's output, the last one final-normed: transformers' own order)
@@ -119,10 +120,10 @@ def load_hub_model(
                 raise InputError(f"config.json: {name} (a transform of the logits) is not supported", directory)
         try:
             hub = transformers.AutoModelForCausalLM.from_pretrained(
-                directory, dtype=torch.float32, trust_remote_code=False
+                directory, dtype=torch.float32, trust_remote_code=False, use_safetensors=True
             )
-        except ValueError as error:  # an architecture transformers does not have as a causal LM
-            raise InputError(f"not a transformers causal language model: {error}", directory) from None
+        except (ValueError, OSError) as error:  # not a causal LM transformers has, or no safetensors weights
+            raise InputError(f"not a transformers causal language model in safetensors: {error}", directory) from None
         hub_tokenizer = transformers.AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     vocabulary = hub_vocabulary(hub_tokenizer, hub.get_output_embeddings().out_features, directory)
     model = HubModel(hub, vocabulary).to(device).eval()
