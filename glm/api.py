@@ -7,6 +7,7 @@
     lm.generate("ATGAAACGC", max_bases=300, seed=1)   # a sampled continuation
     lm.score_variants("variants.vcf.gz", "genome.fa")    # zero-shot variant scores (glm.scoring)
     lm.mutagenesis("genome.fa", "chr1:1000-1100")       # every SNV of a region
+    lm.save_hf("my-model")                    # a transformers directory (glm.hf); glm.load reads those too
 
 A model trained with genome tokens (pretrain --genome-tokens) conditions on a genome: each of
 these takes genome_name="NAME" (one of `lm.genome_names`), and needs it: a tagged model never saw

@@ -5,6 +5,7 @@ equivalent are refused, and a transformers model from elsewhere scores a VCF thr
 from __future__ import annotations
 
 import gzip
+import json
 import sys
 
 import numpy as np
@@ -65,6 +66,9 @@ def test_an_exported_model_computes_glms_logits_from_glms_token_ids(tmp_path, k,
     hub = transformers.AutoModelForCausalLM.from_pretrained(out)
     hub_tokenizer = transformers.AutoTokenizer.from_pretrained(out)
     assert hub.config.model_type == model_type and hub.config.tie_word_embeddings == options["tie_embeddings"]
+    # what transformers 4.x reads too (it knows neither rope_parameters nor TokenizersBackend)
+    assert json.loads((out / "config.json").read_text())["rope_theta"] == options.get("rope_base", 10000.0)
+    assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     sequence = random_dna(3 * 50 + 2)  # a tail shorter than k when k = 3
     ids = hub_tokenizer(sequence, return_tensors="pt").input_ids
     assert ids[0].tolist() == [2, *tokenizer.encode(sequence).ids.tolist()]  # SEP first, then glm's tokens

@@ -26,7 +26,7 @@ import yaml
 from glm.errors import InputError
 from glm.hf import transformers_module, transformers_quiet
 from glm.hf.tokenizer import write_hub_tokenizer
-from glm.io.files import atomic_directory
+from glm.io.files import atomic_directory, read_json, write_json
 from glm.model.genome_tags import GenomeTags
 from glm.model.tokenizers import N_SPECIAL, PAD, SEP, KmerTokenizer, Tokenizer
 from glm.model.transformer import Transformer
@@ -136,6 +136,10 @@ def export_hf(
         assert difference < CHECK_TOLERANCE, f"the exported model's logits differ from glm's by {difference}"
         with atomic_directory(directory) as partial:
             hub.save_pretrained(partial)
+            # transformers 5 writes the rotary base only inside rope_parameters, which 4.x ignores
+            # (it would rotate with its default 10000): write rope_theta too, for every reader.
+            saved = read_json(partial / "config.json")
+            write_json(partial / "config.json", {**saved, "rope_theta": model.config.rope_base})
             write_hub_tokenizer(tokenizer, partial, model.config.context)
             card = model_card(Path(directory).name, hub.config, tokenizer, info or {}, license, difference)
             (partial / "README.md").write_text(card)
@@ -181,7 +185,9 @@ def model_card(
                     {
                         "task": {"type": "text-generation", "name": "DNA language modelling"},
                         "dataset": {"type": "dna", "name": ", ".join(genomes) or "held-out bases"},
-                        "metrics": [{"type": "bits_per_base", "name": "validation bits per base", "value": bits}],
+                        "metrics": [
+                            {"type": "bits_per_base", "name": "validation bits per base", "value": round(bits, 4)}
+                        ],
                     }
                 ],
             }

@@ -22,6 +22,7 @@ import numpy as np
 
 from glm.errors import InputError
 from glm.hf import transformers_module
+from glm.io.files import read_json, write_json
 from glm.model.tokenizers import N_SPECIAL, PAD, SEP, SPECIAL_TOKENS, UNK, KmerTokenizer
 
 PAD_TOKEN, UNK_TOKEN, SEP_TOKEN = SPECIAL_TOKENS
@@ -59,6 +60,9 @@ def write_hub_tokenizer(tokenizer: KmerTokenizer, directory: Path, context: int)
         sep_token=SEP_TOKEN,
     )
     wrapped.save_pretrained(directory)
+    # transformers 5 names its own class here, which 4.x does not have; both load this one.
+    settings = read_json(directory / "tokenizer_config.json")
+    write_json(directory / "tokenizer_config.json", {**settings, "tokenizer_class": "PreTrainedTokenizerFast"})
 
 
 @dataclass(frozen=True)
