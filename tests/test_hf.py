@@ -227,3 +227,14 @@ def test_a_tokenizer_that_does_not_cut_dna_into_kmers_is_refused(tmp_path) -> No
     transformers.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
     with pytest.raises(InputError, match="does not cut DNA into non-overlapping 1-mers"):
         glm.load(tmp_path, device="cpu")
+
+
+def test_a_transformers_directory_glm_cannot_use_is_an_input_error(tmp_path) -> None:
+    nucleotide_hub_model(tmp_path / "hub", "llama")
+    (tmp_path / "hub" / "tokenizer.json").unlink()
+    (tmp_path / "hub" / "tokenizer_config.json").unlink()
+    with pytest.raises(InputError, match="tokenizer: transformers cannot load it"):
+        glm.load(tmp_path / "hub", device="cpu")
+    (tmp_path / "hub" / "model.safetensors").unlink()  # a pickle would not be read either
+    with pytest.raises(InputError, match="weights: transformers cannot load it"):
+        glm.load(tmp_path / "hub", device="cpu")

@@ -114,21 +114,26 @@ def load_hub_model(
     """A transformers causal-LM directory as (HubModel in eval mode, glm tokenizer, config with its info)."""
     device = resolve_device(device)
     with transformers_quiet() as transformers:
-        hub_config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=False)
+        hub_config = _loaded("config.json", transformers.AutoConfig, directory)
         for name in LOGIT_TRANSFORMS:
             if getattr(hub_config, name, None) not in (None, 1.0):
                 raise InputError(f"config.json: {name} (a transform of the logits) is not supported", directory)
-        try:
-            hub = transformers.AutoModelForCausalLM.from_pretrained(
-                directory, dtype=torch.float32, trust_remote_code=False, use_safetensors=True
-            )
-        except (ValueError, OSError) as error:  # not a causal LM transformers has, or no safetensors weights
-            raise InputError(f"not a transformers causal language model in safetensors: {error}", directory) from None
-        hub_tokenizer = transformers.AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+        hub = _loaded(
+            "weights", transformers.AutoModelForCausalLM, directory, dtype=torch.float32, use_safetensors=True
+        )
+        hub_tokenizer = _loaded("tokenizer", transformers.AutoTokenizer, directory)
     vocabulary = hub_vocabulary(hub_tokenizer, hub.get_output_embeddings().out_features, directory)
     model = HubModel(hub, vocabulary).to(device).eval()
     info = {"transformers": hub_config.architectures[0] if hub_config.architectures else hub_config.model_type}
     return model, vocabulary.tokenizer, {"info": info}
+
+
+def _loaded(what: str, auto_class: Any, directory: str | Path, **options: Any) -> Any:
+    """`auto_class.from_pretrained(directory)` without remote code; its failure an InputError naming `what`."""
+    try:
+        return auto_class.from_pretrained(directory, trust_remote_code=False, **options)
+    except (ValueError, OSError, KeyError) as error:  # an unknown architecture, a missing or unsafe file
+        raise InputError(f"{what}: transformers cannot load it as a causal DNA model: {error}", directory) from None
 
 
 def load_any(directory: str | Path, device: str | torch.device | None = None) -> tuple[Any, Tokenizer, dict[str, Any]]:
