@@ -3,6 +3,7 @@ glm/training, old model directories still load to the same numbers, and every co
 
 import ast
 import dataclasses
+import functools
 import inspect
 import json
 import subprocess
@@ -103,18 +104,23 @@ def test_no_import_cycles_and_layers_import_downwards() -> None:
     assert graph["glm.api"] and graph["glm.commands"], "the walk found the imports"
 
 
-def test_only_glm_training_imports_lightning() -> None:
+@functools.cache
+def loaded_by_importing_glm() -> frozenset[str]:
+    """The modules loaded by importing every glm module outside glm/training, in a fresh interpreter."""
     outside = [name for name in module_names() if not name.startswith("glm.training")]
-    code = (
-        "import importlib, sys\n"
-        f"for name in {outside!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pytorch_lightning', 'lightning'))\n"
-        "assert not bad, f'Lightning imported: {bad[:3]}'\n"
-        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     assert len(outside) > 20
+    code = f"import importlib, sys\nfor name in {outside!r}:\n    importlib.import_module(name)\nprint(*sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
+    loaded = frozenset(result.stdout.split())
+    assert set(outside) <= loaded
+    return loaded
+
+
+def test_only_glm_training_imports_lightning() -> None:
+    loaded = loaded_by_importing_glm()
+    bad = sorted(m for m in loaded if m.split(".")[0] in ("pytorch_lightning", "lightning"))
+    assert not bad, f"Lightning imported: {bad[:3]}"
+    assert "matplotlib.pyplot" not in loaded, "pyplot imported"
 
 
 def test_a_model_directory_exported_before_the_layout_change_loads_to_the_same_numbers() -> None:
@@ -227,12 +233,5 @@ def test_only_glm_hf_imports_transformers_and_only_when_asked() -> None:
             if any(module.split(".")[0] in ("transformers", "tokenizers") for module in imported):
                 naming.append(name)
     assert naming and all(name.startswith("glm.hf") for name in naming), naming
-    outside = [name for name in module_names() if not name.startswith("glm.training")]
-    code = (
-        "import importlib, sys\n"
-        f"for name in {outside!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'tokenizers'))\n"
-        "assert not bad, f'transformers imported: {bad[:3]}'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    bad = sorted(m for m in loaded_by_importing_glm() if m.split(".")[0] in ("transformers", "tokenizers"))
+    assert not bad, f"transformers imported: {bad[:3]}"
