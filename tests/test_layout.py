@@ -50,9 +50,13 @@ def module_names() -> list[str]:
     return names
 
 
+def module_path(name: str) -> Path:
+    return PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
+
+
 def imports_of(name: str, known: set[str]) -> set[str]:
     """The glm modules `name` imports, at the top, inside functions or under `if TYPE_CHECKING:`."""
-    path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
+    path = module_path(name)
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -225,8 +229,7 @@ def test_only_glm_hf_imports_transformers_and_only_when_asked() -> None:
     left out of the import check: Lightning imports the tokenizers package itself when it is installed.)"""
     naming = []
     for name in module_names():
-        path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(module_path(name).read_text())):
             imported = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 imported = [node.module]
