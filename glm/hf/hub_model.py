@@ -1,8 +1,8 @@
 """A transformers causal language model behind the interface of glm's Transformer.
 
 `HubModel` wraps any `AutoModelForCausalLM` (loaded by transformers itself from safetensors weights,
-never remote code, never a pickle) so
-that glm's inference, scoring, generation and heads run on it unchanged: it reads glm's token ids
+never remote code, never a pickle) so that glm's inference, scoring, generation and heads run on it
+unchanged: it reads glm's token ids
 (mapped onto the Hub tokenizer's ids, glm.hf.tokenizer), returns the hidden states in glm's order
 (the embedding output, each layer's output, the last one final-normed: transformers' own order)
 and next-token logits over glm's vocabulary. Those logits keep the model's full distribution:
