@@ -9,7 +9,7 @@ from glm.arguments import Help, setting
 from glm.config import Pooling, Strands, check_fields, option
 from glm.errors import InputError
 
-ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
+ModelDir = Annotated[str, Help("model directory: glm's (runs/NAME/model) or a transformers causal DNA model")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
 Threads = Annotated[
     int | None,
