@@ -12,6 +12,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import DATA, ROOT, write_fasta
@@ -58,6 +59,25 @@ def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
         (directory / "config.json").write_text(json.dumps(config))
 
     return edit
+
+
+def text_model_files(directory: str) -> dict[str, str | bytes]:
+    """The test model's weights under a char tokenizer of the same vocabulary size: a text model."""
+    files = {f"{directory}/{name}": (MODEL / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    tokenizer = {"kind": "char", "alphabet": "abcdefghijklmnopqrst", "vocab_size": 23}
+    return {**files, f"{directory}/tokenizer.json": json.dumps(tokenizer)}
+
+
+def variant_head_files(directory: str) -> dict[str, str | bytes]:
+    """A logistic variant head on the five scores, as fit-head saves one (head.json + head.safetensors)."""
+    from safetensors.numpy import save
+
+    from glm.scoring.heads import FEATURE_SCORES
+
+    arrays = {"mean": np.zeros(5), "scale": np.ones(5), "coef": np.ones((1, 5)), "intercept": np.zeros(1)}
+    meta = {"format_version": 1, "kind": "logistic", "classes": ["0", "1"], "feature_names": FEATURE_SCORES}
+    meta["info"] = {"task": "variant", "window": 20, "layer": -1}
+    return {f"{directory}/head.json": json.dumps(meta), f"{directory}/head.safetensors": save(arrays)}
 
 
 LONG_FASTA = ">long\n" + "ACGT" * 50_000 + "\n"  # one 200 kb line
@@ -184,6 +204,20 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "classifier needs a model": ({"t.csv": "sequence,label\nACGT,a\nCCGG,b\n"}, ["fit-classifier", "--train", "{tmp}/t.csv", "--out", "{tmp}/c"], "give a MODEL directory"),
     "classify not a classifier": ({"x.fa": GOOD_FASTA, "h/x": "x"}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "not a classifier directory"),
     "fit-head missing label column": ({"v.tsv": f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:2: label column 'label': missing or empty"),
+    # round three: facade, combinations, scoring
+    "fit-head text model": ({**text_model_files("text"), "v.tsv": f"chrom\tpos\tref\talt\tlabel\n{CONTIG}\t2\tA\tC\t1\n"}, ["fit-head", "{tmp}/text", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "a variant head needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "score text model": ({**text_model_files("text"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{tmp}/text", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "variant scoring needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "eval text model on a FASTA": (text_model_files("text"), ["eval", "{tmp}/text", str(GENOME)], "bits per base of a FASTA needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "fit-head NaN label": ({"v.tsv": f"chrom\tpos\tref\talt\tlabel\n{CONTIG}\t2\tA\tC\t1\n{CONTIG}\t3\tG\tT\t0\n{CONTIG}\t4\tT\tA\tNaN\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:4: label column 'label': missing value 'NaN'"),
+    "fit-head NA group": ({"v.tsv": f"chrom\tpos\tref\talt\tlabel\tgene\n{CONTIG}\t2\tA\tC\t1\tA\n{CONTIG}\t3\tG\tT\t0\tNA\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--group", "gene", "--out", "{tmp}/h"], "v.tsv:3: group column 'gene': missing value 'NA'"),
+    "finetune too few rows for a dev split": ({"t.csv": "sequence,label\n" + "ACGTACGT,a\nTTGCAACG,b\n" * 3}, ["fit-classifier", "{model}", "--finetune", "--train", "{tmp}/t.csv", "--test", "{tmp}/t.csv", "--out", "{tmp}/c", "--quiet"], "6 of 2 classes (smallest 'a': 3); that needs at least 11 sequences and 2 of each class; give a dev set (--dev)"),
+    "manifest weight inf": ({"c.tsv": f"path\tweight\n{GENOME}\tinf\n"}, ["pretrain", "--corpus", "{tmp}/c.tsv", "--out", "{tmp}/run", "--quiet"], "c.tsv:2: weight: must be a finite number above 0, got inf"),
+    "head with --strands forward": ({**variant_head_files("h"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h", "--strands", "forward"], "strands: a head reads the scores of both strands, got 'forward'"),
+    "head with another --window": ({**variant_head_files("h"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h", "--window", "30"], "window: this head was fitted with 20-base windows, got 30"),
+    "regions empty BED": ({"r.bed": "", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
+    "regions BED of comments": ({"r.bed": "track name=x\n# nothing\n\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
+    "generate seed past 64 bits": ({}, ["generate", "{model}", "--prompt", "ACGT", "--seed", str(2**64)], f"seed must be in [0, 1.84467e+19), got {2**64}"),
+    "regions unknown contig": ({"r.bed": "chr9\t0\t10\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed:1: BED: contig 'chr9' is not in the genome"),
 }  # fmt: skip
 
 BROKEN_MODELS: dict[str, Callable[[Path], None]] = {

@@ -279,6 +279,14 @@ def _one_per_symbol(ids: np.ndarray) -> Encoding:
     return Encoding(ids=ids, offsets=offsets, ends=offsets + 1, soft_masked=np.zeros(len(ids), np.uint8))
 
 
+def require_dna(tokenizer: Tokenizer, what: str) -> KmerTokenizer:
+    """The tokenizer of a DNA model, or an InputError: `what` (variant scoring, a variant head, bits per
+    base of a FASTA) reads genomes, which a text model would see as unknown characters, not bases."""
+    if not isinstance(tokenizer, KmerTokenizer):
+        raise InputError(f"{what} needs a DNA model (k-mer tokenizer); this model reads {tokenizer.unit}s")
+    return tokenizer
+
+
 def tokenizer_from_dict(values: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
     """Rebuild a tokenizer from `to_dict()` output, checking the stored vocabulary size."""
     kind = values.get("kind")
