@@ -7,6 +7,7 @@
     lm.generate("ATGAAACGC", max_bases=300, seed=1)   # a sampled continuation
     lm.score_variants("variants.vcf.gz", "genome.fa")    # zero-shot variant scores (glm.scoring)
     lm.mutagenesis("genome.fa", "chr1:1000-1100")       # every SNV of a region
+    lm.save_hf("my-model")                    # a transformers directory (glm.hf); glm.load reads those too
 
 A model trained with genome tokens (pretrain --genome-tokens) conditions on a genome: each of
 these takes genome_name="NAME" (one of `lm.genome_names`), and needs it: a tagged model never saw
@@ -45,7 +46,9 @@ from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import VariantWriter
 from glm.io.variants import OnRefMismatch
-from glm.model.checkpoint import genome_tags_of, load_model
+from glm.hf.export import export_hf
+from glm.hf.hub_model import load_any
+from glm.model.checkpoint import genome_tags_of
 from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
@@ -81,13 +84,14 @@ class GenomicLM:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
-        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'.
+        """Load an exported model directory (`runs/NAME/model`), or a transformers causal-LM directory with
+        a nucleotide- or k-mer-level tokenizer (glm.hf.hub_model). Device: 'cuda' when present, else 'cpu'.
 
         threads: CPU threads for torch (default: glm.threads' policy, the allowed CPUs that other
         processes leave free), set process-wide as `glm.use_threads` does.
         """
         use_threads(threads)
-        model, tokenizer, config = load_model(directory, device)
+        model, tokenizer, config = load_any(directory, device)
         return cls(model, tokenizer, config.get("info", {}), genome_tags=genome_tags_of(config, directory))
 
     @property
@@ -274,6 +278,14 @@ class GenomicLM:
         genome = genome if isinstance(genome, Genome) else Genome(genome)
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
         return score_variants(self.model, self.tokenizer, variants, genome, **options)
+
+    def save_hf(self, directory: str | Path, license: str = "other") -> Path:  # noqa: A002
+        """Write this model as a transformers-native directory (glm.hf.export): Llama, or Qwen3 with QK-norm.
+
+        license: the weights' license in the model card's metadata (a Hub license id). An option
+        with no native equivalent is an InputError naming it. Needs transformers (glm[hf]).
+        """
+        return export_hf(directory, self.model, self.tokenizer, self.info, self.genome_tags, license)
 
     def _scoring_options(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """make_plan's options among a facade method's `arguments` (its locals()), with a head

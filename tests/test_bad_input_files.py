@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_fasta
-from test_bad_input import CONTIG, GENOME, GOOD_FASTA, MODEL, probe_head, vcf
+from test_bad_input import CONTIG, GENOME, GOOD_FASTA, MODEL, model_files, probe_head, vcf
 
 from glm.arguments import annotation_parts
 from glm.commands import COMMANDS, main
@@ -35,6 +35,7 @@ OUTPUT_IS_INPUT: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
     "fit-classifier": ({"c/t.csv": TABLE}, ["fit-classifier", "--features", "kmer", "--train", "{tmp}/c/t.csv", "--out", "{tmp}/c"]),
     "classify": ({**probe_head(), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/x.fa"]),
     "to-fasta": ({"x.fa": GOOD_FASTA}, ["to-fasta", "--input", "lab={tmp}/x.fa", "--out", "{tmp}/x.fa"]),
+    "export-hf": (model_files({}), ["export-hf", "{tmp}/m", "{tmp}/m"]),
 }  # fmt: skip
 
 
@@ -59,7 +60,7 @@ def make_files(tmp: Path, files: dict[str, str | bytes]) -> None:
 
 def test_the_table_names_every_command_with_an_output() -> None:
     assert commands_with_outputs() == set(OUTPUT_IS_INPUT)
-    assert len(OUTPUT_IS_INPUT) == 9  # a new command with an output joins the table
+    assert len(OUTPUT_IS_INPUT) == 10  # a new command with an output joins the table
 
 
 @pytest.mark.parametrize("command", list(OUTPUT_IS_INPUT))

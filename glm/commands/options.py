@@ -12,7 +12,7 @@ from glm.errors import InputError
 from glm.io.paths import OutputFile
 from glm.io.tabix import INDEX_SUFFIXES
 
-ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
+ModelDir = Annotated[str, Help("model directory: glm's (runs/NAME/model) or a transformers causal DNA model")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
 Threads = Annotated[
     int | None,

@@ -9,8 +9,9 @@ import numpy as np
 from glm.alphabet import base_codes
 from glm.config import FeatureKind, Pooling, Strands
 from glm.errors import InputError, check_choice, choices
+from glm.hf.hub_model import load_any
 from glm.io.schema import Fields
-from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
+from glm.model.checkpoint import genome_tags_of, require_untagged
 from glm.model.inference import embed
 
 
@@ -57,7 +58,7 @@ class FeatureCache:
         self.spec = spec.validate()
         self.model = None
         if spec.kind == "embedding":
-            model, tokenizer, config = load_model(spec.model)
+            model, tokenizer, config = load_any(spec.model)
             require_untagged(genome_tags_of(config, spec.model), spec.model, "a probe on embeddings")
             self.model = model, tokenizer
         self.rows: dict[str, np.ndarray] = {}
