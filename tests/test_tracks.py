@@ -21,7 +21,8 @@ from glm.model.batching import sequence_tokens
 from glm.model.checkpoint import export_model
 from glm.scoring import mutagenesis_variants, score_variants
 from glm.scoring.plan import make_plan
-from glm.scoring.tracks import TRACK_NAMES, kmer_base_log_probs, strand_log_probs, track_pieces, write_tracks
+from glm.io.tracks import TRACK_NAMES
+from glm.scoring.tracks import kmer_base_log_probs, strand_log_probs, track_pieces, write_tracks
 
 
 random.seed(5)

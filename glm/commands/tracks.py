@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
 from glm.commands.options import Device, GenomeFasta, GenomeName, ModelDir, Quiet, ScoringBatch, StrandChoice, Window
 from glm.config import InferencePrecision, TrackMethod, check_fields, option
-from glm.io.files import OutputFile
+from glm.io.paths import OutputFile
+from glm.io.tracks import track_outputs
+
+
+class TracksOutput(OutputFile):
+    """track's --out: one file per track named from it, their track lines and the --plot figure."""
+
+    def written(self) -> list[Path]:
+        return track_outputs(self)
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ def track(
     *,
     genome: GenomeFasta,
     regions: Annotated[list[str], Help("CHR:START-END (1-based), a contig, or a BED file (repeatable)")],
-    out: Annotated[OutputFile, Help("output: .bw / .bigWig, or .bedGraph / .bg; one file per track")],
+    out: Annotated[TracksOutput, Help("output: .bw / .bigWig, or .bedGraph / .bg; one file per track")],
     settings: Annotated[dict[str, Any], ConfigOptions(TrackSettings, "tracks", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
@@ -94,13 +103,11 @@ def _check_plot(regions: list[tuple[str, int, int]]) -> None:
 
 def _plot(report: Any, out: str, method: TrackMethod) -> None:
     """The first region's tracks as a figure beside the track files."""
-    from pathlib import Path
-
     import numpy as np
 
     from glm.io.coordinates import format_region, to_one_based
+    from glm.io.tracks import TRACK_NAMES
     from glm.plots import plot_tracks
-    from glm.scoring.tracks import TRACK_NAMES
 
     contig, start, end = report.regions[0]
     positions = to_one_based(np.arange(start, end))

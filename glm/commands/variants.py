@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
@@ -14,15 +13,17 @@ from glm.commands.options import (
     GenomeFasta,
     GenomeName,
     ModelDir,
+    MutagenesisOutput,
     Quiet,
     ScoringBatch,
     ScoringSettings,
+    VariantsOutput,
     Window,
     parse_aliases,
 )
 from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory
 
 
 @command(
@@ -38,7 +39,7 @@ def score(
     *,
     genome: GenomeFasta,
     variants: Annotated[str, Help("VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")],
-    out: Annotated[OutputFile, Help("output file: .tsv, .vcf or .vcf.gz")],
+    out: Annotated[VariantsOutput, Help("output file: .tsv, .vcf or .vcf.gz")],
     scoring: Annotated[dict[str, Any], ConfigOptions(FileScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
@@ -86,7 +87,7 @@ def mutagenesis(
     genome: GenomeFasta,
     region: Annotated[str, Help("CONTIG:START-END, 1-based inclusive")],
     out: Annotated[
-        OutputFile, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
+        MutagenesisOutput, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
     ],
     scoring: Annotated[dict[str, Any], ConfigOptions(ScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
@@ -100,13 +101,11 @@ def mutagenesis(
     chosen = ScoringSettings(**scoring)
     lm = load(model, device=device)
     scores = lm.mutagenesis(genome, region, progress=not quiet, genome_name=genome_name, **chosen.plan_options())
-    prefix = Path(out.removesuffix(".tsv").removesuffix(".png"))
-    print(scores.summary(scores.write(prefix.with_name(prefix.name + ".tsv"))))
+    print(scores.summary(scores.write(out.table)))
     column = "llr" if "llr" in (chosen.method or ["llr"]) else "embedding_cosine"
     positions, reference, matrix = mutagenesis_matrix(scores, column)
-    picture = prefix.with_name(prefix.name + ".png")
-    plot_mutagenesis(positions, reference, matrix, picture, title=f"{region}: {column}", label=column)
-    print(f"heatmap -> {picture}")
+    plot_mutagenesis(positions, reference, matrix, out.picture, title=f"{region}: {column}", label=column)
+    print(f"heatmap -> {out.picture}")
 
 
 @dataclass(frozen=True)

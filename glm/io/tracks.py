@@ -18,8 +18,13 @@ from typing import IO, Any
 import numpy as np
 
 from glm.errors import InputError
-from glm.io.files import atomic_file, check_output
+from glm.io.files import atomic_file
+from glm.io.paths import check_output
 
+TRACK_NAMES = {  # the tracks of each method of glm.scoring.tracks, in column order
+    "logprob": ("logp_A", "logp_C", "logp_G", "logp_T", "logp_ref"),
+    "llr": ("llr_A", "llr_C", "llr_G", "llr_T", "llr_mean"),
+}
 BIGWIG_SUFFIXES = (".bw", ".bigwig")
 BEDGRAPH_SUFFIXES = (".bedgraph", ".bg")
 INSTALL = 'bigWig output needs pyBigWig: pip install "glm[tracks]" (or pip install pyBigWig); .bedGraph needs nothing'
@@ -42,6 +47,18 @@ def track_paths(out: str | Path, names: Sequence[str]) -> list[Path]:
     if len(names) == 1:
         return [out]
     return [out.with_name(f"{out.stem}.{name}{out.suffix}") for name in names]
+
+
+def track_outputs(out: str | Path) -> list[Path]:
+    """Every file `glm track --out OUT` may write, whichever method: the tracks, their track lines, the figure."""
+    out = Path(out)
+    names = [name for names in TRACK_NAMES.values() for name in names]
+    return [out, *track_paths(out, names), track_lines_path(out), out.with_suffix(".png")]
+
+
+def track_lines_path(out: str | Path) -> Path:
+    """OUT_STEM.tracks.txt: the track lines of bigWig files (a bigWig has no header for text)."""
+    return Path(out).with_name(Path(out).stem + ".tracks.txt")
 
 
 def _runs(values: np.ndarray) -> list[tuple[int, int]]:
@@ -86,7 +103,7 @@ class TrackWriter:
         self._files: list[Any] = []
         self._descriptions = [descriptions[name] for name in names]
         self._lengths = dict(lengths)
-        self._sidecar = Path(out).with_name(Path(out).stem + ".tracks.txt") if self.kind == "bigwig" else None
+        self._sidecar = track_lines_path(out) if self.kind == "bigwig" else None
 
     def __enter__(self) -> TrackWriter:
         partials = [self._stack.enter_context(atomic_file(path)) for path in self.paths]

@@ -10,8 +10,8 @@ size, so it has a total without reading the input twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from glm.io.files import ReadProgress
 from glm.io.genome import Genome
@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 def score_file(
     model: Transformer,
     tokenizer: Tokenizer,
-    variants: str | os.PathLike[str],
+    variants: str | os.PathLike[str] | Iterable[Any],
     genome: str | os.PathLike[str] | Genome,
     out: str | os.PathLike[str],
     regions: Sequence[Region] = (),
     **options: Unpack[ScoringOptions],
 ) -> tuple[ScoreCounts, VariantWriter]:
-    """Score a VCF/TSV/CSV file into `out` (.tsv, .vcf, .vcf.gz + index) chunk by chunk.
+    """Score a VCF/TSV/CSV file (or Python rows) into `out` (.tsv, .vcf, .vcf.gz + index) chunk by chunk.
 
     Options are those of `score_variants` (glm.scoring.plan.make_plan); `regions` (genome contig,
     0-based half-open) keep only the variants overlapping them. Returns the counts for a summary

@@ -41,7 +41,7 @@ from glm.errors import check_choice
 from glm.io.coordinates import format_region
 from glm.io.genome import Genome
 from glm.io.progress import progress_bar
-from glm.io.tracks import TrackWriter
+from glm.io.tracks import TRACK_NAMES, TrackWriter
 from glm.model.batching import pad_batch, with_separator
 from glm.model.checkpoint import inference_autocast
 from glm.model.likelihood import float32_logits
@@ -52,10 +52,6 @@ from glm.scoring.table import mutagenesis_variants
 from glm.scoring.windows import ReverseStrand
 from glm.scoring.zero_shot import scored_chunks
 
-TRACK_NAMES = {
-    "logprob": ("logp_A", "logp_C", "logp_G", "logp_T", "logp_ref"),
-    "llr": ("llr_A", "llr_C", "llr_G", "llr_T", "llr_mean"),
-}
 DESCRIPTIONS = {
     "logp": "log P({base} | context) in nats from one pass per window",
     "logp_ref": "log P(reference base | context) in nats",
