@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from glm.config import Pooling, Strands
+from glm.config import InferencePrecision, Pooling, Strands
 from glm.errors import InputError, keyword_options, named_options, typed_arguments, typed_methods
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
@@ -196,6 +196,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
+        precision: InferencePrecision = "auto",
     ) -> VariantScores:
         """Zero-shot scores of variants (a VCF/TSV/CSV path or Python rows) against a genome FASTA.
 
@@ -215,6 +216,8 @@ class GenomicLM:
         progress: show a progress bar.
         chunk_size: variants read and scored together (memory grows with it, not with the input).
         genome_name: for a model trained with genome tokens, the genome whose token starts every window.
+        precision: "auto" runs the forward passes in bf16 autocast on CUDA, float32 elsewhere;
+            "float32" or "bf16" forces one (docs/VARIANTS.md: the measured llr difference).
 
         Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
         """
@@ -241,6 +244,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
+        precision: InferencePrecision = "auto",
     ) -> tuple[ScoreCounts, VariantWriter]:
         """Score a variant file of any size (or Python rows) into `out`, chunk by chunk (memory flat in the variants).
 
@@ -268,6 +272,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
+        precision: InferencePrecision = "auto",
     ) -> VariantScores:
         """Score every SNV of `region` ("chr:start-end", 1-based inclusive): three per base, none at N.
 

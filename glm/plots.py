@@ -110,6 +110,37 @@ def plot_mutagenesis(
     _save(figure, path)
 
 
+def plot_tracks(
+    positions: np.ndarray,
+    tracks: dict[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    features: list[tuple[int, int, str]] | None = None,
+) -> None:
+    """Per-base tracks as stacked line panels over one region, like a genome browser's view.
+
+    positions: 1-based positions (n,); tracks: panel label -> (n,) values, NaN where a base has no
+    value (drawn as a gap); features: (first, last, name) spans, 1-based inclusive (genes), shaded
+    in every panel and named above the first.
+    """
+    figure = Figure(figsize=(min(max(6.0, len(positions) / 60), 14.0), 1.0 + 1.3 * len(tracks)))
+    axes = figure.subplots(len(tracks), 1, sharex=True, squeeze=False)[:, 0]
+    for axis, (label, values) in zip(axes, tracks.items()):
+        axis.plot(positions, values, color="black", linewidth=0.7)
+        axis.axhline(0, color="grey", linewidth=0.5, linestyle=":")
+        axis.set_ylabel(label, fontsize=8)
+        for number, (first, last, _) in enumerate(features or []):
+            axis.axvspan(first - 0.5, last + 0.5, color="tab:orange" if number % 2 == 0 else "tab:blue", alpha=0.12)
+    for first, last, name in features or []:
+        axes[0].annotate(
+            name, ((first + last) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8
+        )
+    axes[0].set_title(title, pad=16)
+    axes[-1].set_xlabel("position")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _save(figure, path)
+
+
 @dataclass
 class Curve:
     """One plotted line: x (units seen, or steps for runs logged before units were) and y."""

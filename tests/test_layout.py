@@ -152,8 +152,8 @@ def test_every_command_has_help_and_every_config_field_an_option(capsys) -> None
     parser = build_parser(COMMANDS, "cli.py")
     names = [function.command[0] for function in COMMANDS]
     assert names == [
-        "pretrain", "plot", "eval", "generate", "export-hf", "score", "mutagenesis", "fit-head", "embed", "layers",
-        "fit-classifier", "classify", "to-fasta",
+        "pretrain", "plot", "eval", "generate", "export-hf", "score", "mutagenesis", "fit-head", "track", "embed",
+        "layers", "fit-classifier", "classify", "to-fasta",
     ]  # fmt: skip
     for name in names:
         with pytest.raises(SystemExit) as exit_:

@@ -10,6 +10,7 @@
     python cli.py score runs/MT-human/model --genome data/MT-human.fa \\
         --variants data/mitomap_confirmed_mutations.vcf.gz --alias MT=MT_human --out scores.vcf.gz
     python cli.py mutagenesis runs/MT-human/model --genome data/MT-human.fa --region MT_human:3230-3304 --out mt_tl1
+    python cli.py track runs/MT-human/model --genome data/MT-human.fa --regions MT_human:3001-4000 --out mt.bw
     python cli.py fit-head runs/MT-human/model --genome data/MT-human.fa --variants data/mitomap_labelled.tsv \\
         --alias MT=MT_human --label label --group block --out heads/mitomap
     python cli.py embed runs/lambda_virus/model --input seqs.fa --out emb.npy
@@ -26,7 +27,7 @@ from __future__ import annotations
 import sys
 
 from glm.arguments import build_parser
-from glm.commands import models, sequences, variants
+from glm.commands import models, sequences, tracks, variants
 from glm.commands.options import Threads
 from glm.errors import InputError
 from glm.threads import use_threads
@@ -41,6 +42,7 @@ COMMANDS = [
     variants.score,
     variants.mutagenesis,
     variants.fit_head,
+    tracks.track,
     sequences.embed,
     sequences.layers,
     sequences.fit_classifier,

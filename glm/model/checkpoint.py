@@ -15,6 +15,7 @@ tensor is an error, never silently ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from glm.config import LEGACY_MODEL, Config
-from glm.errors import InputError
+from glm.config import LEGACY_MODEL, Config, InferencePrecision
+from glm.errors import InputError, check_choice
 from glm.io.files import atomic_directory, read_safetensors, require_files, write_json
 from glm.io.schema import Fields
 from glm.model.genome_tags import GenomeTags
@@ -140,6 +141,20 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise InputError(f"device: {device!r} is not supported; use cpu or cuda (this machine: {here})")
     return resolved
+
+
+def inference_autocast(
+    device: torch.device, precision: InferencePrecision = "auto"
+) -> contextlib.AbstractContextManager:
+    """The autocast of a forward pass for scoring: bf16 ("auto": on CUDA only), else plain float32.
+
+    Log-probabilities are taken in float32 from the logits either way (glm.model.likelihood);
+    docs/VARIANTS.md gives the measured llr difference of bf16 against float32.
+    """
+    check_choice("precision", precision, InferencePrecision)
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:

@@ -25,12 +25,18 @@ def logits_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return -F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
 
 
+def float32_logits(model: Transformer, final_states: torch.Tensor) -> torch.Tensor:
+    """The output layer in float32, also under bf16 autocast: bf16 logits keep ~3 digits, and an llr sums hundreds."""
+    with torch.autocast(final_states.device.type, enabled=False):
+        return model.logits(final_states.float())
+
+
 def target_log_probs(model: Transformer, final_states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log P(target) at each position, float32 (batch, time), 0 at targets that are not scored.
 
     `final_states[:, t]` is the model's final (normed) hidden state that predicts `targets[:, t]`.
     """
-    return logits_log_probs(model.logits(final_states), targets) * scored_targets(targets)
+    return logits_log_probs(float32_logits(model, final_states), targets) * scored_targets(targets)
 
 
 def token_log_probs(model: Transformer, ids: torch.Tensor) -> torch.Tensor:

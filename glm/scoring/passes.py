@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from glm.io.progress import progress_bar
 from glm.model.likelihood import target_log_probs
+from glm.model.checkpoint import inference_autocast
 from glm.model.transformer import KVCache, Transformer
 from glm.scoring.plan import ScoringPlan
 
@@ -40,18 +41,28 @@ class PairResults:
     l2: np.ndarray  # (pairs,)
     delta: np.ndarray | None  # (pairs, width): alt minus ref pooled embedding, when asked for
 
-    @classmethod
-    def empty(cls, n_pairs: int, width: int, keep_delta: bool) -> PairResults:
-        zeros = np.zeros(n_pairs)
-        return cls(zeros.copy(), zeros.copy(), zeros.copy(), np.zeros((n_pairs, width)) if keep_delta else None)
+
+class _DeviceResults:
+    """Results gathered on the model's device, chunk by chunk, and copied to the host once at the end."""
+
+    def __init__(self, keep_delta: bool):
+        self.keep_delta = keep_delta
+        self.pairs: list[np.ndarray] = []  # pair numbers of each stored chunk (host)
+        self.values: list[torch.Tensor] = []  # (chunk, 3 [+ width]) float64 on the device
 
     def store(self, chunk: list[int], llr: torch.Tensor, ref_pooled: torch.Tensor, alt_pooled: torch.Tensor) -> None:
         """Results of the pairs in `chunk` from their llr and (n, width) float64 pooled embeddings."""
-        self.llr[chunk] = llr.cpu().numpy()
-        self.cosine[chunk] = (1 - F.cosine_similarity(ref_pooled, alt_pooled, dim=-1)).cpu().numpy()
-        self.l2[chunk] = (alt_pooled - ref_pooled).norm(dim=-1).cpu().numpy()
-        if self.delta is not None:
-            self.delta[chunk] = (alt_pooled - ref_pooled).cpu().numpy()
+        difference = alt_pooled - ref_pooled
+        columns = [llr[:, None], (1 - F.cosine_similarity(ref_pooled, alt_pooled, dim=-1))[:, None]]
+        columns += [difference.norm(dim=-1)[:, None]] + ([difference] if self.keep_delta else [])
+        self.pairs.append(np.asarray(chunk))
+        self.values.append(torch.cat(columns, dim=1))
+
+    def to_host(self, n_pairs: int, width: int) -> PairResults:
+        table = np.zeros((n_pairs, 3 + (width if self.keep_delta else 0)))
+        if self.values:
+            table[np.concatenate(self.pairs)] = torch.cat(self.values).cpu().numpy()  # the one copy back
+        return PairResults(table[:, 0], table[:, 1], table[:, 2], table[:, 3:] if self.keep_delta else None)
 
 
 @dataclass
@@ -65,15 +76,19 @@ class _ReferenceBatch:
 
 
 def score_pairs(model: Transformer, refs: list[np.ndarray], pairs: list[Pair], plan: ScoringPlan) -> PairResults:
-    """Scores of every pair: the cached fast path, or with plan.reuse False two full passes per pair."""
-    results = PairResults.empty(len(pairs), model.config.width, plan.keep_delta)
-    (_score_reusing if plan.reuse else _score_naive)(model, refs, pairs, plan, results)
-    return results
+    """Scores of every pair: the cached fast path, or with plan.reuse False two full passes per pair.
+
+    Every value stays on the model's device until all pairs are scored: one copy back in all.
+    """
+    results = _DeviceResults(plan.keep_delta)
+    with inference_autocast(next(model.parameters()).device, plan.precision):
+        (_score_reusing if plan.reuse else _score_naive)(model, refs, pairs, plan, results)
+    return results.to_host(len(pairs), model.config.width)
 
 
 @torch.inference_mode()
 def _score_reusing(
-    model: Transformer, refs: list[np.ndarray], pairs: list[Pair], plan: ScoringPlan, results: PairResults
+    model: Transformer, refs: list[np.ndarray], pairs: list[Pair], plan: ScoringPlan, results: _DeviceResults
 ) -> None:
     """Each distinct reference window once (keys/values cached), then each alternative's suffix only."""
     device, layer, batch_size = next(model.parameters()).device, plan.layer, plan.batch_size
@@ -98,39 +113,57 @@ def _score_reusing(
             )
             row_of = {ref: row for row, ref in enumerate(batch_refs)}
             jobs = sorted((pairs[n].shared, n) for ref in batch_refs for n in by_ref[ref])
-            for chunk_start in range(0, len(jobs), batch_size):
-                chunk = [n for _, n in jobs[chunk_start : chunk_start + batch_size]]
-                rows = torch.tensor([row_of[pairs[n].ref] for n in chunk], device=device)
-                _score_suffixes(model, [pairs[n] for n in chunk], chunk, reference, rows, layer, results)
+            numbers = [n for _, n in jobs]
+            rows = torch.tensor([row_of[pairs[n].ref] for n in numbers], device=device)  # one upload per batch
+            alt_ids = torch.from_numpy(np.stack([pairs[n].alt_ids for n in numbers])).to(device)
+            for first_job, last_job in suffix_chunks([shared for shared, _ in jobs], ids.shape[1], batch_size):
+                chunk = numbers[first_job:last_job]
+                piece = slice(first_job, last_job)
+                start = jobs[first_job][0] - 1
+                _score_suffixes(model, alt_ids[piece], start, chunk, reference, rows[piece], layer, results)
                 bar.update(len(chunk))
+
+
+def suffix_chunks(shared: list[int], n_tokens: int, batch_size: int) -> list[tuple[int, int]]:
+    """[first, last) job ranges whose alternative suffixes hold about batch_size whole windows of tokens.
+
+    `shared` is sorted: a chunk runs from its first job's first difference, so its cost is
+    (jobs) x (n_tokens - shared[first] + 1) tokens; short suffixes (late variants) pack densely.
+    """
+    budget, chunks, first = batch_size * n_tokens, [], 0
+    while first < len(shared):
+        suffix = max(n_tokens - shared[first] + 1, 1)
+        last = min(first + max(budget // suffix, 1), len(shared))
+        chunks.append((first, last))
+        first = last
+    return chunks
 
 
 def _score_suffixes(
     model: Transformer,
-    chunk_pairs: list[Pair],
+    alt_ids: torch.Tensor,
+    start: int,
     chunk: list[int],
     reference: _ReferenceBatch,
     rows: torch.Tensor,
     layer: int,
-    results: PairResults,
+    results: _DeviceResults,
 ) -> None:
-    """Run the alternative windows of `chunk` from their first differing token, on the cached prefix.
+    """Run the alternative windows (alt_ids, one row per pair of `chunk`) from `start` on the cached prefix.
 
     All rows restart at one position `start` (the earliest first difference in the chunk, minus one
     so that the token there is predicted): positions before it are identical in ref and alt.
     """
-    n_tokens = len(chunk_pairs[0].alt_ids)
-    start = min(pair.shared for pair in chunk_pairs) - 1
+    n_tokens = alt_ids.shape[1]
     ref_log_probs, prefix_sums, ref_pooled = (
         reference.log_probs[rows],
         reference.prefix_sums[rows],
         reference.pooled[rows],
     )
     if start == n_tokens - 1:  # every alt equals its reference: nothing changes
-        results.store(chunk, torch.zeros(len(chunk), dtype=torch.float64), ref_pooled, ref_pooled)
+        results.store(chunk, torch.zeros(len(chunk), dtype=torch.float64, device=rows.device), ref_pooled, ref_pooled)
         return
     cache = reference.cache.select(rows, start)
-    alt_ids = torch.from_numpy(np.stack([pair.alt_ids for pair in chunk_pairs])).to(rows.device)
     states = model.hidden_states(alt_ids[:, start:], cache)  # positions start .. T-1
     alt_log_probs = target_log_probs(model, states[-1][:, :-1], alt_ids[:, start + 1 :]).double()
     llr = alt_log_probs.sum(1) - ref_log_probs[:, start:].sum(1)
@@ -142,7 +175,7 @@ def _score_suffixes(
 
 @torch.inference_mode()
 def _score_naive(
-    model: Transformer, refs: list[np.ndarray], pairs: list[Pair], plan: ScoringPlan, results: PairResults
+    model: Transformer, refs: list[np.ndarray], pairs: list[Pair], plan: ScoringPlan, results: _DeviceResults
 ) -> None:
     """Two full forward passes per pair, nothing shared: the reference for the fast path."""
     device, layer = next(model.parameters()).device, plan.layer

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from glm.config import Strands, check_bounds
+from glm.config import InferencePrecision, Strands, check_bounds
 from glm.errors import InputError, check_choice, check_options
 from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import model_fingerprint
@@ -36,7 +36,7 @@ class ScoringPlan:
     methods: tuple[str, ...] = ("llr",)
     strands: Strands = "both"  # both: average the forward and reverse-complement scores
     layer: int = -1  # hidden layer of the embedding distances
-    batch_size: int = 16  # windows per forward pass
+    batch_size: int = 16  # windows per forward pass: a budget of batch_size full windows' tokens
     reuse: bool = True  # False: two full windows per variant (the naive reference path)
     keep_delta: bool = False  # keep the alt - ref pooled embedding (features for heads)
     progress: bool = False
@@ -45,6 +45,7 @@ class ScoringPlan:
     on_ref_mismatch: OnRefMismatch = "error"  # or "skip": such variants are reported, not scored
     chunk_size: int = CHUNK_SIZE  # variants read and scored together
     genome_token: int | None = None  # a tagged model's genome token: first in every window instead of SEP
+    precision: InferencePrecision = "auto"  # bf16 autocast on CUDA ("auto"), or "float32" / "bf16" anywhere
 
     @property
     def n_strands(self) -> int:
@@ -73,6 +74,7 @@ class ScoringOptions(TypedDict, total=False):
     keep_delta: bool
     genome_name: str | None
     genome_tags: GenomeTags | None
+    precision: InferencePrecision
 
 
 def make_plan(
@@ -93,6 +95,7 @@ def make_plan(
     keep_delta: bool = False,
     genome_name: str | None = None,
     genome_tags: GenomeTags | None = None,
+    precision: InferencePrecision = "auto",
 ) -> ScoringPlan:
     """A checked plan for this model; bad values are InputErrors.
 
@@ -108,7 +111,9 @@ def make_plan(
     chunk_size changes scores only by float32 rounding). keep_delta: keep the
     embedding deltas (features for heads). genome_name: for a model trained with genome tokens,
     the genome whose token starts every window (required there; refused by an untagged model);
-    genome_tags: that model's tags (GenomicLM passes its own).
+    genome_tags: that model's tags (GenomicLM passes its own). precision: "auto" runs the forward
+    passes in bf16 autocast on CUDA and in float32 elsewhere; "float32" or "bf16" forces one
+    (log-probabilities are float32 from the logits either way; docs/VARIANTS.md: the difference).
     """
     require_dna(tokenizer, "variant scoring")
     methods = (method,) if isinstance(method, str) else tuple(method)
@@ -121,6 +126,7 @@ def make_plan(
     check_bounds("batch_size", batch_size, "[1, inf)")
     check_bounds("chunk_size", chunk_size, "[1, inf)")
     check_choice("on_ref_mismatch", on_ref_mismatch, OnRefMismatch)
+    check_choice("precision", precision, InferencePrecision)
     window = default_window(model, tokenizer) if window is None else window
     check_window(window, model, tokenizer)
     token = genome_token(genome_tags, genome_name)
@@ -138,6 +144,7 @@ def make_plan(
         on_ref_mismatch=on_ref_mismatch,
         chunk_size=chunk_size,
         genome_token=token,
+        precision=precision,
     )
 
 
