@@ -63,6 +63,7 @@ def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
 LONG_FASTA = ">long\n" + "ACGT" * 50_000 + "\n"  # one 200 kb line
 GOOD_FASTA = ">a\n" + "ACGTTGCAAC" * 30 + "\n"
 MANY_FASTA = "".join(f">r{i}\n" + "ACGTTGCAAC" * 30 + "\n" for i in range(100))
+RUN_CONFIG = "model:\n  width: 64\ndata:\n  k: 3\n"  # a run's config.yaml: the defaults but these
 
 # name: (input files {name: text or bytes}, argv (with {tmp} and {model} filled in), expected fragment)
 CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
@@ -184,6 +185,14 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "classifier needs a model": ({"t.csv": "sequence,label\nACGT,a\nCCGG,b\n"}, ["fit-classifier", "--train", "{tmp}/t.csv", "--out", "{tmp}/c"], "give a MODEL directory"),
     "classify not a classifier": ({"x.fa": GOOD_FASTA, "h/x": "x"}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "not a classifier directory"),
     "fit-head missing label column": ({"v.tsv": f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:2: label column 'label': missing or empty"),
+    # round three: resume, launchers
+    "resume another width": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--width", "32"], "run: --resume: the run has model.width 64, --width asks for 32. A resumed run keeps its model, data and optimisation (config.yaml): drop --width, or start a new run with another --out"),
+    "resume another preset": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--config", "small"], "model.width 64, --config small has 512"),
+    "resume another k": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--k", "2"], "the run has data.k 3, --k asks for 2"),
+    "resume another optimizer": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--optimizer", "muon"], "train.optimizer 'adamw', --optimizer asks for 'muon'"),
+    "resume another batch size": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--batch-size", "4"], "train.batch_size 32, --batch-size asks for 4"),
+    "resume before the first checkpoint": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume"], "no checkpoints/last.ckpt to resume from (a run stopped before its first checkpoint starts again without --resume)"),
+    "num-nodes without a launcher": ({}, ["pretrain", str(GENOME), "--num-nodes", "2", "--out", "{tmp}/run"], "--num-nodes 2: no launcher started this run on the other nodes"),
 }  # fmt: skip
 
 BROKEN_MODELS: dict[str, Callable[[Path], None]] = {
