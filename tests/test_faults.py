@@ -5,6 +5,7 @@ once their process is gone; what a resumed run may change; several nodes need a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -47,6 +48,28 @@ def temporaries(directory: Path) -> list[Path]:
     return [path for path in directory.rglob("*") if ".partial-" in path.name or ".old-" in path.name]
 
 
+def signal_mid_run(folder: Path, config: Path, name: str, signum: int, env: dict[str, str]) -> tuple[int, str, int]:
+    """Start `glm pretrain` into folder/name, send `signum` once it has a checkpoint; (status, last stderr
+    line, the step its message names)."""
+    victim = subprocess.Popen(
+        [*pretrain_command(name, config), *RUN_OPTIONS],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    last = folder / name / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signum)
+    _, err = victim.communicate(timeout=120)
+    assert "Traceback" not in err, err[-3000:]
+    last_line = err.strip().splitlines()[-1]
+    return victim.returncode, last_line, int(last_line.split("at step ")[1].split(";")[0])
+
+
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> tuple[Path, Path]:
     """(folder, config) of one uninterrupted run, the trajectory the stopped runs must resume onto."""
@@ -60,32 +83,18 @@ def straight(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(
-    ("signum", "status", "said"),
+    ("signum", "expected", "said"),
     [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (SIGINT)")],
 )
 def test_a_signal_mid_run_saves_a_checkpoint_exits_128_plus_it_and_resumes_onto_the_same_trajectory(
-    straight, signum, status, said
+    straight, signum, expected, said
 ) -> None:
     folder, config = straight
     run = folder / signum.name
-    victim = subprocess.Popen(
-        [*pretrain_command(signum.name, config), *RUN_OPTIONS],
-        cwd=folder,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "last.ckpt").exists() and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.send_signal(signum)
-    _, err = victim.communicate(timeout=120)
-    assert victim.returncode == status, err[-3000:]
-    last_line = err.strip().splitlines()[-1]
-    step = int(last_line.split("at step ")[1].split(";")[0])
+    status, last_line, step = signal_mid_run(folder, config, signum.name, signum, ENV)
+    assert status == expected, last_line
     resume = f"glm pretrain {GENOME} --out {signum.name} --resume"
-    assert last_line == f"{said} at step {step}; resume with: {resume}" and "Traceback" not in err
+    assert last_line == f"{said} at step {step}; resume with: {resume}"
     assert 4 <= step < STEPS  # stopped mid-run, at a step boundary after the first checkpoint
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
     assert not (run / "model").exists() and temporaries(run) == []
@@ -105,6 +114,11 @@ def test_a_signal_mid_run_saves_a_checkpoint_exits_128_plus_it_and_resumes_onto_
     )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-6, atol=1e-6, msg=name)
+    val_bits = [
+        json.loads((path / "model" / "config.json").read_text())["info"]["val_bits_per_base"]
+        for path in (run, folder / "straight")
+    ]
+    assert val_bits[0] == pytest.approx(val_bits[1], abs=1e-6)
     assert temporaries(run) == []
 
 
@@ -187,3 +201,22 @@ def test_several_nodes_need_a_launcher_on_every_node(monkeypatch) -> None:
     monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")  # Lightning's by-hand launch: these set on every node
     monkeypatch.setenv("NODE_RANK", "1")
     check_launcher(4, num_nodes=2)
+
+
+def test_slurms_requeue_signal_saves_a_checkpoint_and_requeues_the_job(straight, tmp_path) -> None:
+    """Under SLURM (its variables, as srun sets them for one task), SIGUSR1 stops at a step and requeues."""
+    folder, config = straight
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "scontrol.log"}\n')
+    scontrol.chmod(0o755)
+    slurm = {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "glm", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0"}
+    slurm |= {"SLURM_LOCALID": "0", "SLURM_NODEID": "0", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    status, last_line, step = signal_mid_run(folder, config, "requeued", signal.SIGUSR1, ENV | slurm)
+    assert status == 128 + signal.SIGUSR1, last_line
+    assert last_line.startswith(f"terminated (SIGUSR1) at step {step}; SLURM job 4242 requeued; resume with: glm")
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    run = folder / "requeued"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step < STEPS
+    assert not list(run.glob("hpc_ckpt_*")) and temporaries(run) == []  # Lightning's own requeue file is not written

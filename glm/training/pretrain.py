@@ -43,7 +43,7 @@ from glm.training.checkpoints import LAST
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
 from glm.training.resume import resume_command, resumed_config, starting_checkpoint
-from glm.training.signals import signal_stop
+from glm.training.signals import REQUEUE, requeue_job, signal_stop
 from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
 from glm.training.windows import sampling_weights
 
@@ -200,9 +200,10 @@ def pretrain(
     lit, datamodule = _seeded_modules(config, data)
     _describe_run(data, lit, trainer, config, say)
     fitted = _fit(trainer, lit, datamodule, resume_from, data, run_dir)
-    if fitted.stopped_by:
+    if fitted.stopped_by:  # the checkpoint is saved: requeue (SLURM's signal), then stop
+        requeued = f"; {requeue_job()}" if fitted.stopped_by == REQUEUE and fitted.is_global_zero else ""
         resume_with = resume_command(inputs, corpus, run_dir)
-        raise Stopped(fitted.stopped_by, f"at step {fitted.steps}; resume with: {resume_with}")
+        raise Stopped(fitted.stopped_by, f"at step {fitted.steps}{requeued}; resume with: {resume_with}")
     model_dir = _export(fitted, data, config, run_dir)
     return _result(fitted, data, lit.model.num_parameters(), run_dir, model_dir)
 

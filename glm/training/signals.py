@@ -13,22 +13,54 @@ validates that step and writes checkpoints/last.ckpt, a checkpoint --resume cont
 The caller then raises glm.errors.Stopped (glm.commands.main: one line, status 128 + the signal).
 A second signal before that stops at once, without a new checkpoint. A signal after the last step
 lets the run finish: its model is complete.
+
+Under SLURM the requeue signal (SIGUSR1, e.g. `#SBATCH --signal=SIGUSR1@120`) stops the run the same
+way and then requeues the job (`scontrol requeue`, as Lightning's auto-requeue does), so the job
+starts again and resumes from that checkpoint. glm takes that signal from Lightning
+(`SLURMEnvironment(auto_requeue=False)`, slurm_environment): Lightning's handler saves an
+`hpc_ckpt_N.ckpt` from inside the signal handler, wherever the step is, which glm never reads.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from glm.errors import Stopped, signal_handlers
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REQUEUE = signal.SIGUSR1  # SLURM's signal before the time limit, as Lightning's auto-requeue takes it
+
+
+def slurm_environment() -> list[SLURMEnvironment]:
+    """Under SLURM, Lightning's SLURM environment without its requeue handler (glm's SignalStop takes the signal)."""
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
+
+
+def stop_signals() -> tuple[int, ...]:
+    """SIGTERM and SIGINT; under SLURM the requeue signal too."""
+    return STOP_SIGNALS + ((REQUEUE,) if SLURMEnvironment.detect() else ())
+
+
+def requeue_job() -> str:
+    """Requeue this SLURM job (`scontrol requeue`; an array task by its array id); what became of it, to say."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
+    try:
+        finished = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        problem = (finished.stderr.strip() or f"status {finished.returncode}") if finished.returncode else ""
+    except OSError as error:
+        problem = str(error.strerror)
+    return f"SLURM job {job} " + (f"not requeued (scontrol requeue: {problem})" if problem else "requeued")
 
 
 class SignalStop(pl.Callback):
@@ -43,7 +75,7 @@ class SignalStop(pl.Callback):
     def listening(self) -> Iterator[None]:
         """Around trainer.fit: stop signals are noted (and acted on at the next step boundary)."""
         self.received = self.stopped_by = 0
-        with signal_handlers(dict.fromkeys(STOP_SIGNALS, self.note)):
+        with signal_handlers(dict.fromkeys(stop_signals(), self.note)):
             try:
                 yield
             except SIGTERMException:  # Lightning's, had SIGTERM come before on_train_start replaced its handler

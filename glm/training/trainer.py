@@ -40,7 +40,7 @@ from glm.io.progress import RecentRate, stderr_is_interactive
 from glm.model.transformer import Block
 from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 from glm.training.checkpoints import LAST, AtomicCheckpointIO
-from glm.training.signals import SignalStop
+from glm.training.signals import SignalStop, slurm_environment
 
 # Lightning notices that do not apply to how glm uses it (silenced during glm's runs only).
 LIGHTNING_NOTICES = (
@@ -272,7 +272,7 @@ def build_trainer(
         num_nodes=train.num_nodes,
         strategy=build_strategy(train),
         precision=resolve_precision(train.precision, train.accelerator),
-        plugins=[AtomicCheckpointIO(keep_previous=[LAST])],
+        plugins=[AtomicCheckpointIO(keep_previous=[LAST]), *slurm_environment()],
         max_steps=train.max_steps,
         max_epochs=-1,
         max_time=parse_duration(train.max_time) if train.max_time else None,
