@@ -164,7 +164,7 @@ class Fitted:
     train_bits: float
     val_bits: float
     val_bits_per_genome: dict[str, float]  # when there are several genomes
-    stopped_by: int = 0  # the signal (SIGTERM, SIGINT) that stopped the run before max_steps; 0: none
+    stopped_by: int = 0  # the signal (SIGTERM, SIGINT, SLURM's requeue) that stopped the run before max_steps; 0: none
 
 
 @lightning_notices_silenced()

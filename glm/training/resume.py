@@ -5,16 +5,14 @@ that stopped before its first checkpoint left (config.yaml, logs/, curves.png, c
 removed first, so the new run's logs and curves are its own. A stopped run says the command that
 resumes it (resume_command).
 
-The saved config.yaml is compared with the options and preset given with --resume.
-
 A resumed run continues the saved run's trajectory, so its model, data and optimisation stay as
-saved; an option or a preset asking for another value is an InputError naming each field, both
-values and the fix (drop the option, or start a new run with another --out), never a size
-mismatch deep in Lightning or a preset silently ignored. What may change is what does not change
-what a step computes:
+saved in config.yaml; an option or a preset given with --resume that asks for another value is an
+InputError naming each field, both values and the fix (drop the option, or start a new run with
+another --out), never a size mismatch deep in Lightning or a preset silently ignored. What may
+change (a note says what did) is what does not change what a step computes:
 
   train.max_steps, train.max_time       the budget: extend or shorten a run (the learning-rate
-                                        schedule then spans the new budget; a note says so)
+                                        schedule then spans the new budget)
   train.accelerator, precision, strategy, compile, activation_checkpointing
                                         the hardware and how it computes the same step
   train.val_every, train.log_every      when the run validates, checkpoints and logs

@@ -55,8 +55,9 @@ def requeue_job() -> str:
     """Requeue this SLURM job (`scontrol requeue`; an array task by its array id); what became of it, to say."""
     array = os.environ.get("SLURM_ARRAY_JOB_ID")
     job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
-    try:
-        finished = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+    try:  # the SIGTERM with which SLURM ends the requeued job may come before scontrol returns
+        with signal_handlers({signal.SIGTERM: signal.SIG_IGN}):
+            finished = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
         problem = (finished.stderr.strip() or f"status {finished.returncode}") if finished.returncode else ""
     except OSError as error:
         problem = str(error.strerror)
