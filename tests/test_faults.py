@@ -190,6 +190,9 @@ def test_a_resumed_run_may_change_its_budget_and_bookkeeping(tmp_path, capsys, t
     out = capsys.readouterr().out
     assert "resuming with train.max_steps 4 (the run had 2)" in out and "steps             4" in out
     assert "resuming with train.log_every 1 (the run had 10)" in out
+    wider = tiny_config.with_overrides({"model.width": 64, "train.max_steps": 6})  # from Python, as from the CLI
+    with pytest.raises(InputError, match=r"--resume: the run has model.width 32, --width asks for 64\."):
+        pretrain(GENOME, wider, run, resume=True, progress=False, say=lambda *_: None)
 
 
 def test_several_nodes_need_a_launcher_on_every_node(monkeypatch) -> None:

@@ -42,7 +42,7 @@ from glm.plots import CURVES_PNG
 from glm.training.checkpoints import LAST
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
-from glm.training.resume import resume_command, resumed_config, starting_checkpoint
+from glm.training.resume import checked_for_resume, resume_command, resumed_config, starting_checkpoint
 from glm.training.signals import REQUEUE, requeue_job, signal_stop
 from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
 from glm.training.windows import sampling_weights
@@ -191,6 +191,7 @@ def pretrain(
     say = on_rank_zero(say)
     run_dir = Path(run_dir)
     resume_from = starting_checkpoint(run_dir, resume, say)
+    config = checked_for_resume(config, run_dir) if resume else config  # the shapes, data and steps of the run
     entries, held_out, formats = _read_inputs(inputs, corpus, config)
     tokenizer = build_tokenizer(config.data, entries[0].path)
     # Built before anything is written: it checks the strategy, devices and global batch.

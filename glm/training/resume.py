@@ -115,6 +115,12 @@ def resumed_config(
     return resumed
 
 
+def checked_for_resume(config: Config, run_dir: Path) -> Config:
+    """`config` checked against the run's config.yaml as resumed_config checks options (from Python too;
+    the command line's config already is), with the run's values where it leaves a field unset."""
+    return resumed_config(load_config(run_dir / "config.yaml"), None, _flat(config), run_dir, lambda *_: None)
+
+
 def _flat(config: Config) -> dict[str, Any]:
     """{"model.width": 64, ...}: every field of the config by its dotted name."""
     return {f"{section}.{key}": value for section, values in config.to_dict().items() for key, value in values.items()}
