@@ -5,20 +5,25 @@ against its type annotation (`typed_arguments`, `typed_methods`).
 
 Every problem with something a user handed us (a FASTA, a config, an output directory) is
 raised as an `InputError` whose message names the file, the line and the field. The CLI prints
-that message on one line and exits with status 2; Python users can catch it.
+that message on one line and exits with status 2; Python users can catch it. A command stopped by
+a signal (SIGTERM from a scheduler, SIGINT from Ctrl-C) raises `Stopped`: one line, status 128 + the
+signal's number (143, 130).
 """
 
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import functools
 import inspect
 import numbers
 import os
 import reprlib
+import signal
+import threading
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -43,6 +48,48 @@ class InputError(ValueError):
 class InputTypeError(InputError, TypeError):
     """An argument of the wrong type (`typed_arguments`): an InputError, so it is caught and shown like
     any bad input, and a TypeError, as Python code expects of a wrong type."""
+
+
+class Stopped(BaseException):
+    """A command stopped by a signal: SIGTERM (a scheduler's time limit, an eviction), SIGINT (Ctrl-C).
+
+    Like KeyboardInterrupt it is no Exception, so `except Exception` never swallows it; cleanups in
+    `finally` blocks run (glm.io.files removes its partial outputs). `status` is the shell's
+    convention for a process a signal ended: 128 + the signal's number.
+    """
+
+    def __init__(self, signum: int, detail: str = ""):
+        self.signum = signum
+        self.detail = detail
+        name = signal.Signals(signum).name
+        what = "interrupted" if signum == signal.SIGINT else "terminated"
+        super().__init__(f"{what} ({name})" + (f" {detail}" if detail else ""))
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+
+def raise_stopped(signum: int, frame: object) -> None:
+    """A signal handler that raises Stopped where the program is (as Python's SIGINT raises KeyboardInterrupt)."""
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def signal_handlers(handlers: Mapping[int, Callable[[int, Any], Any]]) -> Iterator[None]:
+    """Within the block `handlers` handle their signals; the earlier handlers come back after it.
+
+    Python sets handlers in the main thread only; elsewhere the block runs with the handlers it has.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def choices(literal: Any) -> tuple[str, ...]:

@@ -120,6 +120,7 @@ def probe_head(
 LONG_FASTA = ">long\n" + "ACGT" * 50_000 + "\n"  # one 200 kb line
 GOOD_FASTA = ">a\n" + "ACGTTGCAAC" * 30 + "\n"
 MANY_FASTA = "".join(f">r{i}\n" + "ACGTTGCAAC" * 30 + "\n" for i in range(100))
+RUN_CONFIG = "model:\n  width: 64\ndata:\n  k: 3\n"  # a run's config.yaml: the defaults but these
 
 # name: (input files {name: text or bytes}, argv (with {tmp} and {model} filled in), expected fragment)
 CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
@@ -282,6 +283,14 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "to-fasta name with a space": ({"t.csv": "name,sequence\na b,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:2: name: record name 'a b' holds white space"),
     "to-fasta empty name": ({"t.csv": "name,sequence\nx,ACGT\n ,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:3: name: record has no name"),
     "to-fasta duplicate name": ({"t.csv": "name,sequence\nx,ACGT\nx,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:3: name: duplicate record name 'x' (first at"),
+    # round three: resume, launchers
+    "resume another width": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--width", "32"], "run: --resume: the run has model.width 64, --width asks for 32. A resumed run keeps its model, data and optimisation (config.yaml): drop --width, or start a new run with another --out"),
+    "resume another preset": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--config", "small"], "model.width 64, --config small has 512"),
+    "resume another k": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--k", "2"], "the run has data.k 3, --k asks for 2"),
+    "resume another optimizer": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--optimizer", "muon"], "train.optimizer 'adamw', --optimizer asks for 'muon'"),
+    "resume another batch size": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume", "--batch-size", "4"], "train.batch_size 32, --batch-size asks for 4"),
+    "resume before the first checkpoint": ({"run/config.yaml": RUN_CONFIG}, ["pretrain", str(GENOME), "--out", "{tmp}/run", "--resume"], "no checkpoints/last.ckpt to resume from (a run stopped before its first checkpoint starts again without --resume)"),
+    "num-nodes without a launcher": ({}, ["pretrain", str(GENOME), "--num-nodes", "2", "--out", "{tmp}/run"], "--num-nodes 2: no launcher started this run on the other nodes"),
 }  # fmt: skip
 
 BROKEN_MODELS: dict[str, Callable[[Path], None]] = {

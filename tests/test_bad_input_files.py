@@ -36,6 +36,7 @@ OUTPUT_IS_INPUT: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
     "classify": ({**probe_head(), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/x.fa"]),
     "to-fasta": ({"x.fa": GOOD_FASTA}, ["to-fasta", "--input", "lab={tmp}/x.fa", "--out", "{tmp}/x.fa"]),
     "export-hf": (model_files({}), ["export-hf", "{tmp}/m", "{tmp}/m"]),
+    "track": ({"t.logp_A.bedGraph": GOOD_FASTA}, ["track", "{model}", "--genome", "{tmp}/t.logp_A.bedGraph", "--regions", "a", "--out", "{tmp}/t.bedGraph"]),
 }  # fmt: skip
 
 
@@ -60,7 +61,7 @@ def make_files(tmp: Path, files: dict[str, str | bytes]) -> None:
 
 def test_the_table_names_every_command_with_an_output() -> None:
     assert commands_with_outputs() == set(OUTPUT_IS_INPUT)
-    assert len(OUTPUT_IS_INPUT) == 10  # a new command with an output joins the table
+    assert len(OUTPUT_IS_INPUT) == 11  # a new command with an output joins the table
 
 
 @pytest.mark.parametrize("command", list(OUTPUT_IS_INPUT))

@@ -18,18 +18,22 @@
     python cli.py classify heads/x --input new.fa --out preds.tsv
 
 `--threads N` (before or after the command) sets the CPU threads; without it glm.threads chooses them.
-Bad input prints one line (`error: file:line: field: problem`) and exits with status 2. Commands
-import what they need when they run, so `eval` or `score` never load Lightning.
+Bad input prints one line (`error: file:line: field: problem`) and exits with status 2. Ctrl-C
+(SIGINT) and SIGTERM (a scheduler's time limit, an eviction) stop a command with one line and status
+130 or 143, its partial outputs removed; pretrain first saves a checkpoint to resume from
+(glm.training.signals). Commands import what they need when they run, so `eval` or `score` never
+load Lightning.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from glm.arguments import build_parser
 from glm.commands import models, sequences, tracks, variants
 from glm.commands.options import Threads
-from glm.errors import InputError
+from glm.errors import InputError, Stopped, raise_stopped, signal_handlers
 from glm.threads import use_threads
 from glm.version import __version__
 
@@ -52,7 +56,8 @@ COMMANDS = [
 
 
 def main(argv: list[str] | None = None, prog: str = "glm") -> int:
-    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted.
+    """Run one subcommand; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted (Ctrl-C),
+    143 when terminated (SIGTERM: raised as Stopped where the command is, so its cleanups run).
 
     This is also the `glm` console command (pyproject.toml [project.scripts]).
     """
@@ -65,10 +70,14 @@ def main(argv: list[str] | None = None, prog: str = "glm") -> int:
         return int(exit_.code or 0)
     try:
         use_threads(args.threads)  # before the command, so that its first torch op runs with them
-        args.run(args)
+        with signal_handlers({signal.SIGTERM: raise_stopped}):
+            args.run(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stop:
+        print(stop, file=sys.stderr)
+        return stop.status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -3,8 +3,10 @@
 Writers put their output beside the destination under a temporary name, flush it to disk and
 rename it into place: a reader (or a resumed run) sees either the old output or the whole new
 one, never a partial file under the final name. A failed or interrupted write (a full disk,
-Ctrl-C) removes the temporary; a full disk becomes the InputError "no space left on device
-writing FILE".
+Ctrl-C, SIGTERM) removes the temporary; a full disk becomes the InputError "no space left on device
+writing FILE". A temporary's name holds its writer's host and process id (`.NAME.partial-HOST-PID`);
+what a killed writer (kill -9, a node lost) left is removed by the next write in that folder, once
+that process is gone from this host; another host's temporaries are never touched.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
+import socket
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -45,6 +49,39 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+TEMPORARY_NAME = re.compile(r"\..+\.(?:partial|old)-(?P<host>.+)-(?P<pid>\d+)(?:\.[^.]*)?")  # see _temporary
+
+
+def _temporary(path: Path, kind: str = "partial", suffix: str = "") -> Path:
+    """Where this process writes `path` before renaming it: .NAME.partial-HOST-PID(SUFFIX) beside it."""
+    return path.parent / f".{path.name}.{kind}-{socket.gethostname()}-{os.getpid()}{suffix}"
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Remove the temporaries in `directory` that writers killed mid-write left: those whose process is
+    gone from this host. A live process's, or another host's (a shared filesystem), stay."""
+    host = socket.gethostname()
+    for entry in directory.iterdir() if directory.is_dir() else []:
+        owner = TEMPORARY_NAME.fullmatch(entry.name)
+        if owner is None or owner["host"] != host or _alive(int(owner["pid"])):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """True while process `pid` exists on this host (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def atomic_file(path: str | Path, backup: str | Path | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is flushed to disk and renamed to `path`.
@@ -53,9 +90,10 @@ def atomic_file(path: str | Path, backup: str | Path | None = None) -> Iterator[
     one it replaces). The temporary name keeps the suffix, for writers that choose a format by it.
     """
     path = check_output(path)
-    partial = path.parent / f".{path.name}.partial-{os.getpid()}{path.suffix}"
+    partial = _temporary(path, suffix=path.suffix)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)
         partial.touch()  # fails here, before any work, where the file system refuses the write
     except OSError as error:
         raise InputError(f"output: cannot write ({error.strerror})", path) from None
@@ -82,7 +120,8 @@ def atomic_directory(directory: str | Path, replace: bool = True) -> Iterator[Pa
     directory = check_output(directory, directory=True)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
-        partial = directory.parent / f".{directory.name}.partial-{os.getpid()}"
+        remove_stale_temporaries(directory.parent)
+        partial = _temporary(directory)
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
     except OSError as error:
@@ -95,7 +134,7 @@ def atomic_directory(directory: str | Path, replace: bool = True) -> Iterator[Pa
         if directory.exists() and not replace:
             return
         if directory.exists():
-            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+            old = _temporary(directory, "old")
             directory.rename(old)
             partial.rename(directory)
             shutil.rmtree(old)

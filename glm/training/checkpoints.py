@@ -49,11 +49,13 @@ def resume_checkpoint(directory: Path) -> Path:
             continue
         if problems:
             rank_zero_warn(f"{directory}: {'; '.join(problems)}; resuming from {path.name}")
-        for leftover in directory.glob(".*.partial-*"):  # written by a process killed mid-save
-            leftover.unlink(missing_ok=True)
         return path
-    if not directory.parent.joinpath("config.yaml").exists():
-        raise InputError("--resume: no checkpoints/last.ckpt to resume from", directory.parent)
+    if all("missing" in problem for problem in problems):
+        raise InputError(
+            "--resume: no checkpoints/last.ckpt to resume from (a run stopped before its first checkpoint starts "
+            "again without --resume)",
+            directory.parent,
+        )
     raise InputError(f"--resume: no usable checkpoint ({'; '.join(problems)})", directory)
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from glm.alphabet import reverse_complement
 from glm.config import Config, FinetuneConfig
+from glm.errors import Stopped
 from glm.heads.classifiers import FinetunedClassifier, SequenceClassifierNet, classifier_tokens
 from glm.heads.probes import label_indices
 from glm.heads.sequence_tasks import split_off
@@ -39,6 +40,7 @@ from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
 from glm.model.tokenizers import Tokenizer
 from glm.plots import CURVES_PNG
 from glm.training.lit import LitGLM
+from glm.training.signals import signal_stop
 from glm.training.trainer import build_trainer, lightning_notices_silenced
 
 METRIC = "val/bits_per_sequence"
@@ -166,9 +168,11 @@ def finetune(
     data = ClassificationData(train, dev, classes, tokenizer, backbone.config.context, options)
     stop = EarlyStopping(monitor=METRIC, mode="min", patience=options.patience)
     trainer = build_trainer(config, run_dir, progress, [stop], unit="sequence")
-    trainer.fit(lit, datamodule=data)
-    if trainer.interrupted:
-        raise KeyboardInterrupt
+    stop = signal_stop(trainer)
+    with stop.listening():
+        trainer.fit(lit, datamodule=data)
+    if stop.stopped_by:
+        raise Stopped(stop.stopped_by, f"at step {trainer.global_step} (fine-tuning does not resume; run it again)")
     best = trainer.checkpoint_callback.best_model_path  # our own checkpoint, written by this run
     if best:
         lit.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])

@@ -30,19 +30,20 @@ import pytorch_lightning as pl
 import torch
 
 from glm.config import Config, load_config
-from glm.errors import InputError
+from glm.errors import InputError, Stopped
 from glm.io.corpus import CorpusEntry, read_corpus
 from glm.io.files import first_line
-from glm.io.paths import check_output
 from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.genome_tags import GenomeTags, tag_names
 from glm.model.tokenizers import Tokenizer, build_tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import CURVES_PNG
-from glm.training.checkpoints import LAST, previous_checkpoint, resume_checkpoint
+from glm.training.checkpoints import LAST
 from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
+from glm.training.resume import checked_for_resume, resume_command, resumed_config, starting_checkpoint
+from glm.training.signals import REQUEUE, requeue_job, signal_stop
 from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
 from glm.training.windows import sampling_weights
 
@@ -107,15 +108,16 @@ class PretrainResult:
 def resolve_config(
     config_name: str | None, overrides: dict[str, Any], run_dir: Path, resume: bool, say: Callable[[str], Any] = print
 ) -> Config:
-    """The run's config: the saved one when resuming, else a preset (chosen by hardware if none given)."""
+    """The run's config: the saved one when resuming (glm.training.resume: what options may change), else a
+    preset (chosen by hardware if none given) with the options given."""
     say = on_rank_zero(say)
     saved = run_dir / "config.yaml"
     if resume:
         if not saved.exists():
             raise InputError("--resume: no earlier run here (config.yaml missing)", run_dir)
-        base = load_config(saved)
         say(f"resuming the run in {run_dir}")
-    elif config_name is None:
+        return resumed_config(load_config(saved), config_name, overrides, run_dir, say)
+    if config_name is None:
         preset, hardware = hardware_preset()
         say(f"hardware: {hardware} -> preset {preset!r} (choose another with --config)")
         base = load_config(preset)
@@ -162,6 +164,7 @@ class Fitted:
     train_bits: float
     val_bits: float
     val_bits_per_genome: dict[str, float]  # when there are several genomes
+    stopped_by: int = 0  # the signal (SIGTERM, SIGINT, SLURM's requeue) that stopped the run before max_steps; 0: none
 
 
 @lightning_notices_silenced()
@@ -187,7 +190,8 @@ def pretrain(
     """
     say = on_rank_zero(say)
     run_dir = Path(run_dir)
-    resume_from = _starting_checkpoint(run_dir, resume)
+    resume_from = starting_checkpoint(run_dir, resume, say)
+    config = checked_for_resume(config, run_dir) if resume else config  # the shapes, data and steps of the run
     entries, held_out, formats = _read_inputs(inputs, corpus, config)
     tokenizer = build_tokenizer(config.data, entries[0].path)
     # Built before anything is written: it checks the strategy, devices and global batch.
@@ -197,18 +201,12 @@ def pretrain(
     lit, datamodule = _seeded_modules(config, data)
     _describe_run(data, lit, trainer, config, say)
     fitted = _fit(trainer, lit, datamodule, resume_from, data, run_dir)
+    if fitted.stopped_by:  # the checkpoint is saved: requeue (SLURM's signal), then stop
+        requeued = f"; {requeue_job()}" if fitted.stopped_by == REQUEUE and fitted.is_global_zero else ""
+        resume_with = resume_command(inputs, corpus, run_dir)
+        raise Stopped(fitted.stopped_by, f"at step {fitted.steps}{requeued}; resume with: {resume_with}")
     model_dir = _export(fitted, data, config, run_dir)
     return _result(fitted, data, lit.model.num_parameters(), run_dir, model_dir)
-
-
-def _starting_checkpoint(run_dir: Path, resume: bool) -> Path | None:
-    """The checkpoint to resume from (None for a new run); a new run never overwrites an old one."""
-    checkpoints = run_dir / "checkpoints"
-    resume_from = resume_checkpoint(checkpoints) if resume else None
-    if not resume and ((checkpoints / LAST).exists() or previous_checkpoint(checkpoints / LAST).exists()):
-        raise InputError("a run already exists here; pass --resume to continue it or --out to start another", run_dir)
-    check_output(run_dir, directory=True)  # fail before preparing data when the run cannot be written
-    return resume_from
 
 
 def _read_inputs(
@@ -306,10 +304,10 @@ def _fit(
 ) -> Fitted:
     """Train (the last step validates, inside fit: ValidateAtTheEnd) and save checkpoints/last.ckpt."""
     started = time.perf_counter()
-    trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    stop = signal_stop(trainer)
+    with stop.listening():  # SIGTERM, SIGINT: the run stops at a step boundary (validated, checkpointed)
+        trainer.fit(lit, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     seconds = time.perf_counter() - started
-    if trainer.interrupted:
-        raise KeyboardInterrupt
     metric = lit.metric
     train_bits = float(trainer.callback_metrics.get(f"train/{metric}", math.nan))
     val = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
@@ -329,6 +327,7 @@ def _fit(
         train_bits=train_bits,
         val_bits=val[f"val/{metric}"],
         val_bits_per_genome={name: val[f"val/{name}/{metric}"] for name in data.names} if len(data.names) > 1 else {},
+        stopped_by=stop.stopped_by,
     )
 
 

@@ -5,7 +5,8 @@ Pretraining and fine-tuning both build their Trainer here, so they take the same
 Progress is a tqdm bar on a terminal (a widget in Jupyter, through tqdm.auto) and one plain line
 every `log_every` steps when standard error is a file or a pipe (SLURM, nohup, CI), as for every
 command (glm.io.progress); RUN/curves.png is redrawn from the run's metrics after every validation
-and at the end. Every run validates at its last step, once (ValidateAtTheEnd).
+and at the end. Every run validates at its last step, once (ValidateAtTheEnd). SIGTERM and SIGINT
+stop a run at a step boundary (glm.training.signals.SignalStop).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
-from pytorch_lightning.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+from pytorch_lightning.plugins.environments import (
+    LSFEnvironment,
+    SLURMEnvironment,
+    TorchElasticEnvironment,
+)
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -35,6 +40,7 @@ from glm.io.progress import RecentRate, stderr_is_interactive
 from glm.model.transformer import Block
 from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 from glm.training.checkpoints import LAST, AtomicCheckpointIO
+from glm.training.signals import SignalStop, slurm_environment
 
 # Lightning notices that do not apply to how glm uses it (silenced during glm's runs only).
 LIGHTNING_NOTICES = (
@@ -249,6 +255,7 @@ def build_trainer(
         best,
         LearningRateMonitor(logging_interval="step"),
         ValidateAtTheEnd(),
+        SignalStop(),
         TrainingCurves(run_dir),
         *extra_callbacks,
     ]
@@ -257,7 +264,7 @@ def build_trainer(
     check_hardware(train)
     devices: Any = int(train.devices) if str(train.devices).isdigit() else train.devices
     world_size = processes(train)
-    check_launcher(world_size)
+    check_launcher(world_size, train.num_nodes)
     accumulate = accumulation(train, config.model.context, world_size)
     trainer = pl.Trainer(
         accelerator=train.accelerator,
@@ -265,7 +272,7 @@ def build_trainer(
         num_nodes=train.num_nodes,
         strategy=build_strategy(train),
         precision=resolve_precision(train.precision, train.accelerator),
-        plugins=[AtomicCheckpointIO(keep_previous=[LAST])],
+        plugins=[AtomicCheckpointIO(keep_previous=[LAST]), *slurm_environment()],
         max_steps=train.max_steps,
         max_epochs=-1,
         max_time=parse_duration(train.max_time) if train.max_time else None,
@@ -326,17 +333,24 @@ def processes(train: TrainConfig) -> int:
     return per_node * train.num_nodes
 
 
-def check_launcher(world_size: int) -> None:
+def check_launcher(world_size: int, num_nodes: int = 1) -> None:
     """A launcher outside glm (torchrun, SLURM's srun) must start --devices x --num-nodes processes.
 
     Lightning would otherwise run each of them as a separate one-device run, all writing to the
-    same run directory.
+    same run directory. Several nodes need a launcher on every node (Lightning starts the processes
+    of one node only): without one, the run would wait forever for the other nodes.
     """
     if TorchElasticEnvironment.detect():
         launcher, started = "torchrun", int(os.environ["WORLD_SIZE"])
     elif SLURMEnvironment.detect():
         launcher, started = "SLURM", int(os.environ["SLURM_NTASKS"])
     else:
+        by_hand = "MASTER_ADDR" in os.environ and "NODE_RANK" in os.environ  # Lightning's variables, set on each node
+        if num_nodes > 1 and not (LSFEnvironment.detect() or by_hand):
+            raise InputError(
+                f"--num-nodes {num_nodes}: no launcher started this run on the other nodes, so it would wait for them "
+                "forever; start it on every node with torchrun or srun (docs/SCALING.md), or drop --num-nodes"
+            )
         return
     if started != world_size:
         raise InputError(
