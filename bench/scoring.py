@@ -1,7 +1,7 @@
 """Variant scoring speed: shared reference windows + KV-cache prefix reuse against the naive path.
 
     python bench/scoring.py runs/MT-human/model --genome data/MT-human.fa --region MT_human:3001-4000
-    python bench/scoring.py runs/MT-human/model --device cuda --precision auto   # bf16 autocast on the GPU
+    python bench/scoring.py runs/MT-human/model --device cuda --precision bf16   # bf16 autocast on the GPU
 
 Saturation mutagenesis of the region (every SNV: 3 per base), llr on both strands with the
 model's default window. The naive path runs two full windows per variant and strand; the fast
@@ -11,8 +11,8 @@ changing machine load, the region is cut into --slices consecutive pieces and ea
 by both paths back to back (alternating which goes first); the totals over all pieces are compared.
 A piece needs its own reference windows, so slicing slightly favours the naive path. Without a
 model directory, a randomly initialised model of the tiny preset is used (speed does not depend on the weights).
---precision float32 (the default here) holds both paths to the 1e-5 agreement; with bf16 (or auto
-on CUDA) the difference is reported, not checked: bf16 rounds differently in differently shaped batches.
+--precision float32 (the default here) holds both paths to the 1e-5 agreement; with bf16
+the difference is reported, not checked: bf16 rounds differently in differently shaped batches.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=10, help="pieces of the region, each timed both ways")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bf16", "auto"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "bf16"])
     parser.add_argument("--json", default="bench/out/scoring.json")
     args = parser.parse_args()
     if args.threads:

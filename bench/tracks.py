@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--region", default="MT_human:3001-4000")
     parser.add_argument("--slices", type=int, default=4, help="pieces of the region, each timed both ways")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bf16"])
+    parser.add_argument("--precision", default="float32", choices=["float32", "bf16"])
     parser.add_argument("--memory-genome", default=str(ROOT / "data" / "ecoli_K12_MG1655.fa.gz"))
     parser.add_argument("--memory-lengths", type=int, nargs="+", default=[100_000, 400_000])
     parser.add_argument("--labelled", default=str(ROOT / "data" / "mitomap_labelled.tsv"))

@@ -196,7 +196,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
-        precision: InferencePrecision = "auto",
+        precision: InferencePrecision = "float32",
     ) -> VariantScores:
         """Zero-shot scores of variants (a VCF/TSV/CSV path or Python rows) against a genome FASTA.
 
@@ -216,8 +216,8 @@ class GenomicLM:
         progress: show a progress bar.
         chunk_size: variants read and scored together (memory grows with it, not with the input).
         genome_name: for a model trained with genome tokens, the genome whose token starts every window.
-        precision: "auto" runs the forward passes in bf16 autocast on CUDA, float32 elsewhere;
-            "float32" or "bf16" forces one (docs/VARIANTS.md: the measured llr difference).
+        precision: "float32", or "bf16" for bf16 autocast (faster on a GPU; the llr moves a
+            little: docs/VARIANTS.md).
 
         Returns a VariantScores table in input order (`.to_pandas()`, `.write("out.vcf.gz")`).
         """
@@ -244,7 +244,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
-        precision: InferencePrecision = "auto",
+        precision: InferencePrecision = "float32",
     ) -> tuple[ScoreCounts, VariantWriter]:
         """Score a variant file of any size (or Python rows) into `out`, chunk by chunk (memory flat in the variants).
 
@@ -272,7 +272,7 @@ class GenomicLM:
         progress: bool = False,
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
-        precision: InferencePrecision = "auto",
+        precision: InferencePrecision = "float32",
     ) -> VariantScores:
         """Score every SNV of `region` ("chr:start-end", 1-based inclusive): three per base, none at N.
 

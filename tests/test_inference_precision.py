@@ -36,8 +36,9 @@ def test_bf16_autocast_moves_llr_a_little(tmp_path) -> None:
         make_plan(lm.model, lm.tokenizer, precision="fp8")
 
 
-def test_auto_precision_is_float32_off_cuda() -> None:
+def test_float32_is_the_default_on_every_device_and_bf16_only_when_asked() -> None:
     assert isinstance(inference_autocast(torch.device("cpu")), contextlib.nullcontext)
+    assert isinstance(inference_autocast(torch.device("cuda")), contextlib.nullcontext)
     assert isinstance(inference_autocast(torch.device("cpu"), "bf16"), torch.autocast)
     assert isinstance(inference_autocast(torch.device("cuda"), "float32"), contextlib.nullcontext)
 

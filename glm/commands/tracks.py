@@ -32,7 +32,9 @@ class TrackSettings:
     strands: StrandChoice = setting(StrandChoice, "both")
     window: Window = setting(Window, None)
     batch_size: ScoringBatch = setting(ScoringBatch, None)
-    precision: InferencePrecision = option("auto", "auto: bf16 autocast on CUDA, float32 elsewhere")
+    precision: InferencePrecision = option(
+        "float32", "bf16: autocast, faster on a GPU; values move a little (docs/VARIANTS.md)"
+    )
     plot: bool = option(False, "also draw OUT_STEM.png: every track over the first region (up to 100 kb)")
 
     def __post_init__(self) -> None:

@@ -144,15 +144,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def inference_autocast(
-    device: torch.device, precision: InferencePrecision = "auto"
+    device: torch.device, precision: InferencePrecision = "float32"
 ) -> contextlib.AbstractContextManager:
-    """The autocast of a forward pass for scoring: bf16 ("auto": on CUDA only), else plain float32.
+    """The autocast of a forward pass for scoring: bf16 when asked for, else none (plain float32).
 
     Log-probabilities are taken in float32 from the logits either way (glm.model.likelihood);
     docs/VARIANTS.md gives the measured llr difference of bf16 against float32.
     """
     check_choice("precision", precision, InferencePrecision)
-    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
+    if precision == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 

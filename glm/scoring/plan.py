@@ -45,7 +45,7 @@ class ScoringPlan:
     on_ref_mismatch: OnRefMismatch = "error"  # or "skip": such variants are reported, not scored
     chunk_size: int = CHUNK_SIZE  # variants read and scored together
     genome_token: int | None = None  # a tagged model's genome token: first in every window instead of SEP
-    precision: InferencePrecision = "auto"  # bf16 autocast on CUDA ("auto"), or "float32" / "bf16" anywhere
+    precision: InferencePrecision = "float32"  # or "bf16": autocast on any device
 
     @property
     def n_strands(self) -> int:
@@ -95,7 +95,7 @@ def make_plan(
     keep_delta: bool = False,
     genome_name: str | None = None,
     genome_tags: GenomeTags | None = None,
-    precision: InferencePrecision = "auto",
+    precision: InferencePrecision = "float32",
 ) -> ScoringPlan:
     """A checked plan for this model; bad values are InputErrors.
 
@@ -111,9 +111,9 @@ def make_plan(
     chunk_size changes scores only by float32 rounding). keep_delta: keep the
     embedding deltas (features for heads). genome_name: for a model trained with genome tokens,
     the genome whose token starts every window (required there; refused by an untagged model);
-    genome_tags: that model's tags (GenomicLM passes its own). precision: "auto" runs the forward
-    passes in bf16 autocast on CUDA and in float32 elsewhere; "float32" or "bf16" forces one
-    (log-probabilities are float32 from the logits either way; docs/VARIANTS.md: the difference).
+    genome_tags: that model's tags (GenomicLM passes its own). precision: "bf16" runs the forward
+    passes in bf16 autocast (faster on a GPU; scores move a little, docs/VARIANTS.md: the measured
+    difference), "float32" (the default) does not; log-probabilities are float32 from the logits either way.
     """
     require_dna(tokenizer, "variant scoring")
     methods = (method,) if isinstance(method, str) else tuple(method)
