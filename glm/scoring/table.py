@@ -40,12 +40,15 @@ class VariantScores:
 
     `scores["llr"]` is a numpy array; `scores.to_pandas()` a DataFrame (pandas needed);
     `scores.write("out.vcf.gz")` writes TSV, VCF or BGZF VCF (tabix-indexed) with the scores as INFO fields.
-    Variants that were not scored have NaN scores and say why in their `status`.
+    Variants that were not scored have NaN scores and say why in their `status`. `chunk_size`: the
+    variants scored together (score_variants sets it); a `.vcf.gz` ends a BGZF block every that many
+    rows, as score_file's output does, so the two files hold the same bytes.
     """
 
-    def __init__(self, variants: VariantList, columns: dict[str, np.ndarray]):
+    def __init__(self, variants: VariantList, columns: dict[str, np.ndarray], chunk_size: int | None = None):
         self.variants = variants
         self.columns = columns
+        self.chunk_size = chunk_size
 
     def __len__(self) -> int:
         return len(self.variants)
@@ -84,7 +87,9 @@ class VariantScores:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write TSV, VCF or BGZF VCF + .tbi (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
-        return write_variants(self.variants, self.columns, path, descriptions=descriptions(self.columns))
+        return write_variants(
+            self.variants, self.columns, path, descriptions=descriptions(self.columns), block_rows=self.chunk_size
+        )
 
     def summary(self, out: str | os.PathLike[str]) -> str:
         """How many variants were scored, why the others were not, and where the table went."""

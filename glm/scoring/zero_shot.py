@@ -160,7 +160,8 @@ def score_variants(
     parts = list(scored_chunks(model, tokenizer, variants, genome, plan))
     first = parts[0][0]
     found = VariantList((variant for chunk, _ in parts for variant in chunk), first.header_lines, first.source)
-    return VariantScores(found, {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]})
+    columns = {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]}
+    return VariantScores(found, columns, plan.chunk_size)
 
 
 def scored_chunks(
