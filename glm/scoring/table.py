@@ -111,6 +111,19 @@ class ScoreCounts:
         self.statuses.update(variant.status for variant in variants if variant.status)
         self.mostly_n += int(np.sum(window_n > 0.5)) if window_n is not None else 0
 
+    def merge(self, other: ScoreCounts) -> None:
+        """Add the counts of other variants (another shard's)."""
+        self.total += other.total
+        self.statuses.update(other.statuses)
+        self.mostly_n += other.mostly_n
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "statuses": dict(self.statuses), "mostly_n": self.mostly_n}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> ScoreCounts:
+        return cls(saved["total"], Counter(saved["statuses"]), saved["mostly_n"])
+
     def summary(self, out: str | os.PathLike[str]) -> str:
         lines = [f"{self.total - sum(self.statuses.values()):,} of {self.total:,} variants scored -> {out}"]
         lines += [f"  not scored ({count:,}): {status}" for status, count in self.statuses.most_common()]
