@@ -210,7 +210,7 @@ class GenomicLM:
     @named_options("scoring")
     def score_file(
         self,
-        variants: str | os.PathLike[str],
+        variants: str | os.PathLike[str] | Iterable[Any],
         genome: str | os.PathLike[str] | Genome,
         out: str | os.PathLike[str],
         regions: Sequence[Region] = (),

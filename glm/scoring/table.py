@@ -14,7 +14,8 @@ import numpy as np
 from glm.errors import InputError
 from glm.io.coordinates import format_region, to_one_based
 from glm.io.genome import Genome
-from glm.io.variant_writer import write_variants
+from glm.io.variant_readers import read_variants
+from glm.io.variant_writer import vcf_info_name, write_variants
 from glm.io.variants import Variant, VariantList
 
 DESCRIPTIONS = {
@@ -132,6 +133,14 @@ class ScoreCounts:
                 f"  warning: {self.mostly_n:,} scored variants have windows more than half N (column window_n)"
             )
         return "\n".join(lines)
+
+
+def read_scores(path: str | os.PathLike[str], genome: Genome, column: str) -> VariantScores:
+    """The variants of a table glm wrote (TSV or VCF) and one of its score columns, read back."""
+    variants = read_variants(path, genome)
+    names = (column, vcf_info_name(column))
+    values = [next((variant.fields[name] for name in names if name in variant.fields), "nan") for variant in variants]
+    return VariantScores(variants, {column: np.array([float(value) if value != "." else np.nan for value in values])})
 
 
 def mutagenesis_variants(genome: Genome, contig: str, start: int, end: int) -> VariantList:
