@@ -98,7 +98,8 @@ class ProcessSettings:
 
     def run(self, work: Callable[[Ranks, str | None], T]) -> T:
         """`work(ranks, device)` in this process, or on devices x num_nodes processes (Lightning's, then)."""
-        if self.devices * self.num_nodes == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        launched = max(int(os.environ.get(name) or 1) for name in ("WORLD_SIZE", "SLURM_NTASKS"))  # torchrun, srun
+        if self.devices * self.num_nodes == 1 and launched == 1:
             from glm.io.shards import ONE_PROCESS
 
             return work(ONE_PROCESS, self.device)
