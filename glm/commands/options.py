@@ -81,13 +81,13 @@ class FileScoringSettings(ScoringSettings):
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """Where the scoring runs: the device, and the processes sharing the work."""
+    """Where the work runs: the device, and the processes sharing it (glm.io.shards)."""
 
     device: Device = setting(Device, None)
     devices: int = option(
         1,
-        "processes per node, each scoring its share of the chunks (Lightning starts them, or torchrun or srun "
-        "does; README: Scoring on many processes)",
+        "processes per node, each computing its share of the chunks (Lightning starts them, or torchrun or "
+        "srun does; README: Scoring on many processes)",
         bounds="[1, inf)",
     )
     num_nodes: int = option(1, "machines, each running --devices processes", bounds="[1, inf)")

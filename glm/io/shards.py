@@ -20,6 +20,7 @@ and a barrier (`Ranks`), so a job runs in one process without Lightning (`ONE_PR
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,15 @@ class PartsFolder:
     def remove(self) -> None:
         """Remove the folder (rank 0, once the output is joined)."""
         shutil.rmtree(self.path)
+
+
+def file_identity(path: str | os.PathLike[str]) -> list[Any]:
+    """A file in a manifest: its resolved path, size and modification time (just the path when missing)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return [str(path)]  # the reader says what is wrong with it
+    return [str(Path(path).resolve()), status.st_size, status.st_mtime_ns]
 
 
 def _check_manifest(path: Path, wanted: dict[str, Any]) -> None:

@@ -97,7 +97,7 @@ class IndexedBgzfWriter:
     contig in `lengths` exceeds 512 Mb) unless the records were not sorted. The BGZF file is
     written to `path` directly (wrap it in atomic_file); the index atomically.
 
-    A file can be written in parts (glm.scoring.sharded: one per shard, on several processes):
+    A file can be written in parts (glm.scoring.stream: one per shard, on several processes):
     a part is written with `index_stem=None`, which keeps its records' spans and offsets in
     `records` instead of indexing them, and `append(part, records)` copies it into the whole file,
     its offsets moved to where it lands. `end_block()` ends a BGZF block where a part would begin,

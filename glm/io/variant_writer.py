@@ -116,7 +116,7 @@ class VariantWriter:
     Variant, so split multi-allelic records stay split. `.vcf.gz` is BGZF with a tabix index beside
     it (`.tbi`, or `.csi` for a contig over 512 Mb; `lengths` gives the contig lengths) when the
     rows are sorted; `unindexed` then says why there is none. A BGZF block ends after the header
-    and after every `block_rows` rows (None: only after the header), where glm.scoring.sharded
+    and after every `block_rows` rows (None: only after the header), where glm.scoring.stream
     joins the parts of a file scored in shards of that many variants: the bytes are the same.
     Rows wait in a spool file beside `path` (the header depends on every row), and the output is
     written under a temporary name and renamed into place, so an interrupted write never leaves a

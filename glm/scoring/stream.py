@@ -30,7 +30,7 @@ from glm.errors import InputError
 from glm.io.files import ReadProgress, atomic_file, read_json
 from glm.io.genome import Genome
 from glm.io.progress import progress_bar
-from glm.io.shards import ONE_PROCESS, PartsFolder, Ranks
+from glm.io.shards import ONE_PROCESS, PartsFolder, Ranks, file_identity
 from glm.io.variant_readers import Region
 from glm.io.variant_writer import RowLayout, join_parts, output_kind, write_part
 from glm.io.variants import VariantList
@@ -185,22 +185,14 @@ def _identity(
     """What a shard's part depends on, for the manifest of the parts: a resume must match it."""
     settings = {name: value for name, value in asdict(plan).items() if name not in ("progress", "head")}
     return {
-        "input": _file_identity(variants) if isinstance(variants, (str, os.PathLike)) else _rows_identity(variants),
-        "genome": _file_identity(genome.path),
+        "input": file_identity(variants) if isinstance(variants, (str, os.PathLike)) else _rows_identity(variants),
+        "genome": file_identity(genome.path),
         "model": model_fingerprint(model),
         "options": {**settings, "head": plan.head.info if plan.head is not None else None},
         "regions": [list(region) for region in regions],
         "output kind": kind,
         "glm version": __version__,
     }
-
-
-def _file_identity(path: str | os.PathLike[str]) -> list[Any]:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return [str(path)]  # the reader names what is wrong with it
-    return [str(Path(path).resolve()), status.st_size, status.st_mtime_ns]
 
 
 def _rows_identity(variants: VariantSource) -> str:
