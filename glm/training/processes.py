@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import torch
 from lightning_fabric import Fabric
 
 from glm.config import TrainConfig
@@ -51,6 +52,9 @@ def on_processes(work: Callable[[Ranks, str], T], device: str | None, devices: i
         raise InputError(f"--device {device}: with several processes each takes its own GPU; use cuda or cpu")
     hardware = TrainConfig(accelerator=device or "auto", devices=str(devices), num_nodes=num_nodes)
     check_hardware(hardware)
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device != "cpu" and gpus and devices > gpus:
+        raise InputError(f"--devices {devices}: this machine has {gpus} GPU(s), one a process; or use --device cpu")
     check_launcher(processes(hardware))
     with lightning_notices_silenced():
         fabric = Fabric(accelerator=hardware.accelerator, devices=devices, num_nodes=num_nodes, strategy="ddp")
