@@ -81,7 +81,7 @@ class FileScoringSettings(ScoringSettings):
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """Where the work runs: the device, and the processes sharing it (glm.io.shards)."""
+    """Where the work runs: the device, and the processes sharing it."""
 
     device: Device = setting(Device, None)
     devices: int = option(
