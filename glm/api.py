@@ -7,6 +7,7 @@
     lm.generate("ATGAAACGC", max_bases=300, seed=1)   # a sampled continuation
     lm.score_variants("variants.vcf.gz", "genome.fa")    # zero-shot variant scores (glm.scoring)
     lm.mutagenesis("genome.fa", "chr1:1000-1100")       # every SNV of a region
+    lm.save_hf("my-model")                    # a transformers directory (glm.hf); glm.load reads those too
 
 A model trained with genome tokens (pretrain --genome-tokens) conditions on a genome: each of
 these takes genome_name="NAME" (one of `lm.genome_names`), and needs it: a tagged model never saw
@@ -22,7 +23,10 @@ glm.model.generation.generate_pieces; the facade lists them again as explicit ke
 so help() and editors show each one with its default, and passes them on by name (`_options_of`).
 A test (tests/test_api_options.py) keeps those defaults equal to the library's and every library
 option reachable from here or named as deliberately left out. A misspelt option is an InputError
-naming it (`glm.errors.named_options`).
+naming it (`glm.errors.named_options`). Every argument of every public method and of `load` is
+checked against its annotation before any work (`glm.errors.typed_methods`): a wrong type is an
+InputTypeError (an InputError and a TypeError) naming the method and the argument; the ranges are
+then checked by the library functions that declare them.
 """
 
 from __future__ import annotations
@@ -36,17 +40,19 @@ import numpy as np
 import torch
 
 from glm.config import Pooling, Strands
-from glm.errors import keyword_options, named_options
+from glm.errors import InputError, keyword_options, named_options, typed_arguments, typed_methods
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
 from glm.io.shards import ONE_PROCESS, Ranks
 from glm.io.variants import OnRefMismatch
-from glm.model.checkpoint import genome_tags_of, load_model
+from glm.hf.export import export_hf
+from glm.hf.hub_model import load_any
+from glm.model.checkpoint import genome_tags_of
 from glm.model.generation import generate_pieces
 from glm.model.genome_tags import GenomeTags, genome_token
 from glm.model.inference import LogLikelihood, embed, encode, log_likelihoods, plan_windows, record_log_likelihood
-from glm.model.tokenizers import Encoding, Tokenizer
+from glm.model.tokenizers import Encoding, Tokenizer, require_dna
 from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
 from glm.scoring.heads import VariantHead
@@ -58,6 +64,7 @@ from glm.threads import use_threads
 __all__ = ["GenomicLM", "LogLikelihood", "evaluation_table", "load", "plan_windows"]
 
 
+@typed_methods
 class GenomicLM:
     """A trained causal DNA (or text) language model with its tokenizer."""
 
@@ -77,13 +84,14 @@ class GenomicLM:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
-        """Load an exported model directory (`runs/NAME/model`). Device: 'cuda' when present, else 'cpu'.
+        """Load an exported model directory (`runs/NAME/model`), or a transformers causal-LM directory with
+        a nucleotide- or k-mer-level tokenizer (glm.hf.hub_model). Device: 'cuda' when present, else 'cpu'.
 
         threads: CPU threads for torch (default: glm.threads' policy, the allowed CPUs that other
         processes leave free), set process-wide as `glm.use_threads` does.
         """
         use_threads(threads)
-        model, tokenizer, config = load_model(directory, device)
+        model, tokenizer, config = load_any(directory, device)
         return cls(model, tokenizer, config.get("info", {}), genome_tags=genome_tags_of(config, directory))
 
     @property
@@ -152,8 +160,10 @@ class GenomicLM:
     ) -> list[tuple[str, int, float]]:
         """(record name, scored bases, bits per base) for each record, then ("overall", ...).
 
-        genome_name: the genome to condition on (a model trained with genome tokens).
+        genome_name: the genome to condition on (a model trained with genome tokens). A text model is
+        refused: it would read the bases as unknown characters and score only those it happens to know.
         """
+        require_dna(self.tokenizer, "bits per base of a FASTA")
         token = genome_token(self.genome_tags, genome_name)  # a wrong name fails before the genome is read
         rows, total, bases = [], 0.0, 0
         genome = Genome(fasta)
@@ -162,6 +172,9 @@ class GenomicLM:
             result = record_log_likelihood(self.model, self.tokenizer, record, self.batch_size, progress, token)
             rows.append((name, result.bases, result.bits_per_base))
             total, bases = total + result.total, bases + result.bases
+        if not bases:  # bits per base of nothing: not a number to report
+            only = " (only N or other IUPAC codes)" if self.tokenizer.kind == "kmer" else ""
+            raise InputError(f"has no {'A/C/G/T bases' if only else 'tokens'} to score{only}", fasta)
         rows.append(("overall", bases, LogLikelihood(total, bases).bits_per_base))
         return rows
 
@@ -197,7 +210,8 @@ class GenomicLM:
         on_ref_mismatch: "error" stops at a REF that disagrees with the genome; "skip" reports it.
         reuse: False computes every window in full (the naive path: slower, the same scores).
         head: a variant head (or its directory, from `fit-head`): adds a head_probability column
-            and scores with the window, layer and both strands it was fitted with.
+            and scores with the window, layer and both strands it was fitted with (another window or
+            layer, or strands="forward", is an InputError).
         progress: show a progress bar.
         chunk_size: variants read and scored together (memory grows with it, not with the input).
         genome_name: for a model trained with genome tokens, the genome whose token starts every window.
@@ -230,7 +244,7 @@ class GenomicLM:
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
     ) -> tuple[ScoreCounts, ScoredFile]:
-        """Score a variant file of any size into `out`, chunk by chunk (memory flat in the variants).
+        """Score a variant file of any size (or Python rows) into `out`, chunk by chunk (memory flat in the variants).
 
         regions: (genome contig, start, end), 0-based half-open: keep only the variants overlapping
             them (none: every variant).
@@ -269,6 +283,14 @@ class GenomicLM:
         genome = genome if isinstance(genome, Genome) else Genome(genome)
         variants = mutagenesis_variants(genome, *parse_region(region, genome.lengths, str(genome.path)))
         return score_variants(self.model, self.tokenizer, variants, genome, **options)
+
+    def save_hf(self, directory: str | Path, license: str = "other") -> Path:  # noqa: A002
+        """Write this model as a transformers-native directory (glm.hf.export): Llama, or Qwen3 with QK-norm.
+
+        license: the weights' license in the model card's metadata (a Hub license id). An option
+        with no native equivalent is an InputError naming it. Needs transformers (glm[hf]).
+        """
+        return export_hf(directory, self.model, self.tokenizer, self.info, self.genome_tags, license)
 
     def _scoring_options(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """make_plan's options among a facade method's `arguments` (its locals()), with a head
@@ -353,6 +375,7 @@ def evaluation_table(rows: list[tuple[str, int, float]]) -> str:
     return "\n".join(lines)
 
 
+@typed_arguments
 def load(directory: str | Path, device: str | None = None, threads: int | None = None) -> GenomicLM:
     """Load an exported model directory. See GenomicLM.load."""
     return GenomicLM.load(directory, device, threads)

@@ -14,6 +14,10 @@ without a default (`option(dataclasses.MISSING, ...)`) is a required option. A f
 `setting(SomeArgument, default)` shares the help and bounds of an argument type other commands take
 as a plain parameter.
 
+Before a command runs, its outputs (OutputFile / OutputDirectory values, with the sidecars each
+lists in `written()`) are compared with every path it was given: one that would overwrite an
+input is refused, for every command (glm.io.paths.check_outputs_apart).
+
 Why not jsonargparse or click: the whole mechanism is these hundred lines over argparse, with
 no dependency and no configuration format of its own beside glm's YAML presets.
 """
@@ -31,6 +35,7 @@ from typing import Any, Literal
 
 from glm.config import Bounds, option
 from glm.errors import InputError
+from glm.io.paths import OutputDirectory, OutputFile, check_outputs_apart
 
 
 @dataclass(frozen=True)
@@ -129,9 +134,33 @@ def _caller(function: Callable[..., Any], parser: argparse.ArgumentParser) -> Ca
         for name, keys in sections.items():
             given = {key: getattr(namespace, dest) for dest, key in keys.items()}
             values[name] = {key: value for key, value in given.items() if value is not None}
+        _check_outputs_apart(values)
         return function(**values)
 
     return call
+
+
+def _check_outputs_apart(values: dict[str, Any]) -> None:
+    """Refuse (an InputError) any output that would overwrite an input, for every command: the outputs
+    are the values of OutputFile / OutputDirectory options, the inputs every other path given (a
+    LABEL=FILE value names FILE); see glm.io.paths.check_outputs_apart."""
+    given = list(_leaves(values))
+    kinds = (OutputFile, OutputDirectory)
+    outputs = [value for value in given if isinstance(value, kinds)]
+    texts = [value for value in given if isinstance(value, str) and not isinstance(value, kinds)]
+    check_outputs_apart(outputs, [path for text in texts for path in (text, text.partition("=")[2]) if path])
+
+
+def _leaves(value: Any) -> Any:
+    """The plain values inside parsed arguments (lists and sections opened)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def _config_options(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from glm.errors import InputError, check_choice
-from glm.io.files import atomic_file, cache_root
+from glm.io.files import atomic_file, cache_root, read_text
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -418,15 +418,30 @@ def preset_path(name: str) -> Path | Traversable:
     return candidate
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first_line:
+                problem = f"key {key!r} given twice, first at line {first_line[key]}"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_config(name_or_path: str | Path) -> Config:
     """Load a preset name (`tiny`) or a YAML file into a validated `Config`."""
     path = preset_path(str(name_or_path))
     if isinstance(path, Path) and path.is_dir():
         raise InputError("is a directory; --config takes a preset name or a YAML file", path)
-    if not path.is_file():
+    if isinstance(path, Path) and not path.exists():  # a preset was found by preset_path
         raise InputError("no such config file", path)
+    text = read_text(path) if isinstance(path, Path) else path.read_text()  # a user's file is checked as every input
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +145,24 @@ def _metrics_rows(run_dir: Path) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for path in files:
         with open_text(path) as handle:
-            version = [row for row in csv.DictReader(handle) if _number(row.get("step")) is not None]
+            version = [
+                row for row in _checked_rows(csv.DictReader(handle), path) if _number(row.get("step")) is not None
+            ]
         if version:
             first = min(float(row["step"]) for row in version)
             rows = [row for row in rows if float(row["step"]) < first] + version
     return rows
+
+
+def _checked_rows(reader: csv.DictReader, path: Path) -> Iterator[dict[str, str]]:
+    """The rows of a metrics.csv; a row with more cells than the header names is an InputError naming its line."""
+    for row in reader:
+        if None in row:
+            found = len(reader.fieldnames or []) + len(row[None])  # type: ignore[index]
+            raise InputError(
+                f"expected {len(reader.fieldnames or [])} comma-separated cells, found {found}", path, reader.line_num
+            )
+        yield row
 
 
 def read_training_curves(run_dir: str | Path) -> TrainingCurves:

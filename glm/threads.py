@@ -27,7 +27,7 @@ import os
 import time
 from pathlib import Path
 
-from glm.errors import InputError
+from glm.errors import InputError, typed_arguments
 
 CGROUP = Path("/sys/fs/cgroup")  # a container sees its own cgroup here (v2: cpu.max; v1: cpu/cpu.cfs_*)
 LOADAVG = Path("/proc/loadavg")
@@ -98,6 +98,7 @@ def policy_threads() -> int:
 _chosen: int | None = None
 
 
+@typed_arguments
 def use_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads to `threads`, else to a count chosen earlier in this process, else
     to OMP_NUM_THREADS when the user set it, else to the policy's count; never above allowed_cpus().

@@ -3,15 +3,18 @@ no traceback, nothing left behind. One table; the cases accepted on purpose chec
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import gzip
 import json
+import lzma
 import pickle
 import shutil
 import typing
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import DATA, ROOT, write_fasta
@@ -58,6 +61,60 @@ def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
         (directory / "config.json").write_text(json.dumps(config))
 
     return edit
+
+
+def text_model_files(directory: str) -> dict[str, str | bytes]:
+    """The test model's weights under a char tokenizer of the same vocabulary size: a text model."""
+    files = {f"{directory}/{name}": (MODEL / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    tokenizer = {"kind": "char", "alphabet": "abcdefghijklmnopqrst", "vocab_size": 23}
+    return {**files, f"{directory}/tokenizer.json": json.dumps(tokenizer)}
+
+
+def variant_head_files(directory: str) -> dict[str, str | bytes]:
+    """A logistic variant head on the five scores, as fit-head saves one (head.json + head.safetensors)."""
+    from safetensors.numpy import save
+
+    from glm.scoring.heads import FEATURE_SCORES
+
+    arrays = {"mean": np.zeros(5), "scale": np.ones(5), "coef": np.ones((1, 5)), "intercept": np.zeros(1)}
+    meta = {"format_version": 1, "kind": "logistic", "classes": ["0", "1"], "feature_names": FEATURE_SCORES}
+    meta["info"] = {"task": "variant", "window": 20, "layer": -1, "model_fingerprint": "checked after the settings"}
+    return {f"{directory}/head.json": json.dumps(meta), f"{directory}/head.safetensors": save(arrays)}
+
+
+def model_files(changed: dict[str, str | bytes]) -> dict[str, str | bytes]:
+    """The test model's files under m/, some of them replaced."""
+    files: dict[str, str | bytes] = {f"m/{path.name}": path.read_bytes() for path in MODEL.iterdir()}
+    return {**files, **{f"m/{name}": content for name, content in changed.items()}}
+
+
+def config_with(**changes: object) -> str:
+    return json.dumps({**json.loads((MODEL / "config.json").read_text()), **changes})
+
+
+def nan_weights() -> bytes:
+    from safetensors.torch import load_file, save
+
+    state = load_file(MODEL / "model.safetensors")
+    state["embedding.weight"][0, 0] = float("nan")
+    return save(state)
+
+
+def probe_head(
+    classes: tuple[str, ...] | None = ("a", "b"), info: dict | None = None, **fields: object
+) -> dict[str, str | bytes]:
+    """A logistic head directory h/ on one feature (head.json built here: a field may be left out or changed)."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    arrays = {"mean": np.zeros(1), "scale": np.ones(1), "coef": np.zeros((1, 1)), "intercept": np.zeros(1)}
+    meta = {
+        "kind": "logistic",
+        "feature_names": ["f0"],
+        "info": {"features": {"kind": "kmer", "k": 1}} if info is None else info,
+    }
+    meta |= {"classes": list(classes)} if classes is not None else {}
+    return {"h/head.json": json.dumps(meta | fields), "h/head.safetensors": save(arrays)}
 
 
 LONG_FASTA = ">long\n" + "ACGT" * 50_000 + "\n"  # one 200 kb line
@@ -184,6 +241,47 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], str]] = {
     "classifier needs a model": ({"t.csv": "sequence,label\nACGT,a\nCCGG,b\n"}, ["fit-classifier", "--train", "{tmp}/t.csv", "--out", "{tmp}/c"], "give a MODEL directory"),
     "classify not a classifier": ({"x.fa": GOOD_FASTA, "h/x": "x"}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "not a classifier directory"),
     "fit-head missing label column": ({"v.tsv": f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:2: label column 'label': missing or empty"),
+    # round three: facade, combinations, scoring
+    "fit-head text model": ({**text_model_files("text"), "v.tsv": f"chrom\tpos\tref\talt\tlabel\n{CONTIG}\t2\tA\tC\t1\n"}, ["fit-head", "{tmp}/text", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "a variant head needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "score text model": ({**text_model_files("text"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{tmp}/text", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "variant scoring needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "eval text model on a FASTA": (text_model_files("text"), ["eval", "{tmp}/text", str(GENOME)], "bits per base of a FASTA needs a DNA model (k-mer tokenizer); this model reads chars"),
+    "fit-head NaN label": ({"v.tsv": f"chrom\tpos\tref\talt\tlabel\n{CONTIG}\t2\tA\tC\t1\n{CONTIG}\t3\tG\tT\t0\n{CONTIG}\t4\tT\tA\tNaN\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--out", "{tmp}/h"], "v.tsv:4: label column 'label': missing value 'NaN'"),
+    "fit-head NA group": ({"v.tsv": f"chrom\tpos\tref\talt\tlabel\tgene\n{CONTIG}\t2\tA\tC\t1\tA\n{CONTIG}\t3\tG\tT\t0\tNA\n"}, ["fit-head", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.tsv", "--label", "label", "--group", "gene", "--out", "{tmp}/h"], "v.tsv:3: group column 'gene': missing value 'NA'"),
+    "finetune too few rows for a dev split": ({"t.csv": "sequence,label\n" + "ACGTACGT,a\nTTGCAACG,b\n" * 3}, ["fit-classifier", "{model}", "--finetune", "--train", "{tmp}/t.csv", "--test", "{tmp}/t.csv", "--out", "{tmp}/c", "--quiet"], "6 of 2 classes (smallest 'a': 3); that needs at least 11 sequences and 2 of each class; give a dev set (--dev)"),
+    "manifest weight inf": ({"c.tsv": f"path\tweight\n{GENOME}\tinf\n"}, ["pretrain", "--corpus", "{tmp}/c.tsv", "--out", "{tmp}/run", "--quiet"], "c.tsv:2: weight: must be a finite number above 0, got inf"),
+    "head with --strands forward": ({**variant_head_files("h"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h", "--strands", "forward"], "strands: a head reads the scores of both strands, got 'forward'"),
+    "head with another --window": ({**variant_head_files("h"), "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h", "--window", "30"], "window: this head was fitted with 20-base windows, got 30"),
+    "regions empty BED": ({"r.bed": "", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
+    "regions BED of comments": ({"r.bed": "track name=x\n# nothing\n\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed: BED: no regions in this file"),
+    "generate seed past 64 bits": ({}, ["generate", "{model}", "--prompt", "ACGT", "--seed", str(2**64)], f"seed must be in [0, 1.84467e+19), got {2**64}"),
+    "regions unknown contig": ({"r.bed": "chr9\t0\t10\n", "v.vcf": vcf(f"{CONTIG}\t2\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--regions", "{tmp}/r.bed"], "r.bed:1: BED: contig 'chr9' is not in the genome"),
+    # round three: files glm reads
+    "tokenizer.json a list": (model_files({"tokenizer.json": "[]"}), ["eval", "{tmp}/m", str(GENOME)], "tokenizer.json: top level: expected an object, got a list of 0"),
+    "tokenizer.json without k": (model_files({"tokenizer.json": '{"kind": "kmer", "stride": 2}'}), ["eval", "{tmp}/m", str(GENOME)], "tokenizer.json: k: missing"),
+    "tokenizer.json k text": (model_files({"tokenizer.json": '{"kind": "kmer", "k": "2", "stride": 2}'}), ["eval", "{tmp}/m", str(GENOME)], "tokenizer.json: k: expected an integer, got '2'"),
+    "model from a newer glm": (model_files({"config.json": config_with(format_version=99)}), ["eval", "{tmp}/m", str(GENOME)], "config.json: format_version: 99: made by a newer glm (this one reads up to 1); upgrade glm"),
+    "model NaN weights": (model_files({"model.safetensors": nan_weights()}), ["eval", "{tmp}/m", str(GENOME)], "model.safetensors: weights: tensor 'embedding.weight' holds NaN or infinite values"),
+    "head.json without classes": ({**probe_head(classes=None), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "head.json: classes: missing"),
+    "head.json one class": ({**probe_head(classes=("a",)), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "head.json: classes: expected at least 2 entries, got 1"),
+    "classify a fit-head directory": ({**probe_head(info={"task": "variant", "window": 64, "layer": -1}), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "head.json: a variant head (fit-head's: use it with score --head), not a sequence classifier"),
+    "classify head without features": ({**probe_head(info={}), "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "head.json: info.features: missing"),
+    "finetuned.json empty object": ({"h/finetuned.json": "{}", "x.fa": GOOD_FASTA}, ["classify", "{tmp}/h", "--input", "{tmp}/x.fa", "--out", "{tmp}/p.tsv"], "finetuned.json: classes: missing"),
+    "score head from a newer glm": ({**probe_head(format_version=7), "v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv", "--head", "{tmp}/h"], "head.json: format_version: 7: made by a newer glm"),
+    "metrics.csv extra cells": ({"run/logs/version_0/metrics.csv": "epoch,step,train/bits_per_base\n0,0,2.0\n0,1,1.9,7\n"}, ["plot", "{tmp}/run", "--out", "{tmp}/c.png"], "metrics.csv:3: expected 3 comma-separated cells, found 4"),
+    "config UTF-16": ({"c.yaml": "model:\n  width: 32\n".encode("utf-16")}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "c.yaml: is UTF-16 text; glm reads UTF-8 (or ASCII): save it as UTF-8"),
+    "config duplicate key": ({"c.yaml": "model:\n  width: 32\nmodel:\n  n_layers: 2\n"}, ["pretrain", str(GENOME), "--config", "{tmp}/c.yaml", "--out", "{tmp}/run"], "c.yaml:3: not valid YAML (key 'model' given twice, first at line 1)"),
+    "fasta bzip2": ({"x.fa.bz2": bz2.compress(GOOD_FASTA.encode())}, ["eval", "{model}", "{tmp}/x.fa.bz2"], "x.fa.bz2: is bzip2-compressed; glm reads plain or gzip/BGZF files: decompress it with bunzip2"),
+    "genome xz": ({"g.fa.xz": lzma.compress(GOOD_FASTA.encode()), "v.vcf": vcf("a\t1\t.\tA\tC\t.\t.\t.")}, ["score", "{model}", "--genome", "{tmp}/g.fa.xz", "--variants", "{tmp}/v.vcf", "--out", "{tmp}/o.tsv"], "g.fa.xz: is xz-compressed; glm reads plain or gzip/BGZF files: decompress it with unxz"),
+    "table zip": ({"t.zip": b"PK\x03\x04" + b"\0" * 40}, ["embed", "{model}", "--input", "{tmp}/t.zip", "--out", "{tmp}/e.npy"], "t.zip: is zip-compressed; glm reads plain or gzip/BGZF files: decompress it with unzip"),
+    "fasta a device": ({}, ["eval", "{model}", "/dev/null"], "/dev/null: is not a regular file (a FIFO, socket or device); give a file"),
+    "fai lists only some records": ({"g.fa": ">a\nACGTACGTAC\n>b\nGGGGCCCCAA\n", "g.fa.fai": "a\t10\t3\t10\t11\n"}, ["eval", "{model}", "{tmp}/g.fa"], "g.fa.fai:1: index: the FASTA holds bases or records it does not list after 'a'"),
+    "eval only IUPAC codes": ({"x.fa": ">a\nNNRYKMSWNN\n"}, ["eval", "{model}", "{tmp}/x.fa"], "x.fa: has no A/C/G/T bases to score (only N or other IUPAC codes)"),
+    "score out is its input": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t.")}, ["score", "{model}", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/v.vcf"], "v.vcf: output: is also an input; write the output elsewhere"),
+    "embed names table is its input": ({"e.names.tsv": "name,sequence\na,ACGT\n"}, ["embed", "{model}", "--input", "{tmp}/e.names.tsv", "--out", "{tmp}/e.npy"], "e.names.tsv: output: is also an input"),
+    "score out in the model directory": ({"v.vcf": vcf(f"{CONTIG}\t1\t.\tG\tA\t.\t.\t."), **model_files({})}, ["score", "{tmp}/m", "--genome", str(GENOME), "--variants", "{tmp}/v.vcf", "--out", "{tmp}/m/config.json"], "config.json: output: is a file of the input directory"),
+    "to-fasta name with a space": ({"t.csv": "name,sequence\na b,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:2: name: record name 'a b' holds white space"),
+    "to-fasta empty name": ({"t.csv": "name,sequence\nx,ACGT\n ,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:3: name: record has no name"),
+    "to-fasta duplicate name": ({"t.csv": "name,sequence\nx,ACGT\nx,ACGT\n"}, ["to-fasta", "--input", "{tmp}/t.csv", "--out", "{tmp}/o.fa"], "t.csv:3: name: duplicate record name 'x' (first at"),
 }  # fmt: skip
 
 BROKEN_MODELS: dict[str, Callable[[Path], None]] = {

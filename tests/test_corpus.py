@@ -88,7 +88,9 @@ def test_held_out_genomes_are_validated_not_trained(two_genomes, tmp_path, tiny_
     [
         ("path\tname\nmissing.fa\tx\n", "corpus.tsv:2: path: no such file 'missing.fa'"),
         ("path\tname\nac.fa\tsame\ngt.fa.gz\tsame\n", "genome name 'same' is used twice"),
-        ("path\tweight\nac.fa\t-1\n", "corpus.tsv:2: weight: must be above 0, got -1"),
+        ("path\tweight\nac.fa\t-1\n", "corpus.tsv:2: weight: must be a finite number above 0, got -1"),
+        ("path\tweight\nac.fa\tinf\n", "corpus.tsv:2: weight: must be a finite number above 0, got inf"),
+        ("path\tweight\nac.fa\tnan\n", "corpus.tsv:2: weight: must be a finite number above 0, got nan"),
         ("path\tweight\nac.fa\theavy\n", "corpus.tsv:2: weight: expected a number, got 'heavy'"),
         ("file\tweight\nac.fa\t1\n", "corpus.tsv:1: header: no 'path' column"),
         ("path\tname\nac.fa\n", "corpus.tsv:2: expected 2 tab-separated fields, found 1"),

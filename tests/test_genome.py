@@ -194,7 +194,11 @@ def test_stale_and_corrupt_indexes_are_detected(tmp_path) -> None:
     os.utime(fai, ns=(stamp + 10**9, stamp + 10**9))
     with pytest.raises(InputError, match=r"g\.fa\.fai:1: index: expected NAME LENGTH OFFSET"):
         Genome(path)
-    fai.write_text("a\t4\t2\t4\t5\nb\t8\t10\t8\t9\n")  # offsets off by one: lands on the header
+    fai.write_text("a\t4\t2\t4\t5\nb\t8\t10\t8\t9\n")  # offsets off by one: b's last base is left over
+    os.utime(fai, ns=(stamp + 10**9, stamp + 10**9))
+    with pytest.raises(InputError, match=r"g\.fa\.fai:2: index: the FASTA holds bases or records it does not list"):
+        Genome(path)
+    fai.write_text("a\t4\t2\t4\t5\nb\t8\t11\t8\t9\n")  # a's offset lands on the header
     os.utime(fai, ns=(stamp + 10**9, stamp + 10**9))
     with pytest.raises(InputError, match=r"g\.fa: index: the bases of 'a' are not where its \.fai says"):
         Genome(path).fetch("a", 0, 4)

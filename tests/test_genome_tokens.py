@@ -150,7 +150,9 @@ def test_groups_share_a_token_and_a_genome_name_finds_its_groups() -> None:
     assert GenomeTags.from_dict(tags.to_dict(), "config.json") == tags
     with pytest.raises(InputError, match=r"known: plants, Ce \(or a genome of its groups: At, Os\)"):
         tags.id_of("Dm")
-    with pytest.raises(InputError, match=r"config.json: genome_tokens: expected names"):
+    with pytest.raises(
+        InputError, match=r"config.json: genome_tokens\.names: expected a list of strings, got 'plants'"
+    ):
         GenomeTags.from_dict({"names": "plants"}, "config.json")
 
 

@@ -3,6 +3,7 @@ glm/training, old model directories still load to the same numbers, and every co
 
 import ast
 import dataclasses
+import functools
 import inspect
 import json
 import subprocess
@@ -30,6 +31,7 @@ LAYERS = [
     "glm.plots",
     "glm.config",
     "glm.model",
+    "glm.hf",
     "glm.scoring",
     "glm.heads",
     "glm.api",
@@ -48,9 +50,13 @@ def module_names() -> list[str]:
     return names
 
 
+def module_path(name: str) -> Path:
+    return PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
+
+
 def imports_of(name: str, known: set[str]) -> set[str]:
     """The glm modules `name` imports, at the top, inside functions or under `if TYPE_CHECKING:`."""
-    path = PACKAGE.parent / (name.replace(".", "/") + ("/__init__.py" if name in packages() else ".py"))
+    path = module_path(name)
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -102,18 +108,23 @@ def test_no_import_cycles_and_layers_import_downwards() -> None:
     assert graph["glm.api"] and graph["glm.commands"], "the walk found the imports"
 
 
-def test_only_glm_training_imports_lightning() -> None:
+@functools.cache
+def loaded_by_importing_glm() -> frozenset[str]:
+    """The modules loaded by importing every glm module outside glm/training, in a fresh interpreter."""
     outside = [name for name in module_names() if not name.startswith("glm.training")]
-    code = (
-        "import importlib, sys\n"
-        f"for name in {outside!r}:\n"
-        "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pytorch_lightning', 'lightning'))\n"
-        "assert not bad, f'Lightning imported: {bad[:3]}'\n"
-        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     assert len(outside) > 20
+    code = f"import importlib, sys\nfor name in {outside!r}:\n    importlib.import_module(name)\nprint(*sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
+    loaded = frozenset(result.stdout.split())
+    assert set(outside) <= loaded
+    return loaded
+
+
+def test_only_glm_training_imports_lightning() -> None:
+    loaded = loaded_by_importing_glm()
+    bad = sorted(m for m in loaded if m.split(".")[0] in ("pytorch_lightning", "lightning"))
+    assert not bad, f"Lightning imported: {bad[:3]}"
+    assert "matplotlib.pyplot" not in loaded, "pyplot imported"
 
 
 def test_a_model_directory_exported_before_the_layout_change_loads_to_the_same_numbers() -> None:
@@ -141,7 +152,7 @@ def test_every_command_has_help_and_every_config_field_an_option(capsys) -> None
     parser = build_parser(COMMANDS, "cli.py")
     names = [function.command[0] for function in COMMANDS]
     assert names == [
-        "pretrain", "plot", "eval", "generate", "score", "mutagenesis", "fit-head", "embed", "layers",
+        "pretrain", "plot", "eval", "generate", "export-hf", "score", "mutagenesis", "fit-head", "embed", "layers",
         "fit-classifier", "classify", "to-fasta",
     ]  # fmt: skip
     for name in names:
@@ -210,3 +221,20 @@ def test_command_settings_keep_the_library_defaults() -> None:
         assert ours == theirs
     for ours, theirs in shared_defaults(ScoringSettings(), make_plan):
         assert ours is None or ours == theirs  # None: make_plan's default
+
+
+def test_only_glm_hf_imports_transformers_and_only_when_asked() -> None:
+    """transformers (and its tokenizers) is named only under glm/hf, and importing every module, glm.hf
+    included, leaves it unimported: the core install runs without the glm[hf] extra. (glm/training is
+    left out of the import check: Lightning imports the tokenizers package itself when it is installed.)"""
+    naming = []
+    for name in module_names():
+        for node in ast.walk(ast.parse(module_path(name).read_text())):
+            imported = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported = [node.module]
+            if any(module.split(".")[0] in ("transformers", "tokenizers") for module in imported):
+                naming.append(name)
+    assert naming and all(name.startswith("glm.hf") for name in naming), naming
+    bad = sorted(m for m in loaded_by_importing_glm() if m.split(".")[0] in ("transformers", "tokenizers"))
+    assert not bad, f"transformers imported: {bad[:3]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -16,6 +17,7 @@ from glm.config import ModelConfig
 from glm.errors import InputError
 from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
+from glm.io.variants import VariantList
 from glm.model.checkpoint import export_model
 from glm.model.tokenizers import ByteTokenizer, KmerTokenizer
 from glm.model.transformer import Transformer
@@ -76,9 +78,14 @@ def test_llr_is_the_difference_of_window_log_likelihoods(lm, genome) -> None:
     assert np.abs(scores["llr"]).max() > 0.05  # the model does tell these sequences apart
 
 
-def test_alt_equal_to_ref_scores_zero(lm, genome) -> None:
+def test_alt_equal_to_ref_is_reported_and_the_passes_score_it_zero(lm, genome) -> None:
     same = [(pos, ref, ref) for pos, ref, _ in VARIANTS]
     scores = lm.score_variants(rows(same), genome, method=["llr", "embedding"])
+    assert {variant.status for variant in scores.variants} == {"ALT equals REF: not a variant, nothing to score"}
+    assert np.isnan(scores["llr"]).all()
+    # Past the reader (a VariantList is scored as it is), an unchanged window scores exactly 0.
+    unchecked = VariantList([dataclasses.replace(variant, status="") for variant in scores.variants])
+    scores = lm.score_variants(unchecked, genome, method=["llr", "embedding"])
     assert np.all(scores["llr"] == 0.0)
     assert np.allclose(scores["embedding_l2"], 0.0, atol=1e-9)
 

@@ -122,7 +122,8 @@ def test_ref_mismatch_error_counts_and_first_examples_skip_keeps_them(tmp_path, 
     wrong = {"A": "C", "C": "G", "G": "T", "T": "A"}
     positions = [3, 8, 20, 40, 41]
     records = [record("chr1", 1, SEQUENCE[0], "N")]  # the only row that matches
-    records += [record("chr1", pos, wrong[SEQUENCE[pos - 1]], "A") for pos in positions]
+    # ALT differs from the (wrong) REF: a row whose ALT equals its REF has that status instead
+    records += [record("chr1", pos, wrong[SEQUENCE[pos - 1]], wrong[wrong[SEQUENCE[pos - 1]]]) for pos in positions]
     path = write_vcf(tmp_path / "bad_ref.vcf", records)
     with pytest.raises(InputError) as error:
         read_variants(path, genome)

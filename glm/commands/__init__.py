@@ -6,6 +6,7 @@
     python cli.py eval runs/lambda_virus/model data/phiX174.fa
     python cli.py pretrain data/tinyshakespeare.txt --config text
     python cli.py generate runs/tinyshakespeare/model --prompt "ROMEO:" --num-samples 2
+    python cli.py export-hf runs/lambda_virus/model lambda-glm    # a transformers directory (pip install "glm[hf]")
     python cli.py score runs/MT-human/model --genome data/MT-human.fa \\
         --variants data/mitomap_confirmed_mutations.vcf.gz --alias MT=MT_human --out scores.vcf.gz
     python cli.py mutagenesis runs/MT-human/model --genome data/MT-human.fa --region MT_human:3230-3304 --out mt_tl1
@@ -36,6 +37,7 @@ COMMANDS = [
     models.plot,
     models.evaluate,
     models.generate,
+    models.export_hf,
     variants.score,
     variants.mutagenesis,
     variants.fit_head,

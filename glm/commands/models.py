@@ -1,4 +1,5 @@
-"""Subcommands about the model itself: pretrain it, plot its training curves, evaluate it, sample from it."""
+"""Subcommands about the model itself: pretrain it, plot its training curves, evaluate it, sample from it,
+export it for Hugging Face transformers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from glm.commands.options import Device, GenomeName, ModelDir, Quiet
 from glm.config import Config, check_fields, option
 from glm.errors import InputError
 from glm.io.corpus import genome_name as genome_name_of
-from glm.io.files import OutputDirectory
+from glm.io.paths import OutputDirectory, OutputFile
 
 
 def run_name(first: Path) -> str:
@@ -69,7 +70,7 @@ def pretrain(
 def plot(
     run_dir: Annotated[str, Help("run directory (runs/NAME)")],
     *,
-    out: Annotated[str | None, Help("picture to write (default: RUN/curves.png)")] = None,
+    out: Annotated[OutputFile | None, Help("picture to write (default: RUN/curves.png)")] = None,
 ) -> None:
     from glm.plots import CURVES_PNG, plot_training_curves, read_training_curves
 
@@ -175,3 +176,22 @@ def generate(
         for piece in pieces:
             print(piece, end="", flush=True)
         print()
+
+
+@command(
+    "export-hf",
+    help="export a model as a Hugging Face transformers directory",
+    description="Write MODEL as a transformers-native directory (Llama, or Qwen3 when QK-norm is on): config.json, "
+    "model.safetensors, tokenizer files AutoTokenizer loads, and a model card (README.md). A model option with no "
+    'native equivalent is refused by name. Needs transformers: pip install "glm[hf]".',
+)
+def export_hf(
+    model: ModelDir,
+    out: Annotated[OutputDirectory, Help("directory to write (an existing one is replaced)")],
+    *,
+    license: Annotated[str, Help("the weights' license in the model card (a Hub license id)")] = "other",  # noqa: A002
+) -> None:
+    from glm.api import load
+
+    load(model, device="cpu").save_hf(out, license=license)
+    print(f"{out}: a transformers model directory (model card: {Path(out) / 'README.md'})")

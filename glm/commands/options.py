@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from glm.arguments import Help, setting
 from glm.config import Pooling, Strands, check_fields, option
 from glm.errors import InputError
+from glm.io.paths import OutputFile
+from glm.io.tabix import INDEX_SUFFIXES
 
 if TYPE_CHECKING:
     from glm.io.shards import Ranks
 
 T = TypeVar("T")
 
-ModelDir = Annotated[str, Help("exported model directory (runs/NAME/model)")]
+ModelDir = Annotated[str, Help("model directory: glm's (runs/NAME/model) or a transformers causal DNA model")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
 Threads = Annotated[
     int | None,
@@ -106,6 +109,48 @@ class ProcessSettings:
         from glm.training.processes import on_processes  # Lightning: only for several processes
 
         return on_processes(work, self.device, self.devices, self.num_nodes)
+
+
+class VariantsOutput(OutputFile):
+    """score's output, and for .vcf.gz the tabix (or CSI) index written beside it."""
+
+    def written(self) -> list[Path]:
+        path = Path(self)
+        if not self.lower().endswith(".gz"):
+            return [path]
+        return [path, *(path.with_name(path.name + suffix) for suffix in INDEX_SUFFIXES)]
+
+
+class EmbeddingsOutput(OutputFile):
+    """embed's .npy file and the names table beside it."""
+
+    @property
+    def names(self) -> Path:
+        """OUT.names.tsv (a .npy ending dropped): row index, name, label."""
+        path = Path(self)
+        return path.with_name(path.name.removesuffix(".npy") + ".names.tsv")
+
+    def written(self) -> list[Path]:
+        return [Path(self), self.names]
+
+
+class MutagenesisOutput(OutputFile):
+    """mutagenesis's prefix: PREFIX.tsv and PREFIX.png (a .tsv or .png ending dropped)."""
+
+    def _with(self, suffix: str) -> Path:
+        prefix = Path(self.removesuffix(".tsv").removesuffix(".png"))
+        return prefix.with_name(prefix.name + suffix)
+
+    @property
+    def table(self) -> Path:
+        return self._with(".tsv")
+
+    @property
+    def picture(self) -> Path:
+        return self._with(".png")
+
+    def written(self) -> list[Path]:
+        return [self.table, self.picture]
 
 
 def inputs(what: str) -> Any:

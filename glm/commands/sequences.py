@@ -7,10 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
-from glm.commands.options import Device, GenomeName, Layer, ModelDir, PoolingChoice, Quiet, StrandChoice, inputs
+from glm.commands.options import (
+    Device,
+    EmbeddingsOutput,
+    GenomeName,
+    Layer,
+    ModelDir,
+    PoolingChoice,
+    Quiet,
+    StrandChoice,
+    inputs,
+)
 from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind, check_fields, option
 from glm.errors import InputError
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory, OutputFile
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ def embed(
     model: ModelDir,
     *,
     input: inputs("sequences to embed"),  # noqa: A002 - the option is --input
-    out: Annotated[OutputFile, Help("output .npy file (the name is used as given)")],
+    out: Annotated[EmbeddingsOutput, Help("output .npy file (the name is used as given)")],
     embedding: Annotated[dict[str, Any], ConfigOptions(EmbeddingSettings, "embedding", show_defaults=True)],
     genome_name: GenomeName = None,
     device: Device = None,
@@ -57,12 +67,10 @@ def embed(
     embeddings = lm.embed(
         sequences.sequences, chosen.layer, chosen.pooling, chosen.strands, progress=not quiet, genome_name=genome_name
     )
-    destination = Path(out)
-    names = destination.with_name(destination.name.removesuffix(".npy") + ".names.tsv")
-    with atomic_file(destination) as partial, open(partial, "wb") as handle:
+    with atomic_file(out) as partial, open(partial, "wb") as handle:
         np.save(handle, embeddings)  # to a handle: numpy would add .npy to a file name without it
-    write_names(names, sequences)
-    print(f"{embeddings.shape[0]:,} embeddings of width {embeddings.shape[1]} -> {destination} (names: {names})")
+    write_names(out.names, sequences)
+    print(f"{embeddings.shape[0]:,} embeddings of width {embeddings.shape[1]} -> {out} (names: {out.names})")
 
 
 @command(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
@@ -15,15 +14,17 @@ from glm.commands.options import (
     GenomeFasta,
     GenomeName,
     ModelDir,
+    MutagenesisOutput,
     Quiet,
     ScoringBatch,
     ScoringSettings,
+    VariantsOutput,
     Window,
     parse_aliases,
 )
 from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
-from glm.io.files import OutputDirectory, OutputFile
+from glm.io.paths import OutputDirectory
 
 if TYPE_CHECKING:
     from glm.io.shards import Ranks
@@ -45,7 +46,7 @@ def score(
     *,
     genome: GenomeFasta,
     variants: Annotated[str, Help("VCF (.vcf, .vcf.gz) or TSV/CSV with chrom, pos, ref, alt")],
-    out: Annotated[OutputFile, Help("output file: .tsv, .vcf or .vcf.gz")],
+    out: Annotated[VariantsOutput, Help("output file: .tsv, .vcf or .vcf.gz")],
     scoring: Annotated[dict[str, Any], ConfigOptions(FileScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
     processes: Annotated[dict[str, Any], ConfigOptions(ProcessSettings, "processes", show_defaults=True)],
@@ -103,7 +104,7 @@ def mutagenesis(
     genome: GenomeFasta,
     region: Annotated[str, Help("CONTIG:START-END, 1-based inclusive")],
     out: Annotated[
-        OutputFile, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
+        MutagenesisOutput, Help("output prefix: writes PREFIX.tsv and PREFIX.png (a .tsv or .png ending is dropped)")
     ],
     scoring: Annotated[dict[str, Any], ConfigOptions(ScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
@@ -118,15 +119,13 @@ def mutagenesis(
     from glm.scoring.table import read_scores
 
     chosen, where = ScoringSettings(**scoring), ProcessSettings(**processes)
-    prefix = Path(out.removesuffix(".tsv").removesuffix(".png"))
-    table = prefix.with_name(prefix.name + ".tsv")
 
     def work(ranks: Ranks, device: str | None) -> tuple[int, ScoreCounts, ScoredFile]:
         lm = load(model, device=device)
         reference = Genome(genome)
         variants = mutagenesis_variants(reference, *parse_region(region, reference.lengths, str(reference.path)))
         counts, written = lm.score_file(
-            variants, reference, table, resume=where.resume, ranks=ranks, progress=not quiet,
+            variants, reference, out.table, resume=where.resume, ranks=ranks, progress=not quiet,
             genome_name=genome_name, **chosen.plan_options(),
         )  # fmt: skip
         return ranks.rank, counts, written
@@ -137,9 +136,8 @@ def mutagenesis(
     print(counts.summary(written.path))
     column = "llr" if "llr" in (chosen.method or ["llr"]) else "embedding_cosine"
     positions, reference, matrix = mutagenesis_matrix(read_scores(written.path, Genome(genome), column), column)
-    picture = prefix.with_name(prefix.name + ".png")
-    plot_mutagenesis(positions, reference, matrix, picture, title=f"{region}: {column}", label=column)
-    print(f"heatmap -> {picture}")
+    plot_mutagenesis(positions, reference, matrix, out.picture, title=f"{region}: {column}", label=column)
+    print(f"heatmap -> {out.picture}")
 
 
 @dataclass(frozen=True)

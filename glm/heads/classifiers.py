@@ -25,11 +25,13 @@ from safetensors.torch import save_file
 from torch import nn
 
 from glm.alphabet import reverse_complement
-from glm.errors import InputError
+from glm.config import Pooling, Strands
+from glm.errors import InputError, choices
 from glm.heads.features import FeatureCache, FeatureSpec
 from glm.heads.probes import HEAD_JSON, Head
-from glm.io.files import atomic_directory, atomic_file, read_json, read_safetensors, write_json
+from glm.io.files import atomic_directory, atomic_file, read_safetensors, write_json
 from glm.io.progress import progress_bar
+from glm.io.schema import Fields
 from glm.io.sequences import SequenceSet
 from glm.model.batching import pad_batch, with_separator
 from glm.model.checkpoint import export_model, load_model, resolve_device
@@ -81,15 +83,23 @@ class SequenceClassifierNet(nn.Module):
 class ProbeClassifier:
     """A glm.heads probe on sequence features (embeddings of a model, or k-mer frequencies)."""
 
-    def __init__(self, head: Head, features: FeatureCache | None = None):
+    def __init__(self, head: Head, features: FeatureCache):
         self.head, self.classes, self.info = head, head.classes, head.info
-        self.features = features or FeatureCache(FeatureSpec(**head.info["features"]))
+        self.features = features
 
     def predict_proba(self, sequences: Sequence[str], progress: bool = False) -> np.ndarray:
         return self.head.predict_proba(self.features(sequences, progress))
 
     def save(self, directory: str | Path) -> None:
         self.head.save(directory)
+
+
+def feature_spec_of(head: Head, source: Path) -> FeatureSpec:
+    """The features a sequence probe was fitted on (info.features of its head.json, `source`); a variant head
+    is refused."""
+    if head.info.get("task") == "variant":
+        raise InputError("a variant head (fit-head's: use it with score --head), not a sequence classifier", source)
+    return FeatureSpec.from_fields(Fields(head.info, source, "info.").object("features"))
 
 
 class FinetunedClassifier:
@@ -148,18 +158,23 @@ def load_classifier(directory: str | Path, device: str | None = None) -> ProbeCl
     if (directory / "head").is_dir() and not (directory / HEAD_JSON).exists():
         directory = directory / "head"
     if (directory / HEAD_JSON).is_file():
-        return ProbeClassifier(Head.load(directory))
+        head = Head.load(directory)
+        return ProbeClassifier(head, FeatureCache(feature_spec_of(head, directory / HEAD_JSON)))
     if not (directory / FINETUNED_JSON).is_file():
         raise InputError(f"not a classifier directory: neither {HEAD_JSON} nor {FINETUNED_JSON} is here", directory)
-    settings = read_json(directory / FINETUNED_JSON)
+    settings = Fields.read(directory / FINETUNED_JSON)
+    classes = settings.strings("classes", at_least=2)
+    layer, pooling = settings.integer("layer"), settings.string("pooling", choices=choices(Pooling))
+    strands = settings.string("strands", choices=choices(Strands))
     device = resolve_device(device)
     backbone, tokenizer, _ = load_model(directory / FINETUNED_MODEL, device)
-    net = SequenceClassifierNet(backbone, len(settings["classes"]), settings["layer"], settings["pooling"])
+    net = SequenceClassifierNet(backbone, len(classes), layer, pooling)
     try:
         net.classifier.load_state_dict(read_safetensors(directory / FINETUNED_WEIGHTS), strict=True)
     except RuntimeError as error:
         raise InputError(f"classifier weights do not match {FINETUNED_JSON}: {error}", directory) from None
-    return FinetunedClassifier(net.to(device), tokenizer, settings["classes"], settings["strands"], settings["info"])
+    info = settings.object("info", {}).values
+    return FinetunedClassifier(net.to(device), tokenizer, classes, strands, info)
 
 
 def write_predictions(path: str | Path, sequences: SequenceSet, probabilities: np.ndarray, classes: list[str]) -> None:

@@ -8,8 +8,10 @@ import numpy as np
 
 from glm.alphabet import base_codes
 from glm.config import FeatureKind, Pooling, Strands
-from glm.errors import InputError, check_choice
-from glm.model.checkpoint import genome_tags_of, load_model, require_untagged
+from glm.errors import InputError, check_choice, choices
+from glm.hf.hub_model import load_any
+from glm.io.schema import Fields
+from glm.model.checkpoint import genome_tags_of, require_untagged
 from glm.model.inference import embed
 
 
@@ -32,6 +34,19 @@ class FeatureSpec:
         check_choice("strands", self.strands, Strands)
         return self
 
+    @classmethod
+    def from_fields(cls, fields: Fields) -> FeatureSpec:
+        """The spec saved in a head's info["features"], each field checked (glm.io.schema)."""
+        kind = fields.string("kind", choices=choices(FeatureKind))
+        return cls(
+            kind=kind,  # type: ignore[arg-type]
+            model=fields.string("model") if kind == "embedding" else None,  # k-mer features need no model
+            layer=fields.integer("layer", -1),
+            pooling=fields.string("pooling", "mean", choices=choices(Pooling)),  # type: ignore[arg-type]
+            strands=fields.string("strands", "both", choices=choices(Strands)),  # type: ignore[arg-type]
+            k=fields.integer("k", 4, minimum=1),
+        )
+
 
 class FeatureCache:
     """Features under one spec, computed once per distinct sequence (folds and splits reuse them).
@@ -43,7 +58,7 @@ class FeatureCache:
         self.spec = spec.validate()
         self.model = None
         if spec.kind == "embedding":
-            model, tokenizer, config = load_model(spec.model)
+            model, tokenizer, config = load_any(spec.model)
             require_untagged(genome_tags_of(config, spec.model), spec.model, "a probe on embeddings")
             self.model = model, tokenizer
         self.rows: dict[str, np.ndarray] = {}

@@ -31,7 +31,8 @@ from sklearn.preprocessing import StandardScaler
 
 from glm.config import ProbeKind
 from glm.errors import InputError, check_choice, choices
-from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
+from glm.io.files import atomic_directory, read_safetensors, require_files, write_json
+from glm.io.schema import Fields
 
 PROBES = choices(ProbeKind)
 HEAD_JSON, HEAD_ARRAYS = "head.json", "head.safetensors"
@@ -107,19 +108,27 @@ class Head:
         task: "variant" to accept only a variant head (one written by fit-head).
         """
         directory = require_files(directory, (HEAD_JSON, HEAD_ARRAYS), "head directory")
-        meta = read_json(directory / HEAD_JSON)
-        if task is not None and meta.get("info", {}).get("task") != task:
+        fields = Fields.read(directory / HEAD_JSON)
+        fields.format_version(FORMAT_VERSION)
+        info = fields.object("info", {})
+        if task is not None and info.values.get("task") != task:
             raise InputError(f"not a {task} head (no task={task} in {HEAD_JSON})", directory / HEAD_JSON)
-        kind = meta.get("kind")
-        if kind not in PROBES:
-            raise InputError(f"kind: expected one of {', '.join(PROBES)}, got {kind!r}", directory / HEAD_JSON)
+        if task == "variant":  # what scoring reads of a variant head
+            info.integer("window", minimum=1)
+            info.integer("layer")
+            info.string("model_fingerprint")
+        kind = fields.string("kind", choices=PROBES)
+        if kind == "boosting":
+            info.number("learning_rate")
+        classes = fields.strings("classes", at_least=2)
+        feature_names = fields.strings("feature_names", at_least=1)
         arrays = read_safetensors(directory / HEAD_ARRAYS, framework="numpy")
         missing = {"mean", "scale", *_ARRAYS[kind]} - set(arrays)
         if missing:
             raise InputError(f"arrays missing: {sorted(missing)}", directory / HEAD_ARRAYS)
-        if len(arrays["mean"]) != len(meta.get("feature_names", [])):
+        if len(arrays["mean"]) != len(feature_names):
             raise InputError("feature_names do not match the stored scaler", directory / HEAD_JSON)
-        return cls(kind, meta["classes"], meta["feature_names"], arrays, meta.get("info", {}))
+        return cls(kind, classes, feature_names, arrays, info.values)  # type: ignore[arg-type]
 
 
 def _tree_sums(arrays: dict[str, np.ndarray], scaled: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ MCC come with a 95% bootstrap interval over its sequences (cross-validation also
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,8 +94,22 @@ def spec_dict(spec: FeatureSpec) -> dict[str, Any]:
 
 
 def split_off(sequences: SequenceSet, fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:
-    """(the rest, a stratified held-out `fraction`) of a labelled set; the same for the same seed."""
+    """(the rest, a stratified held-out `fraction`) of a labelled set; the same for the same seed.
+
+    An InputError names the minimum when the set is too small to give both parts every class.
+    """
+    assert sequences.labels is not None
     rows = np.arange(len(sequences))
+    classes, counts = np.unique(sequences.labels, return_counts=True)
+    held, n_classes = math.ceil(fraction * len(rows)), len(classes)
+    if counts.min() < 2 or not n_classes <= held <= len(rows) - n_classes:
+        need = next(n for n in itertools.count(2 * n_classes) if n_classes <= math.ceil(fraction * n) <= n - n_classes)
+        smallest = str(classes[counts.argmin()])
+        raise InputError(
+            f"too few labelled sequences to hold out {fraction:.0%} of them (stratified) as a dev split: "
+            f"{len(rows)} of {n_classes} classes (smallest {smallest!r}: {counts.min()}); that needs at least "
+            f"{need} sequences and 2 of each class; give a dev set (--dev) or more sequences"
+        )
     rest, held = train_test_split(rows, test_size=fraction, stratify=sequences.labels, random_state=seed)
     return sequences.subset(np.sort(rest)), sequences.subset(np.sort(held))
 

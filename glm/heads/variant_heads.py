@@ -15,7 +15,8 @@ so a variant is never scored by a probe that saw its neighbours. Every metric co
 bootstrap interval over the variants, and the per-fold values; numeric baseline columns of the
 labelled file (`baselines=["CADD", "-phyloP"]`: higher means the positive class, a leading "-"
 flips it) are scored on the same rows, beside the head, with a paired bootstrap of the
-difference. The head saved at the end is
+difference (a missing baseline value leaves its row out of that comparison; a missing label or
+group, empty or spelt ".", "NA" or "NaN", is an InputError naming the row). The head saved at the end is
 fitted on all labelled variants; it records the model's fingerprint, window and layer, so it is
 only ever applied to features computed the same way.
 """
@@ -40,7 +41,7 @@ from glm.io.genome import Genome
 from glm.io.variant_readers import read_variants
 from glm.io.variants import Variant, VariantList
 from glm.model.checkpoint import model_fingerprint
-from glm.model.tokenizers import Tokenizer
+from glm.model.tokenizers import Tokenizer, require_dna
 from glm.model.transformer import Transformer
 from glm.plots import plot_roc
 from glm.scoring.windows import default_window
@@ -87,8 +88,12 @@ class VariantHeadReport:
         return "\n".join(lines)
 
 
+MISSING_VALUES = ("", ".", "na", "nan")  # how a table spells a missing value (any case)
+
+
 def _column(variants: list[Variant], name: str, role: str) -> list[str]:
-    """The value of field `name` on every variant; a missing or empty value names its row."""
+    """The value of field `name` on every variant; a missing, empty or NA value names its row (a class
+    or group "NaN" would be fitted as one more class)."""
     values = []
     for variant in variants:
         value = variant.fields.get(name, "").strip()
@@ -96,6 +101,12 @@ def _column(variants: list[Variant], name: str, role: str) -> list[str]:
             known = ", ".join(variant.fields) or "none"
             raise InputError(
                 f"{role} column {name!r}: missing or empty (columns: {known})", variant.source, variant.line
+            )
+        if value.lower() in MISSING_VALUES:
+            raise InputError(
+                f"{role} column {name!r}: missing value {value!r}; give every variant a {role} or leave the row out",
+                variant.source,
+                variant.line,
             )
         values.append(value)
     return values
@@ -110,7 +121,7 @@ def _baseline_values(variants: list[Variant], name: str) -> np.ndarray:
             known = ", ".join(variant.fields) or "none"
             raise InputError(f"baseline column {column!r} not found (columns: {known})", variant.source, variant.line)
         text = variant.fields[column].strip()
-        if text.lower() in ("", ".", "na", "nan"):
+        if text.lower() in MISSING_VALUES:
             values.append(np.nan)
             continue
         try:
@@ -140,6 +151,7 @@ def fit_variant_head(
     cross_validation.tsv (each variant's fold and out-of-fold probability) and metrics.json
     (metrics, their intervals, per-fold metrics, baselines).
     """
+    require_dna(tokenizer, "a variant head")  # before the genome and the variants are read
     genome = genome if isinstance(genome, Genome) else Genome(genome)
     if not isinstance(variants, VariantList):
         variants = read_variants(variants, genome, aliases)

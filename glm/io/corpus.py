@@ -5,12 +5,13 @@
 A folder stands for every FASTA file in it (told by content, sorted by name). A manifest is a
 tab-separated table with a header naming `path` and optionally `name`, `weight` and `group`;
 relative paths are relative to the manifest. A genome's name defaults to its file name without
-the FASTA and gzip suffixes. Names must be unique; weights, when given, must be positive.
+the FASTA and gzip suffixes. Names must be unique; weights, when given, must be finite and above 0.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +103,8 @@ def _read_manifest(path: Path) -> list[CorpusEntry]:
                     weight = float(cells["weight"])
                 except ValueError:
                     raise InputError(f"weight: expected a number, got {cells['weight']!r}", path, line) from None
-                if not weight > 0:
-                    raise InputError(f"weight: must be above 0, got {cells['weight']}", path, line)
+                if not 0 < weight < math.inf:  # NaN fails both; inf would make every other weight 0
+                    raise InputError(f"weight: must be a finite number above 0, got {cells['weight']}", path, line)
             entries.append(
                 CorpusEntry(genome, cells.get("name") or genome_name(genome), weight, cells.get("group") or None)
             )

@@ -27,6 +27,9 @@ from glm.errors import InputError
 from glm.io.files import GZIP_MAGIC, atomic_file, cache_root
 
 _WHITESPACE = b" \t\r\n"
+HEADER_BYTES = 256  # a gap between two indexed records longer than this is read and checked (check_fai_covers)
+TAIL_BYTES = 1 << 16  # what is read after the last indexed record's bases
+STALE = "it does not fit the FASTA: delete it and glm rebuilds it"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,37 @@ def read_fai(path: Path, size: int | None = None) -> list[FaiEntry]:
     if not entries:
         raise InputError(f"index: no records ({hint})", path)
     return entries
+
+
+def check_fai_covers(entries: list[FaiEntry], source: PlainBytes | BgzfBytes, path: Path) -> None:
+    """An InputError unless the `.fai` at `path` accounts for every record of its FASTA (`source`).
+
+    After the last record's bases only white space may follow, and between two records only one
+    header line (read where the gap is longer than HEADER_BYTES): an index listing only some
+    records (made for a subset, or from an older file) would otherwise drop the others silently.
+    """
+    ends = [entry.byte(entry.length - 1) + 1 for entry in entries]
+    for number, (entry, end) in enumerate(zip(entries[1:], ends), start=2):
+        if entry.offset <= end:
+            raise InputError(
+                f"index: record {entry.name!r} starts before the one above it ends ({STALE})", path, number
+            )
+        gap = entry.offset - end
+        if gap > HEADER_BYTES and _more_than_headers(source.read(end, min(gap, TAIL_BYTES)), 1):
+            raise InputError(
+                f"index: the FASTA holds bases or records it does not list before {entry.name!r} ({STALE})",
+                path,
+                number,
+            )
+    if _more_than_headers(source.read(ends[-1], TAIL_BYTES), 0):
+        message = f"index: the FASTA holds bases or records it does not list after {entries[-1].name!r} ({STALE})"
+        raise InputError(message, path, len(entries))
+
+
+def _more_than_headers(data: bytes, headers: int) -> bool:
+    """True when `data` holds more than `headers` header lines and white space (a record's bases, or more headers)."""
+    lines = [line for line in data.splitlines() if line.strip()]
+    return len(lines) > headers or any(line.lstrip()[:1] != b">" for line in lines)
 
 
 def write_fai(path: Path, entries: list[FaiEntry]) -> None:

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,8 +23,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from glm.errors import InputError
+from glm.io.paths import check_input_file, check_output
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # no space left; disk quota exceeded
 
 
@@ -42,43 +43,6 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def check_output(path: str | Path, directory: bool = False) -> Path:
-    """`path` as a Path, or an InputError if an output cannot be written there; call before any work.
-
-    A file output must not be an existing directory (a directory output must not be an existing
-    file), and its nearest existing parent must be a directory this process can write in.
-    """
-    path = Path(path)
-    if path.is_dir() and not directory:
-        raise InputError("output: is a directory; give a file name", path)
-    if path.exists() and not path.is_dir() and directory:
-        raise InputError("output: is a file; give a directory", path)
-    existing = path.absolute().parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"output: {existing} is a file, not a folder", path)
-    try:
-        tempfile.TemporaryFile(dir=existing).close()  # the file system's own answer (read-only, /proc, quota)
-    except OSError as error:
-        raise InputError(f"output: cannot write in {existing} ({error.strerror})", path) from None
-    return path
-
-
-class OutputFile(str):
-    """A path where an output file will be written, checked as it is made (see check_output)."""
-
-    def __new__(cls, path: str | Path) -> OutputFile:
-        return super().__new__(cls, check_output(path))
-
-
-class OutputDirectory(str):
-    """A path where an output directory will be written, checked as it is made (see check_output)."""
-
-    def __new__(cls, path: str | Path) -> OutputDirectory:
-        return super().__new__(cls, check_output(path, directory=True))
 
 
 @contextmanager
@@ -158,14 +122,11 @@ def require_files(directory: str | Path, names: Iterable[str], what: str) -> Pat
 
 
 def read_json(path: str | Path) -> Any:
-    """The parsed contents of a JSON file; a missing file or bad JSON is an InputError naming file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read ({error})", path) from None
+    """The parsed contents of a JSON file; a missing file or bad JSON is an InputError naming file and line.
+
+    glm.io.schema.Fields checks the shape of what it holds.
+    """
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -192,23 +153,32 @@ def write_json(path: str | Path, values: Any) -> None:
         partial.write_text(json.dumps(values, indent=2) + "\n")
 
 
-def read_text(path: str | Path) -> str:
-    """A whole UTF-8 text file (plain or gzipped); invalid UTF-8 is an error naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    raw = path.read_bytes()
+def read_bytes(path: str | Path) -> bytes:
+    """A whole input file's bytes (decompressed when gzipped), checked as check_input_file does; empty is an error."""
+    path = check_input_file(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read ({error.strerror})", path) from None
     if raw[:2] == GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
         except (EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise InputError(f"not a complete gzip file ({error})", path) from None
+    if not raw:
+        raise InputError("empty file", path)
+    return raw
+
+
+def read_text(path: str | Path, hint: str = "") -> str:
+    """A whole UTF-8 text file (plain or gzipped; a leading byte-order mark dropped); invalid UTF-8 is an
+    error naming the line, followed by `hint`."""
+    raw = read_bytes(path)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        message = f"text: not valid UTF-8 (byte {error.start}); use --tokenizer byte for raw bytes"
-        raise InputError(message, path, line) from None
+        raise InputError(f"text: not valid UTF-8 (byte {error.start}){hint}", path, line) from None
     if not text:
         raise InputError("empty file", path)
     return text
@@ -217,10 +187,13 @@ def read_text(path: str | Path) -> str:
 def open_text(path: str | Path) -> IO[str]:
     """Open a plain or gzip-compressed text file (detected from its content) for reading.
 
-    A truncated or corrupt gzip stream is an InputError naming the file and the line reached,
-    raised while reading, instead of the decompressor's EOFError or zlib.error.
+    A UTF-8 byte-order mark (as Excel writes) is skipped. A truncated or corrupt gzip stream is an
+    InputError naming the file and the line reached, raised while reading, instead of the
+    decompressor's EOFError or zlib.error.
     """
     binary = open_binary(path)
+    if binary.peek(len(UTF8_BOM))[: len(UTF8_BOM)] == UTF8_BOM:  # type: ignore[attr-defined]
+        binary.read(len(UTF8_BOM))
     if isinstance(binary, _CheckedGzip):
         return _GzipText(binary)
     return io.TextIOWrapper(binary, encoding="ascii", errors="replace")
@@ -265,12 +238,8 @@ def first_line(path: str | Path) -> tuple[int, str]:
 
 
 def open_binary(path: str | Path) -> IO[bytes]:
-    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path)
-    if path.is_dir():
-        raise InputError("is a directory, expected a file", path)
+    """Open a plain or gzip-compressed (or BGZF) file for reading bytes, told by its content (see check_input_file)."""
+    path = check_input_file(path)
     try:
         return _CheckedGzip(path) if is_gzip(path) else open(path, "rb")
     except OSError as error:

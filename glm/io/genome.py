@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +29,7 @@ from glm.io.fasta_index import (
     FaiEntry,
     PlainBytes,
     build_gzi,
+    check_fai_covers,
     compression,
     index_for,
     read_fai,
@@ -37,7 +39,8 @@ from glm.io.fasta_index import (
     write_gzi,
     write_index,
 )
-from glm.io.files import atomic_file, cache_root, first_line, open_binary
+from glm.io.files import UTF8_BOM, atomic_file, cache_root, first_line, open_binary
+from glm.io.paths import check_input_file
 
 COPY_LINE_BASES = 60
 _VALID = bytes(code for code in range(256) if BASE_CODE[code] != INVALID)
@@ -82,10 +85,10 @@ def scan_fasta(
     Raises InputError (naming file and line) for: a missing or empty file, text before the first
     header, an empty record name, a duplicate name (unless unique_names is False: sets of
     labelled sequences often repeat a gene name), a record with no bases, and characters that
-    are not nucleotides or IUPAC codes. Accepted as they are: Windows line endings, spaces inside
-    sequence lines (dropped), U (the tokenizers read it as T). keep=True collects each record's
-    bases in `pieces`; `sink` receives every header line and the bases (spaces removed), in file
-    order. `shown_as` names the file in messages.
+    are not nucleotides or IUPAC codes. Accepted as they are: Windows and CR-only line endings, a
+    UTF-8 byte-order mark, spaces inside sequence lines (dropped), U (the tokenizers read it as T).
+    keep=True collects each record's bases in `pieces`; `sink` receives every header line and the
+    bases (spaces removed), in file order. `shown_as` names the file in messages.
     """
     path = Path(path)
     scan = _Scan(shown_as or path, unique_names, keep, sink)
@@ -101,9 +104,17 @@ def scan_fasta(
 
 
 def _line_blocks(handle: IO[bytes], size: int = 1 << 22) -> Iterator[bytes]:
-    """The file in pieces of about `size` bytes, each ending at a line end (the last: at the file's end)."""
-    carry = b""
+    """The file in pieces of about `size` bytes, each ending at a line end (the last: at the file's end).
+
+    A file whose first piece has carriage returns but no line feed has CR-only (classic Mac) line
+    endings: its CRs are read as line feeds, byte for byte, so offsets into the file stay true.
+    """
+    carry, cr_only = b"", None
     while data := handle.read(size):
+        if cr_only is None:
+            cr_only = b"\r" in data and b"\n" not in data
+        if cr_only:
+            data = data.replace(b"\r", b"\n")
         data = carry + data
         cut = data.rfind(b"\n") + 1
         carry = data[cut:]
@@ -122,13 +133,15 @@ class _Scan:
 
     def __init__(self, shown: str | Path, unique_names: bool, keep: bool, sink: Callable[[bytes], None] | None):
         self.shown, self.unique_names, self.keep, self.sink = shown, unique_names, keep, sink
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, str] = {}
         self.current: ScannedRecord | None = None
         self.ended = False  # the current record had a short line: another line of bases makes it irregular
         self.offset = self.number = 0  # bytes and lines read
 
     def block(self, block: bytes) -> Iterator[ScannedRecord]:
         """Scan whole lines; yields each record that a header in them finishes."""
+        if not self.offset and not self.number and block.startswith(UTF8_BOM):  # as Windows editors write
+            self.offset, block = len(UTF8_BOM), block[len(UTF8_BOM) :]
         while block:
             lines = self._full_lines(block)
             if lines:
@@ -214,16 +227,28 @@ class _Scan:
 
 
 def _header(
-    line: bytes, number: int, offset: int, seen: dict[str, int], unique_names: bool, shown: str | Path
+    line: bytes, number: int, offset: int, seen: dict[str, str], unique_names: bool, shown: str | Path
 ) -> ScannedRecord:
     title = line[1:].decode("ascii", errors="replace").strip()
     name = title.split(maxsplit=1)[0] if title else ""
-    if not name:
-        raise InputError("header: record has no name after '>'", shown, number)
-    if unique_names and name in seen:
-        raise InputError(f"header: duplicate record name {name!r} (first at line {seen[name]})", shown, number)
-    seen.setdefault(name, number)
+    problem = record_name_problem(name, seen if unique_names else {})
+    if problem:
+        raise InputError(f"header: {problem}", shown, number)
+    seen.setdefault(name, f"line {number}")
     return ScannedRecord(name=name, line=number, offset=offset)
+
+
+def record_name_problem(name: str, seen: Mapping[str, str]) -> str | None:
+    """What is wrong with `name` as a FASTA record name, or None: the one rule of the scanner and of
+    glm's FASTA writers. A name is not empty, holds no white space (a header's name ends at the first)
+    and is not in `seen` (name -> where it first was)."""
+    if not name:
+        return "record has no name"
+    if len(name.split()) != 1 or name != name.strip():
+        return f"record name {name!r} holds white space (a FASTA name ends at the first)"
+    if name in seen:
+        return f"duplicate record name {name!r} (first at {seen[name]})"
+    return None
 
 
 def _finished(record: ScannedRecord, shown: str | Path) -> ScannedRecord:
@@ -240,11 +265,15 @@ def read_fasta(path: str | Path, unique_names: bool = True) -> Iterator[Record]:
 
 def header_line(path: str | Path, index: int) -> int:
     """1-based line number of the header of the index-th record (a rescan: for messages)."""
+    number, seen = 0, 0
     with open_binary(path) as handle:
-        headers = (number for number, text in enumerate(handle, start=1) if text[:1] == b">")
-        for seen, number in enumerate(headers):
-            if seen == index:
-                return number
+        for block in _line_blocks(handle):  # lines as the scan reads them (CR-only endings too)
+            for text in io.BytesIO(block):
+                number += 1
+                if text.removeprefix(UTF8_BOM)[:1] == b">":
+                    if seen == index:
+                        return number
+                    seen += 1
     raise AssertionError(f"record {index} not found in {path}")
 
 
@@ -290,21 +319,31 @@ def _copy_place(path: Path) -> Path:
 
 
 def _regular_copy(path: Path) -> tuple[Path, list[FaiEntry], PlainBytes]:
-    """A decompressed, regularly wrapped copy of `path` in the cache and its index (made once per file version)."""
+    """A decompressed, regularly wrapped copy of `path` in the cache and its index (made once per file version;
+    a damaged copy is made again, with a one-line notice: a cache entry is never trusted)."""
     copy = _copy_place(path)
     fai = copy.with_name(copy.name + ".fai")
-    if not (copy.is_file() and fai.is_file()):
-        with atomic_file(copy) as partial, open(partial, "wb") as handle:
-            writer = _Rewrapper(handle)
-            for _ in scan_fasta(path, sink=writer):  # the scan validates; the writer receives every line
-                continue
-            writer.flush(everything=True)
-        write_fai(fai, writer.entries)
+    if copy.is_file() and fai.is_file():
+        try:
+            entries = read_fai(fai, copy.stat().st_size)
+            check_fai_covers(entries, PlainBytes(copy), fai)
+            return copy, entries, PlainBytes(copy)
+        except InputError as error:
+            warnings.warn(f"{error}: a damaged cache entry; making the copy again", stacklevel=4)
+    with atomic_file(copy) as partial, open(partial, "wb") as handle:
+        writer = _Rewrapper(handle)
+        for _ in scan_fasta(path, sink=writer):  # the scan validates; the writer receives every line
+            continue
+        writer.flush(everything=True)
+    write_fai(fai, writer.entries)
     return copy, read_fai(fai, copy.stat().st_size), PlainBytes(copy)
 
 
 def _open_indexed(path: Path) -> tuple[Path, list[FaiEntry], PlainBytes | BgzfBytes]:
-    """(the file read, its index entries, its byte reader), building or copying as needed."""
+    """(the file read, its index entries, its byte reader), building or copying as needed.
+
+    An existing .fai is checked against the file (check_fai_covers): one listing only some records is an error.
+    """
     kind = compression(path)
     if kind == "gzip" or _copy_place(path).is_file():
         return _regular_copy(path)
@@ -317,15 +356,20 @@ def _open_indexed(path: Path) -> tuple[Path, list[FaiEntry], PlainBytes | BgzfBy
             return _regular_copy(path)
         entries = [FaiEntry(r.name, r.length, r.offset, r.line_bases, r.line_bytes) for r in scanned]
         write_index(places, lambda place: write_fai(place, entries))
-    if kind == "plain":
-        return path, entries, PlainBytes(path)
+    reader = PlainBytes(path) if kind == "plain" else BgzfBytes(path, _bgzf_blocks(path))
+    if fresh is not None:
+        check_fai_covers(entries, reader, fresh)
+    return path, entries, reader
+
+
+def _bgzf_blocks(path: Path) -> list[tuple[int, int]]:
+    """The BGZF block offsets of `path`, from its .gzi (built and written on first use)."""
     fresh, places = index_for(path, ".gzi")
     if fresh is not None:
-        blocks = read_gzi(fresh)
-    else:
-        blocks = build_gzi(path)
-        write_index(places, lambda place: write_gzi(place, blocks))
-    return path, entries, BgzfBytes(path, blocks)
+        return read_gzi(fresh)
+    blocks = build_gzi(path)
+    write_index(places, lambda place: write_gzi(place, blocks))
+    return blocks
 
 
 class Genome:
@@ -336,11 +380,7 @@ class Genome:
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise InputError("no such file", self.path)
-        if self.path.is_dir():
-            raise InputError("is a directory, expected a file", self.path)
+        self.path = check_input_file(path)
         self._file, entries, self._bytes = _open_indexed(self.path)
         self._entries = {entry.name: entry for entry in entries}
         self.lengths: dict[str, int] = {entry.name: entry.length for entry in entries}

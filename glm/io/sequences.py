@@ -25,7 +25,7 @@ import numpy as np
 from glm.alphabet import find_invalid_base
 from glm.errors import InputError
 from glm.io.files import atomic_file, first_line, open_text
-from glm.io.genome import read_fasta
+from glm.io.genome import read_fasta, record_name_problem
 
 NAME_COLUMNS = ("name", "id")
 
@@ -167,7 +167,17 @@ def _columns(header: list[str], path: Path, line: int) -> dict[str, int]:
 
 
 def write_fasta(sequences: SequenceSet, path: str | Path) -> None:
-    """Write the sequences as FASTA records (one line each), atomically."""
+    """Write the sequences as FASTA records (one line each), atomically.
+
+    Every name must pass the FASTA scanner's rule (glm.io.genome.record_name_problem), so that what is
+    written reads back, under the same names: an InputError names the row, before anything is written.
+    """
+    seen: dict[str, str] = {}
+    for name, origin in zip(sequences.names, sequences.origins):
+        problem = record_name_problem(name, seen)
+        if problem:
+            raise InputError(f"name: {problem}; FASTA names must be unique single words", origin)
+        seen[name] = origin
     with atomic_file(path) as partial, open(partial, "w") as handle:
         for name, sequence in zip(sequences.names, sequences.sequences):
             handle.write(f">{name}\n{sequence}\n")

@@ -27,6 +27,8 @@ from Bio import bgzf
 from glm.errors import InputError
 from glm.io.files import atomic_file
 
+INDEX_SUFFIXES = (".tbi", ".csi")  # the index beside a BGZF file: tabix, or CSI for long contigs
+
 MIN_SHIFT = 14
 TBI_DEPTH = 5
 _VCF_CONF = struct.pack("<6i", 2, 1, 2, 0, ord("#"), 0)  # format VCF, columns seq/begin/end, meta '#', skip 0
@@ -252,7 +254,7 @@ class TabixIndex:
 
 def tabix_index_of(path: Path) -> Path | None:
     """The `.tbi` (or else `.csi`) beside a BGZF file, or None; one older than the file is an InputError."""
-    for suffix in (".tbi", ".csi"):
+    for suffix in INDEX_SUFFIXES:
         index = path.with_name(path.name + suffix)
         if index.is_file():
             if index.stat().st_mtime_ns < path.stat().st_mtime_ns:

@@ -1,7 +1,8 @@
 """One row of a variant table, VCF line or Python row -> checked Variant records (one per ALT).
 
 Positions arrive 1-based and leave 0-based (through glm.io.coordinates); alleles are uppercased
-and checked; ALTs we cannot score (symbolic, breakend, `*`, ".") get a status instead of failing.
+and checked; ALTs we cannot score (symbolic, breakend, `*`, ".", one equal to REF) get a status
+instead of failing.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def row_to_variants(row: Row, source: str) -> list[Variant]:
         status = _unsupported_alt(alt)
         if not status:
             alt = _check_bases(alt, "ALT", source, row.line)
+            status = "ALT equals REF: not a variant, nothing to score" if alt == ref else ""
         fields = dict(row.fields)
         for key, values in row.per_allele.items():
             fields[key] = values[index]

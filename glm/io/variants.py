@@ -219,7 +219,9 @@ def resolve_regions(
 ) -> list[tuple[str, int, int]]:
     """Regions as (genome contig, 0-based start, end): each item "chr:start-end" (1-based inclusive),
     a contig name, or a BED file (tab-separated chrom, 0-based start, end; track/browser/# lines
-    skipped). Contig names are matched as variant contigs are (exact, aliases, chr prefix)."""
+    skipped). Contig names are matched as variant contigs are (exact, aliases, chr prefix); one the genome
+    lacks is an InputError, and so is a BED file without a region (no regions would mean every variant).
+    Regions that hold no variant are fine: nothing is scored there."""
     regions = []
     for item in items:
         path = Path(item)
@@ -228,6 +230,7 @@ def resolve_regions(
             contig = _match_contig(name, genome, dict(aliases or {})) or name
             regions.append(parse_region(contig + colon + span, genome.lengths, str(genome.path)))
             continue
+        before = len(regions)
         with open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip() or line.startswith(("#", "track", "browser")):
@@ -243,4 +246,6 @@ def resolve_regions(
                         f"BED: contig {cells[0]!r} is not in the genome; {contig_list(genome)}", path, number
                     )
                 regions.append((contig, int(cells[1]), int(cells[2])))
+        if len(regions) == before:
+            raise InputError("BED: no regions in this file (without regions every variant would be scored)", path)
     return regions

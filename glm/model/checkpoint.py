@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 
 from glm.config import LEGACY_MODEL, Config
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_json, read_safetensors, require_files, write_json
+from glm.io.files import atomic_directory, read_safetensors, require_files, write_json
+from glm.io.schema import Fields
 from glm.model.genome_tags import GenomeTags
 from glm.model.tokenizers import Tokenizer, load_tokenizer, save_tokenizer
 from glm.model.transformer import Transformer
@@ -69,9 +70,12 @@ def load_model(
     """
     device = resolve_device(device)
     directory = require_files(directory, (WEIGHTS, CONFIG, TOKENIZER), "model directory")
-    config = read_json(directory / CONFIG)
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        raise InputError("model: missing (config.json holds the model's shape under 'model')", directory / CONFIG)
+    fields = Fields.read(directory / CONFIG)
+    fields.format_version(FORMAT_VERSION)
+    if "model" not in fields:
+        fields.problem("model", "missing (config.json holds the model's shape under 'model')")
+    fields.object("model")
+    config = fields.values
     # A field missing from a saved config takes the value every model saved before it existed had.
     saved = {**LEGACY_MODEL, **config["model"]}
     model_config = Config.from_dict({"model": saved}, source=str(directory / CONFIG)).model
@@ -93,6 +97,9 @@ def load_model(
     state = read_safetensors(directory / WEIGHTS)
     if "embedding.weight" not in state:
         raise InputError("weights: no embedding.weight tensor (not weights exported by glm)", directory / WEIGHTS)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(f"weights: tensor {name!r} holds NaN or infinite values", directory / WEIGHTS)
     if model_config.tie_embeddings:
         state["head.weight"] = state["embedding.weight"]
     try:

@@ -125,6 +125,7 @@ def generate_pieces(
     check_bounds("top_k", top_k, "[1, inf)")
     check_bounds("top_p", top_p, "(0, 1]")
     check_bounds("max_bases", max_bases, "[1, inf)")
+    check_bounds("seed", seed, "[0, 1.8446744073709552e19)")  # torch's generators take 64-bit seeds: [0, 2**64)
     allowed = torch.zeros(model.config.vocab_size, dtype=torch.bool)  # genome tokens stay False
     if tokenizer.kind == "kmer":
         if tokenizer.stride != tokenizer.k:

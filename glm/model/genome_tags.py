@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from glm.errors import InputError
+from glm.io.schema import Fields
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,13 @@ class GenomeTags:
         return {"names": list(self.names), "first_id": self.first_id, "genomes": dict(self.genomes)}
 
     @classmethod
-    def from_dict(cls, values: Any, source: str) -> GenomeTags:
-        """Read back `to_dict()` output (config.json's "genome_tokens"), checking its shape."""
-        try:
-            names, first_id, genomes = values["names"], values["first_id"], values.get("genomes", {})
-            valid = bool(names) and all(isinstance(name, str) for name in names) and isinstance(first_id, int)
-            valid = valid and isinstance(names, list) and isinstance(genomes, dict)
-        except (TypeError, KeyError, AttributeError):
-            valid = False
-        if not valid:
-            raise InputError("genome_tokens: expected names (a list of strings), first_id and genomes", source)
-        return cls(tuple(names), first_id, {str(genome): str(tag) for genome, tag in genomes.items()})
+    def from_dict(cls, values: Any, source: str | Path) -> GenomeTags:
+        """Read back `to_dict()` output (config.json's "genome_tokens"), checked field by field."""
+        fields = Fields(values, source, "genome_tokens.")
+        names = fields.strings("names", at_least=1)
+        first_id = fields.integer("first_id", minimum=0)
+        genomes = fields.object("genomes", {})
+        return cls(tuple(names), first_id, {genome: genomes.string(genome) for genome in genomes.values})
 
 
 def genome_token(tags: GenomeTags | None, genome_name: str | None) -> int | None:

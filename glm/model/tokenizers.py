@@ -25,11 +25,13 @@ from glm.alphabet import AMBIGUOUS, BASE_CODE, BASES, INVALID, as_bytes
 from glm.config import DataConfig
 from glm.errors import InputError
 from glm.io.files import read_json, read_text, write_json
+from glm.io.schema import Fields
 
 PAD, UNK, SEP = 0, 1, 2
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[SEP]")
 N_SPECIAL = len(SPECIAL_TOKENS)
 NOT_A_TARGET = (PAD, UNK, SEP)
+NOT_UTF8_HINT = "; --tokenizer byte reads any bytes"  # what a text that is not UTF-8 can train with
 
 
 @dataclass
@@ -279,21 +281,30 @@ def _one_per_symbol(ids: np.ndarray) -> Encoding:
     return Encoding(ids=ids, offsets=offsets, ends=offsets + 1, soft_masked=np.zeros(len(ids), np.uint8))
 
 
-def tokenizer_from_dict(values: dict[str, Any], source: str = "tokenizer") -> Tokenizer:
-    """Rebuild a tokenizer from `to_dict()` output, checking the stored vocabulary size."""
-    kind = values.get("kind")
-    if kind == "kmer":
-        tokenizer: Tokenizer = KmerTokenizer(int(values["k"]), int(values["stride"]))
-    elif kind == "byte":
-        tokenizer = ByteTokenizer()
-    elif kind == "char":
-        tokenizer = CharTokenizer(values["alphabet"])
-    else:
-        raise InputError(f"kind: unknown tokenizer kind {kind!r}", source)
-    if "vocab_size" in values and values["vocab_size"] != tokenizer.vocab_size:
-        raise InputError(
-            f"vocab_size: {values['vocab_size']} does not match {kind} tokenizer ({tokenizer.vocab_size})", source
-        )
+def require_dna(tokenizer: Tokenizer, what: str) -> KmerTokenizer:
+    """The tokenizer of a DNA model, or an InputError: `what` (variant scoring, a variant head, bits per
+    base of a FASTA) reads genomes, which a text model would see as unknown characters, not bases."""
+    if not isinstance(tokenizer, KmerTokenizer):
+        raise InputError(f"{what} needs a DNA model (k-mer tokenizer); this model reads {tokenizer.unit}s")
+    return tokenizer
+
+
+def tokenizer_from_dict(values: Any, source: str | Path = "tokenizer") -> Tokenizer:
+    """Rebuild a tokenizer from `to_dict()` output (checked field by field), and check the stored vocabulary size."""
+    fields = Fields(values, source)
+    kind = fields.string("kind", choices=("kmer", "byte", "char"))
+    try:
+        if kind == "kmer":
+            tokenizer: Tokenizer = KmerTokenizer(fields.integer("k"), fields.integer("stride"))
+        elif kind == "byte":
+            tokenizer = ByteTokenizer()
+        else:
+            tokenizer = CharTokenizer(fields.string("alphabet"))
+    except InputError as error:
+        raise InputError(error.message, error.path or source) from None
+    stored = fields.integer("vocab_size", None)
+    if stored is not None and stored != tokenizer.vocab_size:
+        fields.problem("vocab_size", f"{stored} does not match the {kind} tokenizer's {tokenizer.vocab_size}")
     return tokenizer
 
 
@@ -302,7 +313,7 @@ def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    return tokenizer_from_dict(read_json(path), source=str(path))
+    return tokenizer_from_dict(read_json(path), source=path)
 
 
 def build_tokenizer(data: DataConfig, text_path: str | Path | None = None) -> Tokenizer:
@@ -312,4 +323,4 @@ def build_tokenizer(data: DataConfig, text_path: str | Path | None = None) -> To
     if data.tokenizer == "byte":
         return ByteTokenizer()
     assert text_path is not None, "a char tokenizer is built from its text"
-    return CharTokenizer.from_text(read_text(text_path))
+    return CharTokenizer.from_text(read_text(text_path, hint=NOT_UTF8_HINT))

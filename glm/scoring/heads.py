@@ -7,7 +7,7 @@ head names the features it reads; scoring builds them by name from the columns i
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from glm.errors import InputError
 FEATURE_SCORES = ("llr_forward", "llr_reverse", "llr", "embedding_cosine", "embedding_l2")
 
 
+@runtime_checkable
 class VariantHead(Protocol):
     """A probe on variant features: scoring adds its last class's probability as head_probability."""
 

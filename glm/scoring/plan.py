@@ -19,7 +19,7 @@ from glm.errors import InputError, check_choice, check_options
 from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import model_fingerprint
 from glm.model.genome_tags import GenomeTags, genome_token
-from glm.model.tokenizers import SEP, KmerTokenizer, Tokenizer
+from glm.model.tokenizers import SEP, Tokenizer, require_dna
 from glm.model.transformer import Transformer
 from glm.scoring.heads import VariantHead, feature_columns
 from glm.scoring.windows import check_window, default_window
@@ -103,19 +103,19 @@ def make_plan(
     `read_variants`. reuse=False computes every window in full (slower, same scores). head: a
     variant head fitted on this model (glm.heads.variant_heads): adds a "head_probability" column
     (its positive class, `head.classes[-1]`) and scores with the window, layer and both strands it
-    was fitted with. chunk_size: variants read and scored together (windows are batched within a
-    chunk, so another chunk_size changes scores only by float32 rounding). keep_delta: keep the
+    was fitted with (asking for another window, layer or strands="forward" is an InputError).
+    chunk_size: variants read and scored together (windows are batched within a chunk, so another
+    chunk_size changes scores only by float32 rounding). keep_delta: keep the
     embedding deltas (features for heads). genome_name: for a model trained with genome tokens,
     the genome whose token starts every window (required there; refused by an untagged model);
     genome_tags: that model's tags (GenomicLM passes its own).
     """
-    if not isinstance(tokenizer, KmerTokenizer):
-        raise InputError(f"variant scoring needs a DNA model (k-mer tokenizer); this model reads {tokenizer.unit}s")
+    require_dna(tokenizer, "variant scoring")
     methods = (method,) if isinstance(method, str) else tuple(method)
     if not methods or any(name not in METHODS for name in methods):
         raise InputError(f"method must be among {', '.join(METHODS)}, got {method!r}")
     if head is not None:
-        window, layer, strands = _head_settings(head, model, window)
+        window, layer, strands = _head_settings(head, model, window, layer, strands)
     check_choice("strands", strands, Strands)
     model.check_layer(layer)
     check_bounds("batch_size", batch_size, "[1, inf)")
@@ -141,15 +141,23 @@ def make_plan(
     )
 
 
-def _head_settings(head: VariantHead, model: Transformer, window: int | None) -> tuple[int, int, Strands]:
-    """(window, layer, strands) a variant head was fitted with; an InputError if it does not fit this model."""
+def _head_settings(
+    head: VariantHead, model: Transformer, window: int | None, layer: int, strands: Strands
+) -> tuple[int, int, Strands]:
+    """(window, layer, strands) a variant head was fitted with; an InputError if it does not fit this model,
+    or if the call asks for another window, layer (-1 is "not given") or strand than the head reads."""
     info = head.info
     if info.get("task") != "variant":
         raise InputError("head: not a variant head (fit one with `cli.py fit-head` or glm.heads.variant_heads)")
-    if info.get("model_fingerprint") != model_fingerprint(model):
-        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
+    if strands != "both":
+        raise InputError(f"strands: a head reads the scores of both strands, got {strands!r}; leave strands out")
     if window is not None and window != info["window"]:
         raise InputError(f"window: this head was fitted with {info['window']}-base windows, got {window}")
+    n_states = model.config.n_layers + 1  # hidden states: the embedding, then each block's output
+    if layer != -1 and model.check_layer(layer) % n_states != int(info["layer"]) % n_states:
+        raise InputError(f"layer: this head was fitted on layer {info['layer']}, got {layer}")
+    if info.get("model_fingerprint") != model_fingerprint(model):
+        raise InputError("head: it was fitted on the features of a different model; refit it for this one")
     feature_columns(head, model.config.width)  # every feature it reads is one scoring computes
     return int(info["window"]), int(info["layer"]), "both"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ from typing import Any
 import numpy as np
 
 from glm.errors import InputError
-from glm.io.files import atomic_directory, read_text
+from glm.io.files import atomic_directory, read_bytes, read_text
 from glm.io.genome import Genome, RecordView, header_line
+from glm.io.paths import check_input_file
 from glm.io.progress import progress_bar
-from glm.model.tokenizers import SEP, Tokenizer, encode_in_chunks
+from glm.io.schema import Fields
+from glm.model.tokenizers import NOT_UTF8_HINT, SEP, Tokenizer, encode_in_chunks
 
 STORE_VERSION = 1
 RECORDS_SPLIT_MIN_RECORDS = 20
@@ -69,9 +72,25 @@ class TokenStore:
 
     @classmethod
     def open(cls, directory: str | Path) -> TokenStore:
+        """A store written by `prepare`; a meta.json of the wrong shape, or split files of other sizes
+        than it says, is an InputError naming the file and field."""
         directory = Path(directory)
-        meta = json.loads((directory / "meta.json").read_text())
-        return cls(directory=directory, meta=meta)
+        meta = Fields.read(directory / "meta.json")
+        itemsize = np.dtype(meta.string("dtype", choices=("uint16", "int32"))).itemsize
+        meta.string("split_used", choices=("tail", "records"))
+        for split in SPLITS:
+            tokens = meta.integer(f"{split}_tokens", minimum=0)
+            meta.integer(f"{split}_bases", minimum=0)
+            for name, size in ((f"{split}.bin", tokens * itemsize), (f"{split}.soft.bin", tokens)):
+                found = (directory / name).stat().st_size if (directory / name).is_file() else "no"
+                if found != size:
+                    meta.problem(f"{split}_tokens", f"{tokens} tokens ({size} bytes), but {name} has {found} bytes")
+        for record in meta.objects("records"):
+            record.string("name")
+            for split in SPLITS:
+                if split in record:
+                    record.object(split).integers("bases", 2)
+        return cls(directory=directory, meta=meta.values)
 
     def tokens(self, split: str) -> np.ndarray:
         return self._array(f"{split}.bin", np.dtype(self.meta["dtype"]))
@@ -116,20 +135,33 @@ def prepare(
         "split": split,
         "val_fraction": val_fraction,
     }
-    if not fasta.exists():
-        raise InputError("no such file", fasta)
+    check_input_file(fasta)  # before its digest is read: a FIFO would block
     key = hashlib.blake2b((file_digest(fasta) + json.dumps(settings, sort_keys=True)).encode(), digest_size=12)
     directory = Path(cache_dir) / f"{fasta.name}-{key.hexdigest()}"
-    if (directory / "meta.json").exists():
-        return TokenStore.open(directory)
+    if (directory / "meta.json").exists() and (store := _valid_store(directory, repair=False)):
+        return store
     try:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"cannot write the token cache ({error.strerror})", cache_dir) from None
     with _exclusive(Path(cache_dir) / f".{directory.name}.lock"):
-        if not (directory / "meta.json").exists():  # else another process wrote it while this one waited
+        if _valid_store(directory, repair=True) is None:  # else another process wrote it while this one waited
             _write_store_atomically(fasta, tokenizer, directory, settings, progress)
     return TokenStore.open(directory)
+
+
+def _valid_store(directory: Path, repair: bool) -> TokenStore | None:
+    """The cached store in `directory`, or None when there is none or it is damaged (a cache entry is
+    never trusted: with `repair`, a damaged one is removed, with a one-line notice, to be rebuilt)."""
+    if not (directory / "meta.json").exists():
+        return None
+    try:
+        return TokenStore.open(directory)
+    except InputError as error:
+        if repair:
+            warnings.warn(f"{error}: a damaged token cache entry; rebuilding it", stacklevel=3)
+            shutil.rmtree(directory, ignore_errors=True)
+        return None
 
 
 @contextlib.contextmanager
@@ -169,7 +201,9 @@ def _write_store_atomically(
             genome = Genome(fasta)
             records, split = [(name, RecordView(genome, name)) for name in genome.names], settings["split"]
         else:
-            records, split = [(fasta.name, read_text(fasta))], "tail"
+            # Bytes for the byte tokenizer (any bytes are text to it), else UTF-8 text.
+            text = read_bytes(fasta) if tokenizer.kind == "byte" else read_text(fasta, hint=NOT_UTF8_HINT)
+            records, split = [(fasta.name, text)], "tail"
         meta = _write_store(fasta, records, tokenizer, partial, split, settings["val_fraction"], progress)
         meta.update(settings, source=str(fasta.resolve()))
         (partial / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -177,7 +211,7 @@ def _write_store_atomically(
 
 def _write_store(
     fasta: Path,
-    records: list[tuple[str, str | RecordView]],
+    records: list[tuple[str, str | bytes | RecordView]],
     tokenizer: Tokenizer,
     out: Path,
     split: str,
@@ -201,7 +235,7 @@ def _write_store(
             entry: dict[str, Any] = {"name": name, "length": len(sequence)}
             for side, (start, end) in _record_split(len(sequence), split, val_fraction, stride, files.bases).items():
                 if end > start:
-                    part = sequence[start:end] if isinstance(sequence, str) else sequence.view(start, end)
+                    part = sequence[start:end] if isinstance(sequence, (str, bytes)) else sequence.view(start, end)
                     entry[side] = {"bases": [start, end], "tokens": files.write(side, part, tokenizer)}
             entries.append(entry)
     if not entries:
@@ -251,7 +285,7 @@ class _SplitFiles:
         for handle in self.files.values():
             handle.close()
 
-    def write(self, side: str, part: str | RecordView, tokenizer: Tokenizer) -> list[int]:
+    def write(self, side: str, part: str | bytes | RecordView, tokenizer: Tokenizer) -> list[int]:
         """Append the tokens of `part` and a SEP to one split; [first, end) of `part`'s tokens there."""
         first = self.tokens[side]
         for encoding in encode_in_chunks(tokenizer, part):  # type: ignore[arg-type]

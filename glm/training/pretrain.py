@@ -32,7 +32,8 @@ import torch
 from glm.config import Config, load_config
 from glm.errors import InputError
 from glm.io.corpus import CorpusEntry, read_corpus
-from glm.io.files import check_output, first_line
+from glm.io.files import first_line
+from glm.io.paths import check_output
 from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.genome_tags import GenomeTags, tag_names
