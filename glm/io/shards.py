@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from glm.errors import InputError
 from glm.io.files import atomic_file, read_json
@@ -34,6 +34,7 @@ T = TypeVar("T")
 MANIFEST = "manifest.json"
 
 
+@runtime_checkable
 class Ranks(Protocol):
     """The processes sharing a job: this one's rank, how many there are, and a barrier for all of them."""
 
