@@ -1,6 +1,6 @@
 """Scoring on several processes: variants/s of `glm score` on 1 and 2 processes, 1 thread each, side by side.
 
-    python bench/sharded_scoring.py [MODEL] --genome data/MT-human.fa --region MT_human:3001-4000 --chunk-size 250
+    python bench/sharded_scoring.py [MODEL] --genome data/MT-human.fa --region MT_human:1-12000 --chunk-size 1000
 
 The SNVs of the region (saturation mutagenesis: 3 per base) are written to a TSV, then scored by
 the `score` command as users run it, in a fresh process: `--devices 1`, and `--devices 2` (Lightning
@@ -11,7 +11,9 @@ load, reading, scoring, formatting and joining the parts. The start-up alone is 
 one chunk of the same input, and the rates less it are reported too (what a longer input
 approaches: on a busy machine importing Lightning alone can take 10 s a process, and the second
 process starts after the first has imported it). The two outputs must be byte-identical.
-The goal is 2 processes >= 1.8x the variants/s of 1 (docs/BENCHMARKS.md). Without a model
+The goal is 2 processes >= 1.8x the variants/s of 1 (docs/BENCHMARKS.md): with about 10 s of
+start-up for 2 processes that needs some 3 minutes of work on one, hence the default region
+(36,000 SNVs, 36 chunks; about 3 minutes at 200 variants/s). Without a model
 directory a randomly initialised model of the tiny preset is used (speed does not depend on the weights).
 """
 
@@ -56,8 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", help="exported model directory (default: random tiny preset)")
     parser.add_argument("--genome", default="data/MT-human.fa")
-    parser.add_argument("--region", default="MT_human:3001-4000")
-    parser.add_argument("--chunk-size", type=int, default=250, help="variants per chunk (shard)")
+    parser.add_argument("--region", default="MT_human:1-12000")
+    parser.add_argument("--chunk-size", type=int, default=1000, help="variants per chunk (shard)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of 1 and 2 processes, alternating order")
     parser.add_argument("--json", default="bench/out/sharded_scoring.json")
     args = parser.parse_args()
