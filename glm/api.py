@@ -44,7 +44,7 @@ from glm.errors import InputError, keyword_options, named_options, typed_argumen
 from glm.io.coordinates import parse_region
 from glm.io.genome import Genome, RecordView
 from glm.io.variant_readers import Region
-from glm.io.variant_writer import VariantWriter
+from glm.io.shards import ONE_PROCESS, Ranks
 from glm.io.variants import OnRefMismatch
 from glm.hf.export import export_hf
 from glm.hf.hub_model import load_any
@@ -57,7 +57,7 @@ from glm.model.transformer import Transformer
 from glm.scoring import VariantScores, mutagenesis_variants, score_variants
 from glm.scoring.heads import VariantHead
 from glm.scoring.plan import CHUNK_SIZE, make_plan
-from glm.scoring.stream import score_file
+from glm.scoring.stream import ScoredFile, score_file
 from glm.scoring.table import ScoreCounts
 from glm.threads import use_threads
 
@@ -232,6 +232,8 @@ class GenomicLM:
         out: str | os.PathLike[str],
         regions: Sequence[Region] = (),
         *,
+        resume: bool = False,
+        ranks: Ranks = ONE_PROCESS,
         method: str | Sequence[str] = "llr",
         window: int | None = None,
         strands: Strands = "both",
@@ -245,16 +247,19 @@ class GenomicLM:
         chunk_size: int = CHUNK_SIZE,
         genome_name: str | None = None,
         precision: InferencePrecision = "float32",
-    ) -> tuple[ScoreCounts, VariantWriter]:
+    ) -> tuple[ScoreCounts, ScoredFile]:
         """Score a variant file of any size (or Python rows) into `out`, chunk by chunk (memory flat in the variants).
 
         regions: (genome contig, start, end), 0-based half-open: keep only the variants overlapping
             them (none: every variant).
+        resume: keep the shards (chunks) an interrupted run finished, in OUT.parts/ (same input,
+            genome, model and options, or an error).
+        ranks: the processes sharing the work (glm.training.processes starts them; default: this one).
         The other parameters are those of `score_variants` (help(GenomicLM.score_variants)).
-        Returns the counts (`.summary(out)`) and the finished writer.
+        Returns the counts (`.summary(out)`) and the written file (`.path`, `.index`, `.unindexed`).
         """
         options = self._scoring_options(locals())
-        return score_file(self.model, self.tokenizer, variants, genome, out, regions, **options)
+        return score_file(self.model, self.tokenizer, variants, genome, out, regions, ranks, resume, **options)
 
     @named_options("scoring")
     def mutagenesis(

@@ -1,5 +1,6 @@
 """A full disk or Ctrl-C in the middle of `score`, `prepare` or a model export: no partial file under a final
-name, nothing left behind, an older output kept, and one line saying what happened (exit 2 or 130)."""
+name, nothing left behind (but the chunks an interrupted `score` finished, for --resume), an older output kept,
+and one line saying what happened (exit 2 or 130)."""
 
 from __future__ import annotations
 
@@ -78,9 +79,16 @@ def test_score_stopped_midway_leaves_the_older_output_and_no_partial_file(
     assert cli.main(["score", *scoring_inputs, "--out", str(out)]) == status
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err and "Traceback" not in err
-    if status == 2:
-        assert err == f"error: no space left on device writing {out}\n"
-    assert out.read_bytes() == before and os.listdir(out.parent) == [out.name]
+    kept = {out.name, *([f"{out.name}.tbi"] if suffix == ".vcf.gz" else [])}  # the older output, its index
+    if status == 2:  # the file being written when the disk filled: the first chunk's part, beside the output
+        assert err == f"error: no space left on device writing {out}.parts/shard-0000000{suffix}\n"
+        assert out.read_bytes() == before and set(os.listdir(out.parent)) == kept  # the parts are freed
+        return
+    # Interrupted: the chunks scored so far are kept for --resume, which then writes the same bytes.
+    assert out.read_bytes() == before and set(os.listdir(out.parent)) == kept | {f"{out.name}.parts"}
+    monkeypatch.undo()
+    assert cli.main(["score", *scoring_inputs, "--out", str(out), "--resume"]) == 0
+    assert out.read_bytes() == before and set(os.listdir(out.parent)) == kept
 
 
 @pytest.mark.parametrize("error", [FULL, KeyboardInterrupt()])

@@ -122,7 +122,7 @@ def test_a_signal_mid_run_saves_a_checkpoint_exits_128_plus_it_and_resumes_onto_
     assert temporaries(run) == []
 
 
-def test_sigterm_stops_any_command_with_one_line_143_and_its_partial_output_removed(
+def test_sigterm_stops_score_with_one_line_143_no_partial_output_and_its_finished_shards_kept_for_resume(
     tmp_path, capsys, monkeypatch
 ) -> None:
     (tmp_path / "v.tsv").write_text("chrom\tpos\tref\talt\n" + "NC_001422.1\t10\tC\tA\n" * 30)
@@ -138,10 +138,20 @@ def test_sigterm_stops_any_command_with_one_line_143_and_its_partial_output_remo
     monkeypatch.setattr(glm.io.variant_writer, "_format_score", terminated_midway)
     handler = signal.getsignal(signal.SIGTERM)
     argv = ["score", str(MODEL), "--genome", str(GENOME), "--variants", str(tmp_path / "v.tsv"), "--out", str(out)]
-    assert cli.main([*argv, "--quiet"]) == 143
-    assert capsys.readouterr().err == "terminated (SIGTERM)\n"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["v.tsv"]
+    assert cli.main([*argv, "--quiet", "--chunk-size", "10"]) == 143
+    parts = tmp_path / "scores.tsv.parts"
+    expected = f"terminated (SIGTERM) with the finished shards kept in {parts}; rerun the same command with --resume\n"
+    assert capsys.readouterr().err == expected
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["scores.tsv.parts", "v.tsv"]
+    # every chunk scored (3 of 10 rows), the signal came while the first was formatted: no partial part
+    rows = [f"shard-000000{number}.rows.jsonl" for number in range(3)]
+    assert sorted(path.name for path in parts.iterdir()) == ["manifest.json", *rows]
     assert signal.getsignal(signal.SIGTERM) == handler  # main() put the handler back
+    monkeypatch.setattr(glm.io.variant_writer, "_format_score", real)
+    assert cli.main([*argv, "--quiet", "--chunk-size", "10", "--resume"]) == 0
+    assert cli.main([*argv[:-1], str(tmp_path / "straight.tsv"), "--quiet", "--chunk-size", "10"]) == 0
+    assert out.read_bytes() == (tmp_path / "straight.tsv").read_bytes()
+    assert not parts.exists()
 
 
 def test_temporaries_of_killed_writers_are_removed_by_the_next_write_but_not_a_live_or_remote_ones(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from glm.arguments import Help, setting
 from glm.config import Pooling, Strands, check_fields, option
 from glm.errors import InputError
 from glm.io.paths import OutputFile
 from glm.io.tabix import INDEX_SUFFIXES
+
+if TYPE_CHECKING:
+    from glm.io.shards import Ranks
+
+T = TypeVar("T")
 
 ModelDir = Annotated[str, Help("model directory: glm's (runs/NAME/model) or a transformers causal DNA model")]
 Device = Annotated[str | None, Help("cpu or cuda (default: cuda when present)")]
@@ -45,6 +52,11 @@ class ScoringSettings:
     strands: StrandChoice = setting(StrandChoice, "both")
     window: Window = setting(Window, None)
     batch_size: ScoringBatch = setting(ScoringBatch, None)
+    chunk_size: int | None = option(
+        None,
+        "variants read, scored and written together, each chunk a shard of a run on several processes (default 10000)",
+        bounds="[1, inf)",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -52,6 +64,7 @@ class ScoringSettings:
     def plan_options(self) -> dict[str, Any]:
         """The options given, as make_plan's keywords (the others keep make_plan's defaults)."""
         given = {"method": self.method, "strands": self.strands, "window": self.window, "batch_size": self.batch_size}
+        given["chunk_size"] = self.chunk_size
         return {name: value for name, value in given.items() if value is not None}
 
 
@@ -67,6 +80,35 @@ class FileScoringSettings(ScoringSettings):
     regions: list[str] | None = option(
         None, "score only variants in CHR:START-END (1-based), a contig, or a BED file (repeatable)"
     )
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """Where the work runs: the device, and the processes sharing it."""
+
+    device: Device = setting(Device, None)
+    devices: int = option(
+        1,
+        "processes per node, each computing its share of the chunks (Lightning starts them, or torchrun or "
+        "srun does; README: Scoring on many processes)",
+        bounds="[1, inf)",
+    )
+    num_nodes: int = option(1, "machines, each running --devices processes", bounds="[1, inf)")
+    resume: bool = option(False, "keep the chunks an interrupted run finished (in OUT.parts/)", negatable=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def run(self, work: Callable[[Ranks, str | None], T]) -> T:
+        """`work(ranks, device)` in this process, or on devices x num_nodes processes (Lightning's, then)."""
+        launched = max(int(os.environ.get(name) or 1) for name in ("WORLD_SIZE", "SLURM_NTASKS"))  # torchrun, srun
+        if self.devices * self.num_nodes == 1 and launched == 1:
+            from glm.io.shards import ONE_PROCESS
+
+            return work(ONE_PROCESS, self.device)
+        from glm.training.processes import on_processes  # Lightning: only for several processes
+
+        return on_processes(work, self.device, self.devices, self.num_nodes)
 
 
 class VariantsOutput(OutputFile):

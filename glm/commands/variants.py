@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
 from glm.commands.options import (
     Aliases,
     Device,
     FileScoringSettings,
+    ProcessSettings,
     GenomeFasta,
     GenomeName,
     ModelDir,
@@ -25,6 +26,11 @@ from glm.config import check_fields
 from glm.heads.settings import VariantHeadSettings
 from glm.io.paths import OutputDirectory
 
+if TYPE_CHECKING:
+    from glm.io.shards import Ranks
+    from glm.scoring.stream import ScoredFile
+    from glm.scoring.table import ScoreCounts
+
 
 @command(
     "score",
@@ -32,7 +38,8 @@ from glm.io.paths import OutputDirectory
     description="Zero-shot variant effect scores. llr = log P(alt window) - log P(ref window) in nats, averaged "
     "over both strands: negative means the model finds the alternative less likely (predicted more damaging). "
     "Output is TSV, VCF or .vcf.gz (BGZF with a tabix index when the input is sorted; scores as INFO fields), "
-    "chosen by the --out suffix. Variants are read, scored and written in chunks, in input order.",
+    "chosen by the --out suffix. Variants are read, scored and written in chunks, in input order; with "
+    "--devices N (and --num-nodes M) N x M processes share the chunks and the output is the same file.",
 )
 def score(
     model: ModelDir,
@@ -42,35 +49,44 @@ def score(
     out: Annotated[VariantsOutput, Help("output file: .tsv, .vcf or .vcf.gz")],
     scoring: Annotated[dict[str, Any], ConfigOptions(FileScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
-    device: Device = None,
+    processes: Annotated[dict[str, Any], ConfigOptions(ProcessSettings, "processes", show_defaults=True)],
     quiet: Quiet = False,
 ) -> None:
     from glm.api import load
     from glm.io.genome import Genome
     from glm.io.variants import resolve_regions
 
-    chosen = FileScoringSettings(**scoring)
-    lm = load(model, device=device)
-    reference = Genome(genome)
-    aliases = parse_aliases(chosen.alias)
-    counts, writer = lm.score_file(
-        variants,
-        reference,
-        out,
-        aliases=aliases,
-        on_ref_mismatch="skip" if chosen.skip_ref_mismatch else "error",
-        head=chosen.head,
-        progress=not quiet,
-        regions=resolve_regions(chosen.regions or [], reference, aliases),
-        genome_name=genome_name,
-        **chosen.plan_options(),
-    )
-    print(counts.summary(writer.path))
-    if writer.index is not None:
-        print(f"index -> {writer.index}")
-    elif writer.unindexed:
+    chosen, where = FileScoringSettings(**scoring), ProcessSettings(**processes)
+
+    def work(ranks: Ranks, device: str | None) -> tuple[int, ScoreCounts, ScoredFile]:
+        lm = load(model, device=device)
+        reference = Genome(genome)
+        aliases = parse_aliases(chosen.alias)
+        counts, written = lm.score_file(
+            variants,
+            reference,
+            out,
+            regions=resolve_regions(chosen.regions or [], reference, aliases),
+            resume=where.resume,
+            ranks=ranks,
+            aliases=aliases,
+            on_ref_mismatch="skip" if chosen.skip_ref_mismatch else "error",
+            head=chosen.head,
+            progress=not quiet,
+            genome_name=genome_name,
+            **chosen.plan_options(),
+        )
+        return ranks.rank, counts, written
+
+    rank, counts, written = where.run(work)
+    if rank != 0:
+        return
+    print(counts.summary(written.path))
+    if written.index is not None:
+        print(f"index -> {written.index}")
+    elif written.unindexed:
         print(
-            f"not indexed: the output is in input order, which is not sorted ({writer.unindexed}); "
+            f"not indexed: the output is in input order, which is not sorted ({written.unindexed}); "
             "`bcftools sort` and `tabix -p vcf` index it"
         )
 
@@ -79,7 +95,8 @@ def score(
     "mutagenesis",
     help="score every SNV of a region; TSV and heatmap",
     description="Saturation mutagenesis: score all three alternatives at every base of a region and write "
-    "OUT.tsv and OUT.png (heatmap of positions x alternative bases, with the per-position minimum).",
+    "OUT.tsv and OUT.png (heatmap of positions x alternative bases, with the per-position minimum). "
+    "With --devices N (and --num-nodes M) N x M processes share the chunks of the region.",
 )
 def mutagenesis(
     model: ModelDir,
@@ -91,19 +108,34 @@ def mutagenesis(
     ],
     scoring: Annotated[dict[str, Any], ConfigOptions(ScoringSettings, "scoring", show_defaults=True)],
     genome_name: GenomeName = None,
-    device: Device = None,
+    processes: Annotated[dict[str, Any], ConfigOptions(ProcessSettings, "processes", show_defaults=True)],
     quiet: Quiet = False,
 ) -> None:
     from glm.api import load
+    from glm.io.coordinates import parse_region
+    from glm.io.genome import Genome
     from glm.plots import plot_mutagenesis
-    from glm.scoring import mutagenesis_matrix
+    from glm.scoring import mutagenesis_matrix, mutagenesis_variants
+    from glm.scoring.table import read_scores
 
-    chosen = ScoringSettings(**scoring)
-    lm = load(model, device=device)
-    scores = lm.mutagenesis(genome, region, progress=not quiet, genome_name=genome_name, **chosen.plan_options())
-    print(scores.summary(scores.write(out.table)))
+    chosen, where = ScoringSettings(**scoring), ProcessSettings(**processes)
+
+    def work(ranks: Ranks, device: str | None) -> tuple[int, ScoreCounts, ScoredFile]:
+        lm = load(model, device=device)
+        reference = Genome(genome)
+        variants = mutagenesis_variants(reference, *parse_region(region, reference.lengths, str(reference.path)))
+        counts, written = lm.score_file(
+            variants, reference, out.table, resume=where.resume, ranks=ranks, progress=not quiet,
+            genome_name=genome_name, **chosen.plan_options(),
+        )  # fmt: skip
+        return ranks.rank, counts, written
+
+    rank, counts, written = where.run(work)
+    if rank != 0:
+        return
+    print(counts.summary(written.path))
     column = "llr" if "llr" in (chosen.method or ["llr"]) else "embedding_cosine"
-    positions, reference, matrix = mutagenesis_matrix(scores, column)
+    positions, reference, matrix = mutagenesis_matrix(read_scores(written.path, Genome(genome), column), column)
     plot_mutagenesis(positions, reference, matrix, out.picture, title=f"{region}: {column}", label=column)
     print(f"heatmap -> {out.picture}")
 

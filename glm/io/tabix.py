@@ -32,6 +32,9 @@ INDEX_SUFFIXES = (".tbi", ".csi")  # the index beside a BGZF file: tabix, or CSI
 MIN_SHIFT = 14
 TBI_DEPTH = 5
 _VCF_CONF = struct.pack("<6i", 2, 1, 2, 0, ord("#"), 0)  # format VCF, columns seq/begin/end, meta '#', skip 0
+# The empty block that ends a BGZF file (the SAM specification's; htslib checks for it).
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+IndexRecord = tuple[str, int, int, int, int]  # contig, 0-based start, end, virtual offsets of its line
 
 
 def bin_of(start: int, end: int, depth: int) -> int:
@@ -95,13 +98,22 @@ class IndexedBgzfWriter:
     `close()`: it writes the index named after `index_stem` (`.tbi`, or `.csi` when `csi` or a
     contig in `lengths` exceeds 512 Mb) unless the records were not sorted. The BGZF file is
     written to `path` directly (wrap it in atomic_file); the index atomically.
+
+    A file can be written in parts (glm.scoring.stream: one per shard, on several processes):
+    a part is written with `index_stem=None`, which keeps its records' spans and offsets in
+    `records` instead of indexing them, and `append(part, records)` copies it into the whole file,
+    its offsets moved to where it lands. `end_block()` ends a BGZF block where a part would begin,
+    so a file written in one go and one joined from parts hold the same bytes.
     """
 
-    def __init__(self, path: Path, index_stem: Path, lengths: dict[str, int] | None = None, csi: bool = False):
-        self._out = bgzf.BgzfWriter(path, "wb")
+    def __init__(self, path: Path, index_stem: Path | None, lengths: dict[str, int] | None = None, csi: bool = False):
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close(), through the BGZF writer
+        self._out = bgzf.BgzfWriter(fileobj=self._file)
         self._depth = depth_for(max((lengths or {}).values(), default=0))
         self._csi = csi or self._depth > TBI_DEPTH
-        self.index_path = index_stem.with_name(index_stem.name + (".csi" if self._csi else ".tbi"))
+        stem = index_stem or path
+        self.index_path = stem.with_name(stem.name + (".csi" if self._csi else ".tbi"))
+        self.records: list[IndexRecord] | None = [] if index_stem is None else None
         self._contigs: dict[str, _ContigIndex] = {}
         self._current: str | None = None
         self._last_start = 0
@@ -113,6 +125,27 @@ class IndexedBgzfWriter:
     def record(self, line: str, contig: str, start: int, end: int) -> None:
         begin_offset = self._out.tell()
         self._out.write(line.encode() + b"\n")
+        if self.records is not None:
+            self.records.append((contig, start, end, begin_offset, self._out.tell()))
+        else:
+            self._index(contig, start, end, begin_offset, self._out.tell())
+
+    def end_block(self) -> None:
+        """End the BGZF block being filled (if any), so what follows starts a new one."""
+        if self._out.tell() & 0xFFFF:  # bytes wait in the block (the offset within it is their count)
+            self._out.flush()
+
+    def append(self, part: Path, records: Iterable[IndexRecord]) -> None:
+        """Copy a part written by an IndexedBgzfWriter(index_stem=None), indexing its `records` where it lands."""
+        self.end_block()
+        shift = self._out.tell()  # a block boundary: (file offset << 16) | 0
+        data = part.read_bytes()
+        assert data.endswith(BGZF_EOF), f"{part} is a whole BGZF file"
+        self._file.write(data[: -len(BGZF_EOF)])
+        for contig, start, end, begin_offset, end_offset in records:
+            self._index(contig, start, end, begin_offset + shift, end_offset + shift)
+
+    def _index(self, contig: str, start: int, end: int, begin_offset: int, end_offset: int) -> None:
         if self.unsorted:
             return
         if contig != self._current:
@@ -128,12 +161,13 @@ class IndexedBgzfWriter:
         if end > 1 << (MIN_SHIFT + 3 * self._depth):
             self.unsorted = f"{contig}:{start + 1} is past the longest contig the index was sized for"
             return
-        self._contigs[contig].add(bin_of(start, end, self._depth), start, end, begin_offset, self._out.tell())
+        self._contigs[contig].add(bin_of(start, end, self._depth), start, end, begin_offset, end_offset)
 
     def close(self) -> Path | None:
-        """Finish the BGZF file; write and return the index (None when the records were not sorted)."""
+        """Finish the BGZF file; write and return the index (None when the records were not sorted or
+        this is a part)."""
         self._out.close()
-        if self.unsorted:
+        if self.unsorted or self.records is not None:
             return None
         with atomic_file(self.index_path) as partial:
             index = bgzf.BgzfWriter(partial, "wb")

@@ -8,19 +8,19 @@ records with 0-based positions; alleles we cannot score (symbolic, breakend, `*`
 from __future__ import annotations
 
 import csv
-import itertools
 import os
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from glm.errors import InputError, check_choice
 from glm.io.fasta_index import compression
 from glm.io.files import ReadProgress, open_text
 from glm.io.genome import Genome
 from glm.io.tabix import read_ranges, read_tabix_index, tabix_index_of
+from glm.io.variant_writer import batched
 from glm.io.variant_rows import REQUIRED, Row, cell_text, column_roles, row_to_variants
 from glm.io.variants import (
     INFO_HEADER,
@@ -36,7 +36,6 @@ from glm.io.variants import (
     reconcile_contigs,
 )
 
-T = TypeVar("T")
 
 # Accepted (lowercase) names of the core columns of a TSV/CSV, and of the keys of Python dicts.
 
@@ -114,7 +113,7 @@ def read_variant_chunks(
 
     def kept(variants: Iterator[Variant]) -> Iterator[Variant]:
         nonlocal read
-        for batch in _batches(variants, chunk_size):
+        for batch in batched(variants, chunk_size):
             read += len(batch)
             reconcile_contigs(batch, genome, aliases)
             yield from (v for v in batch if _inside(v, by_contig.get(v.contig, ()))) if by_contig else batch
@@ -132,7 +131,7 @@ def read_variant_chunks(
         else:
             handle = open_text(path)
             variants = _read_table(path, _lines(handle))
-        for chunk in _batches(kept(variants), chunk_size):
+        for chunk in batched(kept(variants), chunk_size):
             check_bounds_and_ref(chunk, genome, on_ref_mismatch)
             yielded = True
             if progress is not None and handle is not None:
@@ -151,13 +150,6 @@ def read_variant_chunks(
             "no variants in the regions given" if found_rows else "no variants: the input has no variant rows",
             source_name,
         )
-
-
-def _batches(items: Iterable[T], size: int | None) -> Iterator[list[T]]:
-    """Lists of `size` items (None: all of them in one), the last one shorter."""
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def _indexed_lines(

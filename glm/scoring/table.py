@@ -14,7 +14,8 @@ import numpy as np
 from glm.errors import InputError
 from glm.io.coordinates import format_region, to_one_based
 from glm.io.genome import Genome
-from glm.io.variant_writer import write_variants
+from glm.io.variant_readers import read_variants
+from glm.io.variant_writer import vcf_info_name, write_variants
 from glm.io.variants import Variant, VariantList
 
 DESCRIPTIONS = {
@@ -40,12 +41,15 @@ class VariantScores:
 
     `scores["llr"]` is a numpy array; `scores.to_pandas()` a DataFrame (pandas needed);
     `scores.write("out.vcf.gz")` writes TSV, VCF or BGZF VCF (tabix-indexed) with the scores as INFO fields.
-    Variants that were not scored have NaN scores and say why in their `status`.
+    Variants that were not scored have NaN scores and say why in their `status`. `chunk_size`: the
+    variants scored together (score_variants sets it); a `.vcf.gz` ends a BGZF block every that many
+    rows, as score_file's output does, so the two files hold the same bytes.
     """
 
-    def __init__(self, variants: VariantList, columns: dict[str, np.ndarray]):
+    def __init__(self, variants: VariantList, columns: dict[str, np.ndarray], chunk_size: int | None = None):
         self.variants = variants
         self.columns = columns
+        self.chunk_size = chunk_size
 
     def __len__(self) -> int:
         return len(self.variants)
@@ -84,7 +88,9 @@ class VariantScores:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write TSV, VCF or BGZF VCF + .tbi (chosen by the suffix: .tsv, .vcf, .vcf.gz); atomic."""
-        return write_variants(self.variants, self.columns, path, descriptions=descriptions(self.columns))
+        return write_variants(
+            self.variants, self.columns, path, descriptions=descriptions(self.columns), block_rows=self.chunk_size
+        )
 
     def summary(self, out: str | os.PathLike[str]) -> str:
         """How many variants were scored, why the others were not, and where the table went."""
@@ -106,6 +112,19 @@ class ScoreCounts:
         self.statuses.update(variant.status for variant in variants if variant.status)
         self.mostly_n += int(np.sum(window_n > 0.5)) if window_n is not None else 0
 
+    def merge(self, other: ScoreCounts) -> None:
+        """Add the counts of other variants (another shard's)."""
+        self.total += other.total
+        self.statuses.update(other.statuses)
+        self.mostly_n += other.mostly_n
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "statuses": dict(self.statuses), "mostly_n": self.mostly_n}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> ScoreCounts:
+        return cls(saved["total"], Counter(saved["statuses"]), saved["mostly_n"])
+
     def summary(self, out: str | os.PathLike[str]) -> str:
         lines = [f"{self.total - sum(self.statuses.values()):,} of {self.total:,} variants scored -> {out}"]
         lines += [f"  not scored ({count:,}): {status}" for status, count in self.statuses.most_common()]
@@ -114,6 +133,14 @@ class ScoreCounts:
                 f"  warning: {self.mostly_n:,} scored variants have windows more than half N (column window_n)"
             )
         return "\n".join(lines)
+
+
+def read_scores(path: str | os.PathLike[str], genome: Genome, column: str) -> VariantScores:
+    """The variants of a table glm wrote (TSV or VCF) and one of its score columns, read back."""
+    variants = read_variants(path, genome)
+    names = (column, vcf_info_name(column))
+    values = [next((variant.fields[name] for name in names if name in variant.fields), "nan") for variant in variants]
+    return VariantScores(variants, {column: np.array([float(value) if value != "." else np.nan for value in values])})
 
 
 def mutagenesis_variants(genome: Genome, contig: str, start: int, end: int) -> VariantList:

@@ -160,7 +160,8 @@ def score_variants(
     parts = list(scored_chunks(model, tokenizer, variants, genome, plan))
     first = parts[0][0]
     found = VariantList((variant for chunk, _ in parts for variant in chunk), first.header_lines, first.source)
-    return VariantScores(found, {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]})
+    columns = {name: np.concatenate([columns[name] for _, columns in parts]) for name in parts[0][1]}
+    return VariantScores(found, columns, plan.chunk_size)
 
 
 def scored_chunks(
@@ -174,23 +175,40 @@ def scored_chunks(
 ) -> Iterator[tuple[VariantList, dict[str, np.ndarray]]]:
     """(variants, score columns) for each chunk of plan.chunk_size variants, read (or sliced) and scored in turn.
 
-    The one scoring path of `score_variants` and `score_file`. Windows are batched within a chunk,
-    so a different chunk_size (like a different batch_size) changes scores only by float32 rounding.
+    The one scoring path of `score_variants` and `score_file` (which scores only its own shards of
+    `variant_chunks`, with `score_chunk`). Windows are batched within a chunk, so a different
+    chunk_size (like a different batch_size) changes scores only by float32 rounding.
+    """
+    for chunk in variant_chunks(variants, genome, plan, regions, progress):
+        yield score_chunk(model, tokenizer, chunk, genome, plan)
+
+
+def variant_chunks(
+    variants: VariantSource,
+    genome: Genome,
+    plan: ScoringPlan,
+    regions: Sequence[Region] = (),
+    progress: ReadProgress | None = None,
+) -> Iterator[VariantList]:
+    """The chunks of plan.chunk_size variants that `scored_chunks` scores, read (or sliced) in input order.
+
     `progress` goes to the file reader (glm.io.variant_readers.read_variant_chunks).
     """
     size = plan.chunk_size
     if isinstance(variants, VariantList):
-        chunks: Iterable[VariantList] = (
+        return (
             VariantList(variants[start : start + size], variants.header_lines, variants.source)
             for start in range(0, max(len(variants), 1), size)
         )
-    else:
-        chunks = read_variant_chunks(
-            variants, genome, dict(plan.aliases), plan.on_ref_mismatch, size, regions, progress
-        )
-    for chunk in chunks:
-        found = _evaluate(model, tokenizer, chunk, genome, plan)
-        yield found.variants, score_columns(found, plan)
+    return read_variant_chunks(variants, genome, dict(plan.aliases), plan.on_ref_mismatch, size, regions, progress)
+
+
+def score_chunk(
+    model: Transformer, tokenizer: Tokenizer, chunk: VariantList, genome: Genome, plan: ScoringPlan
+) -> tuple[VariantList, dict[str, np.ndarray]]:
+    """One chunk of variants scored: (the variants, with why each unscored one was not; the score columns)."""
+    found = _evaluate(model, tokenizer, chunk, genome, plan)
+    return found.variants, score_columns(found, plan)
 
 
 def score_columns(found: _Evaluation, plan: ScoringPlan) -> dict[str, np.ndarray]:
