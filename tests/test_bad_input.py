@@ -362,7 +362,7 @@ def test_asking_for_a_gpu_on_a_machine_without_one(argv: list[str], expected: st
 def test_accepted_on_purpose_crlf_lowercase_u_spaces_and_long_lines(tmp_path: Path) -> None:
     """Windows line endings, soft-masked bases, U as T, spaces inside lines and a 200 kb line all read as DNA."""
     import glm
-    from glm.io.genome import read_fasta
+    from glm.io.fasta import read_fasta
 
     plain = write_fasta(tmp_path / "plain.fa", {"a": "ACGTTGCA" * 20})
     odd = tmp_path / "odd.fa"

@@ -33,7 +33,7 @@ from glm.config import Config, load_config
 from glm.errors import InputError, Stopped
 from glm.io.corpus import CorpusEntry, read_corpus
 from glm.io.files import first_line
-from glm.io.genome import is_fasta
+from glm.io.fasta import is_fasta
 from glm.model.checkpoint import export_model
 from glm.model.genome_tags import GenomeTags, tag_names
 from glm.model.tokenizers import Tokenizer, build_tokenizer
