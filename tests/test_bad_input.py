@@ -427,7 +427,7 @@ def generated_options(config: type) -> list[tuple[str, typing.Any, str | None]]:
 
 def broken_values(command: str, flag: str, kind: typing.Any, bounds: str | None) -> list[tuple[str, list[str], str]]:
     """The broken values of one option and the start of the parser's message refusing each."""
-    from glm.config import Bounds
+    from glm.fields import Bounds
 
     base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
     if typing.get_origin(base) is list:
