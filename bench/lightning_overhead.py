@@ -30,7 +30,7 @@ from glm.config import load_config
 from glm.model.tokenizers import build_tokenizer
 from glm.training.data import prepare
 from glm.training.lit import GenomeDataModule, LitGLM
-from glm.training.pretrain import input_format
+from glm.training.run_data import input_format
 from glm.training.trainer import build_trainer, resolve_precision
 from glm.training.windows import TrainWindows
 

@@ -34,7 +34,7 @@ from glm.config import Config, load_config
 from glm.model.tokenizers import build_tokenizer
 from glm.training.data import prepare
 from glm.training.lit import GenomeDataModule, LitGLM
-from glm.training.pretrain import input_format
+from glm.training.run_data import input_format
 from glm.training.trainer import build_trainer, resolve_precision
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's datasheets: (bf16/fp16, tf32).

@@ -8,7 +8,7 @@ next to the parameter as `Annotated[type, Help("...")]`.
 
 A parameter annotated `Annotated[dict[str, Any], ConfigOptions(SomeConfig)]` receives the
 options generated from a config dataclass's fields (each field's help is in its metadata, see
-glm.config.option): `{"model.n_layers": 8, ...}` for the options given on the command line, so
+glm.fields.option): `{"model.n_layers": 8, ...}` for the options given on the command line, so
 adding a config field adds its option. Options a command declares itself take precedence. A field
 without a default (`option(dataclasses.MISSING, ...)`) is a required option. A field declared with
 `setting(SomeArgument, default)` shares the help and bounds of an argument type other commands take
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from glm.config import Bounds, option
+from glm.fields import Bounds, option
 from glm.errors import InputError
 from glm.io.paths import OutputDirectory, OutputFile, check_outputs_apart
 

@@ -362,7 +362,7 @@ def test_asking_for_a_gpu_on_a_machine_without_one(argv: list[str], expected: st
 def test_accepted_on_purpose_crlf_lowercase_u_spaces_and_long_lines(tmp_path: Path) -> None:
     """Windows line endings, soft-masked bases, U as T, spaces inside lines and a 200 kb line all read as DNA."""
     import glm
-    from glm.io.genome import read_fasta
+    from glm.io.fasta import read_fasta
 
     plain = write_fasta(tmp_path / "plain.fa", {"a": "ACGTTGCA" * 20})
     odd = tmp_path / "odd.fa"
@@ -427,7 +427,7 @@ def generated_options(config: type) -> list[tuple[str, typing.Any, str | None]]:
 
 def broken_values(command: str, flag: str, kind: typing.Any, bounds: str | None) -> list[tuple[str, list[str], str]]:
     """The broken values of one option and the start of the parser's message refusing each."""
-    from glm.config import Bounds
+    from glm.fields import Bounds
 
     base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, type(int | None)) else kind
     if typing.get_origin(base) is list:

@@ -187,7 +187,7 @@ def test_the_byte_tokenizer_takes_any_bytes_and_char_says_so(tmp_path: Path) -> 
 
 def test_a_byte_order_mark_is_skipped_in_tables_and_fasta(tmp_path: Path) -> None:
     import glm
-    from glm.io.genome import read_fasta
+    from glm.io.fasta import read_fasta
     from glm.io.sequences import read_sequences
 
     rows = f"chrom\tpos\tref\talt\n{CONTIG}\t2\tA\tC\n{CONTIG}\t3\tG\tT\n"
@@ -208,7 +208,8 @@ def test_a_byte_order_mark_is_skipped_in_tables_and_fasta(tmp_path: Path) -> Non
 def test_cr_only_line_endings_read_as_line_feeds(tmp_path: Path) -> None:
     """Classic Mac endings: the same records and bases, read in place (offsets are byte for byte); tables too."""
     import glm
-    from glm.io.genome import Genome, read_fasta
+    from glm.io.fasta import read_fasta
+    from glm.io.genome import Genome
 
     records = {"a": "ACGTACGTAC" * 7 + "GG", "b": "TTGCA" * 13}
     lf = write_fasta(tmp_path / "lf.fa", records, width=10)
@@ -241,7 +242,7 @@ def test_a_fai_listing_a_record_that_is_not_last_only_is_refused(tmp_path: Path)
 
 
 def test_to_fasta_output_reads_back_under_the_same_names(tmp_path: Path, capsys) -> None:
-    from glm.io.genome import read_fasta
+    from glm.io.fasta import read_fasta
 
     table = tmp_path / "t.csv"
     table.write_text("name,sequence\nx1,ACGT\nx2,GGCC\n")

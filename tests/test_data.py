@@ -7,7 +7,7 @@ from conftest import DATA, write_fasta
 
 from glm.alphabet import reverse_complement
 from glm.errors import InputError
-from glm.io.genome import read_fasta
+from glm.io.fasta import read_fasta
 from glm.model.tokenizers import PAD, SEP, UNK, KmerTokenizer
 from glm.training.data import prepare
 from glm.training.windows import TrainWindows, ValidationWindows

@@ -9,10 +9,12 @@ import pytest
 from Bio import bgzf
 from conftest import DATA, write_fasta
 
+import glm.io.fasta as fasta_module
 import glm.io.genome as genome_module
 from glm.alphabet import reverse_complement
 from glm.errors import InputError
-from glm.io.genome import Genome, read_fasta
+from glm.io.fasta import read_fasta
+from glm.io.genome import Genome
 
 
 def test_reverse_complement_iupac_and_case() -> None:
@@ -93,8 +95,8 @@ def test_scan_is_the_same_for_any_block_size(tmp_path, monkeypatch, block: int) 
     )
     path = tmp_path / "a.fa"
     path.write_text(text + ">uneven\nACG\nACGTACGT\n>crlf\r\nACGT\r\nAC\r\n")
-    monkeypatch.setattr(genome_module._line_blocks, "__defaults__", (block,))
-    scanned = list(genome_module.scan_fasta(path, keep=True))
+    monkeypatch.setattr(fasta_module._line_blocks, "__defaults__", (block,))
+    scanned = list(fasta_module.scan_fasta(path, keep=True))
     assert {r.name: b"".join(r.pieces).decode() for r in scanned} == {
         **records,
         "uneven": "ACGACGTACGT",
@@ -112,7 +114,7 @@ def test_scan_is_the_same_for_any_block_size(tmp_path, monkeypatch, block: int) 
     with pytest.raises(
         InputError, match=rf"a\.fa:{len(lines) + 3}: sequence: invalid character '-' in record 'uneven' \(column 5\)"
     ):
-        list(genome_module.scan_fasta(path))
+        list(fasta_module.scan_fasta(path))
 
 
 def _bgzip(source: Path, target: Path) -> Path:

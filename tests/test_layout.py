@@ -29,6 +29,7 @@ LAYERS = [
     "glm.threads",
     "glm.io",
     "glm.plots",
+    "glm.fields",
     "glm.config",
     "glm.model",
     "glm.hf",

@@ -12,7 +12,8 @@ from glm.config import Config
 from glm.errors import InputError
 from glm.model.tokenizers import ByteTokenizer, CharTokenizer, KmerTokenizer
 from glm.model.transformer import Transformer
-from glm.training.pretrain import input_format, pretrain
+from glm.training.pretrain import pretrain
+from glm.training.run_data import input_format
 
 PARAGRAPH = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"

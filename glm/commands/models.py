@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command
 from glm.commands.options import Device, GenomeName, ModelDir, Quiet
-from glm.config import Config, check_fields, option
+from glm.config import Config
+from glm.fields import check_fields, option
 from glm.errors import InputError
 from glm.io.corpus import genome_name as genome_name_of
 from glm.io.paths import OutputDirectory, OutputFile

@@ -18,7 +18,8 @@ from glm.commands.options import (
     StrandChoice,
     inputs,
 )
-from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind, check_fields, option
+from glm.config import FeatureKind, FinetuneConfig, Pooling, ProbeKind
+from glm.fields import check_fields, option, with_overrides
 from glm.errors import InputError
 from glm.io.paths import OutputDirectory, OutputFile
 
@@ -152,7 +153,6 @@ def fit_classifier(
         ConfigOptions(FinetuneConfig, "fine-tuning (with --finetune)", show_defaults=True),
     ],
 ) -> None:
-    from glm.config import with_overrides
     from glm.heads.features import FeatureSpec
     from glm.heads.sequence_tasks import ProbeFitter, fit_classifier_seeds, spread_line
     from glm.io.sequences import read_sequences

@@ -22,7 +22,7 @@ from glm.commands.options import (
     Window,
     parse_aliases,
 )
-from glm.config import check_fields
+from glm.fields import check_fields
 from glm.heads.settings import VariantHeadSettings
 from glm.io.paths import OutputDirectory
 

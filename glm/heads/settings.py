@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass
 
-from glm.config import ProbeKind, VariantFeatures, check_fields, option
+from glm.config import ProbeKind, VariantFeatures
+from glm.fields import check_fields, option
 
 BOOTSTRAP_ROUNDS = 1000  # resamples behind every 95% interval (glm.heads.evaluation)
 

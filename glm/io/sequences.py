@@ -25,7 +25,7 @@ import numpy as np
 from glm.alphabet import find_invalid_base
 from glm.errors import InputError
 from glm.io.files import atomic_file, first_line, open_text
-from glm.io.genome import read_fasta, record_name_problem
+from glm.io.fasta import read_fasta, record_name_problem
 
 NAME_COLUMNS = ("name", "id")
 
@@ -169,7 +169,7 @@ def _columns(header: list[str], path: Path, line: int) -> dict[str, int]:
 def write_fasta(sequences: SequenceSet, path: str | Path) -> None:
     """Write the sequences as FASTA records (one line each), atomically.
 
-    Every name must pass the FASTA scanner's rule (glm.io.genome.record_name_problem), so that what is
+    Every name must pass the FASTA scanner's rule (glm.io.fasta.record_name_problem), so that what is
     written reads back, under the same names: an InputError names the row, before anything is written.
     """
     seen: dict[str, str] = {}

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from glm.config import check_bounds
+from glm.fields import check_bounds
 from glm.errors import InputError
 from glm.model.tokenizers import N_SPECIAL, Tokenizer
 from glm.model.transformer import Transformer

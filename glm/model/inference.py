@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from glm.alphabet import reverse_complement
-from glm.config import Pooling, Strands, check_bounds
+from glm.config import Pooling, Strands
+from glm.fields import check_bounds
 from glm.errors import InputError, check_choice
 from glm.io.genome import RecordView
 from glm.io.progress import Progress, progress_bar

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from glm.config import InferencePrecision, Strands, check_bounds
+from glm.config import InferencePrecision, Strands
+from glm.fields import check_bounds
 from glm.errors import InputError, check_choice, check_options
 from glm.io.variants import OnRefMismatch
 from glm.model.checkpoint import model_fingerprint

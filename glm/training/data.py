@@ -34,7 +34,8 @@ import numpy as np
 
 from glm.errors import InputError
 from glm.io.files import atomic_directory, read_bytes, read_text
-from glm.io.genome import Genome, RecordView, header_line
+from glm.io.fasta import header_line
+from glm.io.genome import Genome, RecordView
 from glm.io.paths import check_input_file
 from glm.io.progress import progress_bar
 from glm.io.schema import Fields

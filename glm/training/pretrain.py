@@ -1,5 +1,8 @@
 """Pretraining: config -> token store -> Lightning Trainer -> exported model directory.
 
+The run's data (genomes, token stores, genome tokens, window, weights) comes from
+glm.training.run_data; this module runs the steps in order and owns the fit and the export.
+
 The run directory holds everything about one run:
 
     runs/NAME/
@@ -25,47 +28,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
 from glm.config import Config, load_config
 from glm.errors import InputError, Stopped
-from glm.io.corpus import CorpusEntry, read_corpus
-from glm.io.files import first_line
-from glm.io.genome import is_fasta
 from glm.model.checkpoint import export_model
-from glm.model.genome_tags import GenomeTags, tag_names
-from glm.model.tokenizers import Tokenizer, build_tokenizer
+from glm.model.tokenizers import build_tokenizer
 from glm.model.transformer import Transformer
 from glm.plots import CURVES_PNG
 from glm.training.checkpoints import LAST
-from glm.training.data import TokenStore, prepare
 from glm.training.lit import GenomeDataModule, LitGLM
 from glm.training.resume import checked_for_resume, resume_command, resumed_config, starting_checkpoint
+from glm.training.run_data import RunData, prepare_data, read_inputs
 from glm.training.signals import REQUEUE, requeue_job, signal_stop
 from glm.training.trainer import build_trainer, hardware_preset, lightning_notices_silenced, on_rank_zero
-from glm.training.windows import sampling_weights
-
-MIN_WINDOW = 8  # tokens; a genome shorter than this cannot train anything
-
-
-def input_format(path: str | Path, config: Config) -> str:
-    """'fasta' or 'text': data.format, or (auto) from the file's content, never from its name."""
-    found = config.data.format
-    if found == "auto":
-        found = "fasta" if is_fasta(path) else "text"
-    tokenizer = config.data.tokenizer
-    if found == "text" and tokenizer == "kmer":
-        raise InputError(
-            "expected a FASTA header line starting with '>' (to train on text instead, use --tokenizer char "
-            "or byte, or --config text)",
-            path,
-            first_line(path)[0],
-        )
-    if found == "fasta" and tokenizer != "kmer" and config.data.format == "auto":
-        raise InputError(f"this is FASTA; --tokenizer {tokenizer} trains on text (add --format text to force)", path)
-    return found
 
 
 @dataclass
@@ -127,32 +104,6 @@ def resolve_config(
 
 
 @dataclass
-class RunData:
-    """The data of one run: its genomes, their token stores and how training windows are drawn."""
-
-    entries: list[CorpusEntry]
-    held_out: list[bool]  # per genome: kept out of training, only validated
-    stores: list[TokenStore]  # one per genome
-    tokenizer: Tokenizer
-    tags: GenomeTags | None  # one token per genome (data.genome_tokens), else None
-    window: int  # tokens per training window: context + 1, less for a genome shorter than that
-    weights: np.ndarray  # the share of training windows of each trained genome
-
-    @property
-    def names(self) -> list[str]:
-        return [entry.name for entry in self.entries]
-
-    @property
-    def lost(self) -> list[str]:
-        """The names of the genomes held out of training."""
-        return [name for name, out in zip(self.names, self.held_out) if out]
-
-    @property
-    def trained(self) -> list[TokenStore]:
-        return [store for store, out in zip(self.stores, self.held_out) if not out]
-
-
-@dataclass
 class Fitted:
     """What training left: the trained model and its numbers."""
 
@@ -192,11 +143,11 @@ def pretrain(
     run_dir = Path(run_dir)
     resume_from = starting_checkpoint(run_dir, resume, say)
     config = checked_for_resume(config, run_dir) if resume else config  # the shapes, data and steps of the run
-    entries, held_out, formats = _read_inputs(inputs, corpus, config)
+    entries, held_out, formats = read_inputs(inputs, corpus, config)
     tokenizer = build_tokenizer(config.data, entries[0].path)
     # Built before anything is written: it checks the strategy, devices and global batch.
     trainer = build_trainer(config, run_dir, progress, callbacks or [], unit=tokenizer.unit)
-    data = _prepare_data(entries, held_out, formats, tokenizer, config, progress, say)
+    data = prepare_data(entries, held_out, formats, tokenizer, config, progress, say)
     config = _save_config(config, data, run_dir)
     lit, datamodule = _seeded_modules(config, data)
     _describe_run(data, lit, trainer, config, say)
@@ -207,49 +158,6 @@ def pretrain(
         raise Stopped(fitted.stopped_by, f"at step {fitted.steps}{requeued}; resume with: {resume_with}")
     model_dir = _export(fitted, data, config, run_dir)
     return _result(fitted, data, lit.model.num_parameters(), run_dir, model_dir)
-
-
-def _read_inputs(
-    inputs: str | Path | Sequence[str | Path], corpus: str | Path | None, config: Config
-) -> tuple[list[CorpusEntry], list[bool], list[str]]:
-    """The run's genomes, which are held out of training, and the format of each ('fasta' or 'text')."""
-    entries = read_corpus([inputs] if isinstance(inputs, (str, Path)) else list(inputs), corpus)
-    held_out = _held_out(entries, config)
-    formats = [input_format(entry.path, config) for entry in entries]
-    if "text" in formats and len(entries) > 1:
-        raise InputError("a text run takes one text file; several inputs must all be FASTA", entries[1].path)
-    return entries, held_out, formats
-
-
-def _prepare_data(
-    entries: list[CorpusEntry],
-    held_out: list[bool],
-    formats: list[str],
-    tokenizer: Tokenizer,
-    config: Config,
-    progress: bool,
-    say: Callable[[str], Any],
-) -> RunData:
-    """Token stores of every genome, genome tokens, the window length and the sampling weights."""
-    stores = [  # each validated and cached on its own: a bad file names itself, the others stay cached
-        prepare(
-            entry.path,
-            tokenizer,
-            config.data.resolved_cache_dir(),
-            split=config.data.split,
-            val_fraction=config.data.val_fraction,
-            progress=progress,
-            input_format=fmt,
-        )
-        for entry, fmt in zip(entries, formats)
-    ]
-    trained = [store for store, out in zip(stores, held_out) if not out]
-    tags = _genome_tags(entries, held_out, tokenizer.vocab_size) if config.data.genome_tokens else None
-    window = _window_length(stores, entries, config, say, tagged=tags is not None)
-    weights = sampling_weights(
-        trained, [e.weight for e, out in zip(entries, held_out) if not out], config.data.genome_temperature
-    )
-    return RunData(entries, held_out, stores, tokenizer, tags, window, weights)
 
 
 def _save_config(config: Config, data: RunData, run_dir: Path) -> Config:
@@ -372,31 +280,6 @@ def _result(fitted: Fitted, data: RunData, parameters: int, run_dir: Path, model
     )
 
 
-def _held_out(entries: list[CorpusEntry], config: Config) -> list[bool]:
-    """Which genomes data.holdout_genomes keeps out of training (an unknown name is an error)."""
-    names = [entry.name for entry in entries]
-    asked = list(config.data.holdout_genomes or [])
-    unknown = [name for name in asked if name not in names]
-    if unknown:
-        raise InputError(f"holdout_genomes: {unknown} not among the genomes of this run ({', '.join(names)})")
-    if len(set(asked)) >= len(names):
-        raise InputError("holdout_genomes: at least one genome must be left to train on")
-    return [name in asked for name in names]
-
-
-def _genome_tags(entries: list[CorpusEntry], held_out: list[bool], first_id: int) -> GenomeTags:
-    """One token per genome, or per manifest group; a held-out genome must share one with a trained genome."""
-    tag_of = tag_names([entry.name for entry in entries], [entry.group for entry in entries])
-    trained = {tag_of[entry.name] for entry, out in zip(entries, held_out) if not out}
-    for entry, out in zip(entries, held_out):
-        if out and tag_of[entry.name] not in trained:
-            raise InputError(
-                f"holdout_genomes: {entry.name!r} would have a genome token that no training window uses; "
-                "with --genome-tokens, give it a manifest group shared with a trained genome"
-            )
-    return GenomeTags.build(tag_of, first_id)
-
-
 def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
     """The trained weights in a plain Transformer on global rank 0 (None on the other ranks).
 
@@ -408,26 +291,3 @@ def full_model(trainer: pl.Trainer, config: Config) -> Transformer | None:
     model = Transformer(config.model)
     model.load_state_dict({name.removeprefix("model."): tensor for name, tensor in state.items()}, strict=True)
     return model.eval()
-
-
-def _window_length(
-    stores: list[TokenStore], entries: list[CorpusEntry], config: Config, say: Callable[[str], Any], tagged: bool
-) -> int:
-    """Tokens per training window (context + 1), shrunk with a note for a genome shorter than that.
-
-    With genome tokens the tag is one of them, so a genome needs one token less. Validation
-    windows are cut to the held-out data by ValidationWindows itself.
-    """
-    window = config.model.context + 1
-    for store, entry in zip(stores, entries):
-        if min(store.n_tokens("train"), store.n_tokens("val")) < MIN_WINDOW:
-            raise InputError(
-                f"too short to train: {store.meta['train_bases']} train and {store.meta['val_bases']} val bases "
-                f"give fewer than {MIN_WINDOW} tokens on one side of the split",
-                entry.path,
-            )
-    available = min(store.n_tokens("train") for store in stores) + tagged
-    if available < window:
-        say(f"note: a genome is shorter than one window; training on windows of {available - 1} tokens")
-        window = available
-    return window
