@@ -7,8 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
-from glm.commands.options import Device, GenomeFasta, GenomeName, ModelDir, Quiet, ScoringBatch, StrandChoice, Window
-from glm.config import InferencePrecision, TrackMethod, check_fields, option
+from glm.commands.options import (
+    Device,
+    GenomeFasta,
+    GenomeName,
+    ModelDir,
+    Precision,
+    Quiet,
+    ScoringBatch,
+    StrandChoice,
+    Window,
+)
+from glm.config import TrackMethod, check_fields, option
 from glm.io.paths import OutputFile
 from glm.io.tracks import track_outputs
 
@@ -32,9 +42,7 @@ class TrackSettings:
     strands: StrandChoice = setting(StrandChoice, "both")
     window: Window = setting(Window, None)
     batch_size: ScoringBatch = setting(ScoringBatch, None)
-    precision: InferencePrecision = option(
-        "float32", "bf16: autocast, faster on a GPU; values move a little (docs/VARIANTS.md)"
-    )
+    precision: Precision = setting(Precision, "float32")
     plot: bool = option(False, "also draw OUT_STEM.png: every track over the first region (up to 100 kb)")
 
     def __post_init__(self) -> None:
