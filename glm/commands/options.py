@@ -93,12 +93,12 @@ class ProcessSettings:
     device: Device = setting(Device, None)
     devices: int = option(
         1,
-        "processes per node, each computing its share of the chunks (Lightning starts them, or torchrun or "
-        "srun does; README: Scoring on many processes)",
+        "processes per node, each computing its share of the shards (chunks of variants, pieces of a track; "
+        "Lightning starts them, or torchrun or srun does; README: Scoring on many processes)",
         bounds="[1, inf)",
     )
     num_nodes: int = option(1, "machines, each running --devices processes", bounds="[1, inf)")
-    resume: bool = option(False, "keep the chunks an interrupted run finished (in OUT.parts/)", negatable=False)
+    resume: bool = option(False, "keep the shards an interrupted run finished (in OUT.parts/)", negatable=False)
 
     def __post_init__(self) -> None:
         check_fields(self)
