@@ -1,7 +1,8 @@
-"""Scoring on several processes: the same bytes as one process, parts joined in order, kill and resume."""
+"""Scoring and tracks on several processes: the same bytes as one process, parts joined in order, kill and resume."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ from conftest import DATA, ROOT
 from test_scoring import make_lm
 
 import cli
-from glm.errors import InputError
+import glm.scoring.tracks
+from glm.errors import InputError, Stopped
 from glm.io.files import read_json
 from glm.io.genome import Genome
 from glm.io.shards import PartsFolder, SingleProcess
@@ -49,6 +51,30 @@ glm.scoring.stream.score_chunk = logged
 sys.exit(cli.main())
 """
 
+# The same for `python track_cli.py track ...`, logging each piece's start and cutting the regions
+# into pieces of TRACK_PIECE bases (the command's are 65,536: a region of a few pieces would be long).
+TRACK_WRAPPER = """
+import functools, os, sys, time
+sys.path.insert(0, {root!r})
+import cli, glm.scoring.tracks as tracks
+
+track_piece = tracks.track_piece
+computed = []
+
+def logged(model, tokenizer, genome, span, method, plan):
+    if len(computed) == int(os.environ.get("GLM_TEST_HANG", "-1")):
+        time.sleep(600)
+    computed.append(span)
+    with open(os.path.join({log!r}, "pid%d" % os.getpid()), "a") as log:
+        log.write("%d\\n" % span[1])
+    return track_piece(model, tokenizer, genome, span, method, plan)
+
+tracks.track_piece = logged
+tracks.write_tracks = functools.partial(tracks.write_tracks, piece={piece})
+sys.exit(cli.main())
+"""
+TRACK_PIECE = 64  # MT_human:101-400 is 6 pieces: 100-128, 128-192, ..., 320-384, 384-400
+
 # One thread per process: two ranks with two threads each on a busy machine wait on each other.
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
 
@@ -67,12 +93,12 @@ def score_args(model_dir: Path, out: Path) -> list[str]:
     ]
 
 
-def wrapper(tmp_path: Path) -> tuple[Path, Path]:
+def wrapper(tmp_path: Path, template: str = WRAPPER) -> tuple[Path, Path]:
     """(the wrapper script, the folder of its per-process logs)."""
     log = tmp_path / "log"
     log.mkdir(exist_ok=True)
     script = tmp_path / "scoring_cli.py"
-    script.write_text(WRAPPER.format(root=str(ROOT), log=str(log)))
+    script.write_text(template.format(root=str(ROOT), log=str(log), piece=TRACK_PIECE))
     return script, log
 
 
@@ -208,3 +234,119 @@ def test_shards_are_dealt_to_ranks_in_turn(tmp_path) -> None:
         count = folder.compute(range(8), ".txt", lambda number, _, path, mine=mine: mine.append(number))
         assert count == 8
     assert done == {0: [0, 3, 6], 1: [1, 4, 7], 2: [2, 5]}
+
+
+def track_args(model_dir: Path, out: Path) -> list[str]:
+    return [
+        *("track", str(model_dir), "--genome", str(MT), "--regions", "MT_human:101-400", "--out", str(out)),
+        *("--quiet", "--device", "cpu"),
+    ]
+
+
+def track_files(out: Path) -> dict[str, bytes]:
+    """Every file a track run wrote beside `out`, by its name without the stem."""
+    return {path.name.removeprefix(out.stem): path.read_bytes() for path in sorted(out.parent.glob(f"{out.stem}.*"))}
+
+
+@pytest.fixture
+def pieces_of_64(monkeypatch) -> None:
+    """The track command of this process cuts its regions into pieces of TRACK_PIECE bases."""
+    pieces = functools.partial(glm.scoring.tracks.write_tracks, piece=TRACK_PIECE)
+    monkeypatch.setattr(glm.scoring.tracks, "write_tracks", pieces)
+
+
+@pytest.mark.parametrize("suffix", [".bw", ".bedGraph"])
+def test_track_on_two_processes_writes_the_bytes_of_one(model_dir, tmp_path, capsys, pieces_of_64, suffix) -> None:
+    one = tmp_path / "one" / f"mt{suffix}"
+    assert cli.main(track_args(model_dir, one)) == 0
+    assert "300 of 300 bases of MT_human:101-400 scored" in capsys.readouterr().out
+    script, log = wrapper(tmp_path, TRACK_WRAPPER)
+    two = tmp_path / "two" / f"mt{suffix}"
+    finished = run(script, [*track_args(model_dir, two), "--devices", "2"], tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "300 of 300 bases" in finished.stdout and f"-> {two.parent / 'mt.logp_ref'}{suffix}" in finished.stdout
+
+    starts = chunks_scored(log)  # the pieces each process computed, dealt in turn
+    assert sorted(starts.values()) == [[100, 192, 320], [128, 256, 384]]
+    written = track_files(two)
+    expected = [f".{name}{suffix}" for name in ("logp_A", "logp_C", "logp_G", "logp_T", "logp_ref")]
+    assert sorted(written) == sorted(expected + ([".tracks.txt"] if suffix == ".bw" else []))
+    assert written == track_files(one)
+    assert not Path(f"{two}.parts").exists() and not Path(f"{one}.parts").exists()
+    if suffix == ".bedGraph":  # a value for each of the 300 bases, read back from the joined pieces
+        lines = written[".logp_ref.bedGraph"].decode().splitlines()
+        assert [line.split("\t")[1] for line in lines[1:]] == [str(position) for position in range(100, 400)]
+        assert len({line.split("\t")[3] for line in lines[1:]}) > 100
+
+
+def test_a_track_killed_mid_way_resumes_to_the_same_bytes(model_dir, tmp_path, capsys, pieces_of_64) -> None:
+    straight = tmp_path / "straight" / "mt.bw"
+    assert cli.main(track_args(model_dir, straight)) == 0
+    capsys.readouterr()
+    script, log = wrapper(tmp_path, TRACK_WRAPPER)
+    out = tmp_path / "killed" / "mt.bw"
+    parts = Path(f"{out}.parts")
+    victim = subprocess.Popen(
+        [sys.executable, str(script), *track_args(model_dir, out), "--devices", "2"],
+        cwd=tmp_path,
+        env=dict(ENV, GLM_TEST_HANG="2"),  # each rank computes 2 pieces, then waits to be killed
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(list(parts.glob("shard-*.npy"))) < 4 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert sorted(path.name for path in parts.glob("shard-*.npy")) == [f"shard-{n:07d}.npy" for n in range(4)]
+    assert not list(out.parent.glob("mt.*.bw"))
+
+    for path in log.iterdir():
+        path.unlink()
+    resumed = run(script, [*track_args(model_dir, out), "--resume"], tmp_path)  # now on one process
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "300 of 300 bases" in resumed.stdout
+    assert list(chunks_scored(log).values()) == [[320, 384]]  # the 4 finished pieces were kept
+    assert track_files(out) == track_files(straight)
+    assert not parts.exists()
+
+
+def test_a_stopped_track_keeps_its_pieces_for_the_same_command(
+    model_dir, tmp_path, capsys, monkeypatch, pieces_of_64
+) -> None:
+    """SIGTERM mid-track says how to resume; a resume with other options is refused, the same one finishes."""
+    straight = tmp_path / "straight" / "mt.bedGraph"
+    assert cli.main(track_args(model_dir, straight)) == 0
+    original, computed = glm.scoring.tracks.track_piece, []
+
+    def stopping(model, tokenizer, genome, span, method, plan):  # a scheduler's SIGTERM during the third piece
+        if len(computed) == 2 and os.environ.get("GLM_TEST_STOP"):
+            raise Stopped(signal.SIGTERM)
+        computed.append(span[1])
+        return original(model, tokenizer, genome, span, method, plan)
+
+    monkeypatch.setattr(glm.scoring.tracks, "track_piece", stopping)
+    monkeypatch.setattr(
+        glm.scoring.tracks, "write_tracks", functools.partial(glm.scoring.tracks.write_tracks, piece=64)
+    )
+    out = tmp_path / "stopped" / "mt.bedGraph"
+    parts = Path(f"{out}.parts")
+    monkeypatch.setenv("GLM_TEST_STOP", "1")
+    capsys.readouterr()
+    assert cli.main(track_args(model_dir, out)) == 143
+    error = capsys.readouterr().err
+    assert (
+        f"terminated (SIGTERM) with the finished shards kept in {parts}; rerun the same command with --resume" in error
+    )
+    assert sorted(path.name for path in parts.glob("shard-*.npy")) == ["shard-0000000.npy", "shard-0000001.npy"]
+    monkeypatch.delenv("GLM_TEST_STOP")
+
+    assert cli.main([*track_args(model_dir, out), "--resume", "--strands", "forward"]) == 2
+    assert "--resume: these parts were made with a different options" in capsys.readouterr().err
+    assert cli.main([*track_args(model_dir, out), "--resume", "--regions", "MT_human:101-500"]) == 2
+    assert "different regions" in capsys.readouterr().err
+    computed.clear()
+    assert cli.main([*track_args(model_dir, out), "--resume"]) == 0
+    assert computed == [192, 256, 320, 384]
+    assert track_files(out) == track_files(straight)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from glm.arguments import Help, setting
-from glm.config import Pooling, Strands, check_fields, option
+from glm.config import InferencePrecision, Pooling, Strands, check_fields, option
 from glm.errors import InputError
 from glm.io.paths import OutputFile
 from glm.io.tabix import INDEX_SUFFIXES
@@ -36,6 +36,9 @@ StrandChoice = Annotated[Strands, Help("both: average with the reverse-complemen
 Aliases = Annotated[list[str] | None, Help("contig name mapping VARIANT_NAME=GENOME_NAME (repeatable)")]
 Layer = Annotated[int, Help("0 = token embeddings, i = block i, -1 = final")]
 PoolingChoice = Annotated[Pooling, Help("over tokens")]
+Precision = Annotated[
+    InferencePrecision, Help("bf16: autocast, faster on a GPU; values move a little (docs/VARIANTS.md)")
+]
 GenomeName = Annotated[
     str | None,
     Help("for a model trained with --genome-tokens: the genome (or group) whose token to condition on"),
@@ -57,6 +60,7 @@ class ScoringSettings:
         "variants read, scored and written together, each chunk a shard of a run on several processes (default 10000)",
         bounds="[1, inf)",
     )
+    precision: Precision = setting(Precision, "float32")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -64,7 +68,7 @@ class ScoringSettings:
     def plan_options(self) -> dict[str, Any]:
         """The options given, as make_plan's keywords (the others keep make_plan's defaults)."""
         given = {"method": self.method, "strands": self.strands, "window": self.window, "batch_size": self.batch_size}
-        given["chunk_size"] = self.chunk_size
+        given.update(chunk_size=self.chunk_size, precision=self.precision)
         return {name: value for name, value in given.items() if value is not None}
 
 
@@ -89,12 +93,12 @@ class ProcessSettings:
     device: Device = setting(Device, None)
     devices: int = option(
         1,
-        "processes per node, each computing its share of the chunks (Lightning starts them, or torchrun or "
-        "srun does; README: Scoring on many processes)",
+        "processes per node, each computing its share of the shards (chunks of variants, pieces of a track; "
+        "Lightning starts them, or torchrun or srun does; README: Scoring on many processes)",
         bounds="[1, inf)",
     )
     num_nodes: int = option(1, "machines, each running --devices processes", bounds="[1, inf)")
-    resume: bool = option(False, "keep the chunks an interrupted run finished (in OUT.parts/)", negatable=False)
+    resume: bool = option(False, "keep the shards an interrupted run finished (in OUT.parts/)", negatable=False)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from glm.arguments import ConfigOptions, Help, command, setting
-from glm.commands.options import Device, GenomeFasta, GenomeName, ModelDir, Quiet, ScoringBatch, StrandChoice, Window
-from glm.config import InferencePrecision, TrackMethod, check_fields, option
+from glm.commands.options import (
+    GenomeFasta,
+    GenomeName,
+    ModelDir,
+    Precision,
+    ProcessSettings,
+    Quiet,
+    ScoringBatch,
+    StrandChoice,
+    Window,
+)
+from glm.config import TrackMethod, check_fields, option
 from glm.io.paths import OutputFile
 from glm.io.tracks import track_outputs
+
+if TYPE_CHECKING:
+    from glm.io.shards import Ranks
+    from glm.scoring.tracks import TrackReport
 
 
 class TracksOutput(OutputFile):
@@ -32,9 +46,7 @@ class TrackSettings:
     strands: StrandChoice = setting(StrandChoice, "both")
     window: Window = setting(Window, None)
     batch_size: ScoringBatch = setting(ScoringBatch, None)
-    precision: InferencePrecision = option(
-        "float32", "bf16: autocast, faster on a GPU; values move a little (docs/VARIANTS.md)"
-    )
+    precision: Precision = setting(Precision, "float32")
     plot: bool = option(False, "also draw OUT_STEM.png: every track over the first region (up to 100 kb)")
 
     def __post_init__(self) -> None:
@@ -48,7 +60,8 @@ class TrackSettings:
     "log P(T|context) and log P(reference base) from one forward pass per window; --method llr writes the llr of "
     "the SNV to each base (0 at the reference) and their mean, from the variant scorer. Both average the two "
     "strands. One file per track (OUT_STEM.TRACK.SUFFIX); bases that cannot be scored (N, contig edges) have no "
-    'interval. .bw needs pyBigWig (pip install "glm[tracks]"); .bedGraph needs nothing.',
+    'interval. .bw needs pyBigWig (pip install "glm[tracks]"); .bedGraph needs nothing. With --devices N (and '
+    "--num-nodes M) N x M processes share the pieces of the regions and the files are the same.",
 )
 def track(
     model: ModelDir,
@@ -58,7 +71,7 @@ def track(
     out: Annotated[TracksOutput, Help("output: .bw / .bigWig, or .bedGraph / .bg; one file per track")],
     settings: Annotated[dict[str, Any], ConfigOptions(TrackSettings, "tracks", show_defaults=True)],
     genome_name: GenomeName = None,
-    device: Device = None,
+    processes: Annotated[dict[str, Any], ConfigOptions(ProcessSettings, "processes", show_defaults=True)],
     quiet: Quiet = False,
 ) -> None:
     from glm.api import load
@@ -68,25 +81,34 @@ def track(
     from glm.scoring.plan import make_plan
     from glm.scoring.tracks import sorted_regions, write_tracks
 
-    chosen = TrackSettings(**settings)
+    chosen, where = TrackSettings(**settings), ProcessSettings(**processes)
     track_format(out)  # a wrong suffix stops before the model loads
-    lm = load(model, device=device)
-    reference = Genome(genome)
-    plan = make_plan(
-        lm.model,
-        lm.tokenizer,
-        window=chosen.window,
-        strands=chosen.strands,
-        batch_size=chosen.batch_size or lm.batch_size,
-        progress=not quiet,
-        genome_name=genome_name,
-        genome_tags=lm.genome_tags,
-        precision=chosen.precision,
-    )
-    chosen_regions = resolve_regions(regions, reference)
-    if chosen.plot:
-        _check_plot(sorted_regions(chosen_regions, reference))
-    report = write_tracks(lm.model, lm.tokenizer, reference, chosen_regions, out, chosen.method, plan, model)
+
+    def work(ranks: Ranks, device: str | None) -> TrackReport | None:
+        reference = Genome(genome)
+        chosen_regions = resolve_regions(regions, reference)
+        if chosen.plot:
+            _check_plot(sorted_regions(chosen_regions, reference))
+        lm = load(model, device=device)
+        plan = make_plan(
+            lm.model,
+            lm.tokenizer,
+            window=chosen.window,
+            strands=chosen.strands,
+            batch_size=chosen.batch_size or lm.batch_size,
+            progress=not quiet,
+            genome_name=genome_name,
+            genome_tags=lm.genome_tags,
+            precision=chosen.precision,
+        )
+        return write_tracks(
+            lm.model, lm.tokenizer, reference, chosen_regions, out, chosen.method, plan, model,
+            ranks=ranks, resume=where.resume,
+        )  # fmt: skip
+
+    report = where.run(work)
+    if report is None:  # not the first process: that one writes the files and reports
+        return
     print(report.summary())
     if chosen.plot:
         _plot(report, out, chosen.method)
@@ -103,7 +125,7 @@ def _check_plot(regions: list[tuple[str, int, int]]) -> None:
         )
 
 
-def _plot(report: Any, out: str, method: TrackMethod) -> None:
+def _plot(report: TrackReport, out: str, method: TrackMethod) -> None:
     """The first region's tracks as a figure beside the track files."""
     import numpy as np
 

@@ -19,11 +19,12 @@ and a barrier (`Ranks`), so a job runs in one process without Lightning (`ONE_PR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -83,7 +84,7 @@ class PartsFolder:
                 for stale in self.path.glob(".*.partial-*"):
                     stale.unlink()
             else:
-                self.path.mkdir()
+                self.path.mkdir(parents=True)  # and the output's folder, where atomic_file would make it
                 with atomic_file(self.path / MANIFEST) as partial:
                     partial.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n")
         ranks.barrier()
@@ -113,6 +114,17 @@ class PartsFolder:
     def remove(self) -> None:
         """Remove the folder (rank 0, once the output is joined)."""
         shutil.rmtree(self.path)
+
+    @contextlib.contextmanager
+    def removed_on_bad_input(self) -> Iterator[None]:
+        """Bad input (an InputError, a full disk among them) removes the folder (rank 0): no part of such a
+        run can be resumed, and the space is freed. A kill or an interrupt keeps it."""
+        try:
+            yield
+        except InputError:
+            if self.ranks.rank == 0 and self.path.is_dir():
+                self.remove()
+            raise
 
 
 def file_identity(path: str | os.PathLike[str]) -> list[Any]:

@@ -11,7 +11,7 @@ for help(); a test keeps its defaults equal to make_plan's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
 from glm.config import InferencePrecision, Strands
@@ -56,6 +56,12 @@ class ScoringPlan:
     def first_token(self) -> int:
         """The token before each window's bases: SEP, or the genome token of a tagged model."""
         return SEP if self.genome_token is None else self.genome_token
+
+    def identity(self) -> dict[str, Any]:
+        """What scores depend on, for the manifest of a run's parts (glm.io.shards): every option but
+        progress, the head by its info."""
+        chosen = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("progress", "head")}
+        return {**chosen, "head": self.head.info if self.head is not None else None}
 
 
 class ScoringOptions(TypedDict, total=False):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,13 +88,9 @@ def score_file(
     if not out.parent.is_dir():
         raise InputError("output: directory does not exist", out.parent)
     folder = PartsFolder(out, _identity(model, variants, genome, plan, regions, kind), ranks, resume)
-    try:
+    with folder.removed_on_bad_input():
         chunks = _chunks(variants, genome, plan, regions, progress)
         return _score_in_shards(model, tokenizer, chunks, genome, plan, folder, out)
-    except InputError:  # bad input: no part of it can be resumed (a kill or an interrupt keeps them)
-        if ranks.rank == 0:
-            folder.remove()
-        raise
 
 
 def _score_in_shards(
@@ -183,12 +179,11 @@ def _identity(
     kind: str,
 ) -> dict[str, Any]:
     """What a shard's part depends on, for the manifest of the parts: a resume must match it."""
-    settings = {name: value for name, value in asdict(plan).items() if name not in ("progress", "head")}
     return {
         "input": file_identity(variants) if isinstance(variants, (str, os.PathLike)) else _rows_identity(variants),
         "genome": file_identity(genome.path),
         "model": model_fingerprint(model),
-        "options": {**settings, "head": plan.head.info if plan.head is not None else None},
+        "options": plan.identity(),
         "regions": [list(region) for region in regions],
         "output kind": kind,
         "glm version": __version__,

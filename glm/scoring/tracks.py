@@ -23,14 +23,20 @@ asked for it. A base is absent when it is N (or IUPAC), when a base before it in
 is, or when its token is not a whole k-mer (the last length mod k bases of a contig, on each
 strand); with both strands a base needs both.
 
-`track_pieces` cuts each region into pieces of PIECE bases on a grid of the contig and computes
-each on its own, in order: deterministic pieces that a shard runner can split between processes.
+`piece_spans` cuts each region into pieces of PIECE bases on a grid of the contig, and each piece
+is computed on its own (`track_piece`), so the values do not depend on how the pieces are shared.
+`write_tracks` makes each piece a shard (glm.io.shards): process r of W computes pieces r, r + W,
+... into `OUT.parts/` (a .npy of its values each), and rank 0 joins them in order into the track
+files; one process goes through the same parts, so the files are the same bytes on any number of
+processes, and `resume` keeps the pieces a killed run finished (the manifest must match: genome,
+model, options, method, regions, piece size, output kind).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,9 +47,10 @@ from glm.errors import check_choice
 from glm.io.coordinates import format_region
 from glm.io.genome import Genome
 from glm.io.progress import progress_bar
-from glm.io.tracks import TRACK_NAMES, TrackWriter
+from glm.io.shards import ONE_PROCESS, PartsFolder, Ranks, file_identity
+from glm.io.tracks import TRACK_NAMES, TrackWriter, track_format
 from glm.model.batching import pad_batch, with_separator
-from glm.model.checkpoint import inference_autocast
+from glm.model.checkpoint import inference_autocast, model_fingerprint
 from glm.model.likelihood import float32_logits
 from glm.model.tokenizers import KmerTokenizer
 from glm.model.transformer import Transformer
@@ -51,6 +58,7 @@ from glm.scoring.plan import ScoringPlan
 from glm.scoring.table import mutagenesis_variants
 from glm.scoring.windows import ReverseStrand
 from glm.scoring.zero_shot import scored_chunks
+from glm.version import __version__
 
 DESCRIPTIONS = {
     "logp": "log P({base} | context) in nats from one pass per window",
@@ -61,6 +69,8 @@ DESCRIPTIONS = {
 PIECE = 1 << 16  # bases computed together; pieces lie on a grid of the contig
 KEPT = 100_000  # a first region up to this long keeps its values in the report (for a figure)
 LOGIT_BUDGET = 1 << 22  # logits (rows x vocabulary) held at once by the logprob method
+PART = ".npy"  # a piece's values in OUT.parts/
+Span = tuple[str, int, int]  # contig, 0-based start, end
 
 
 @dataclass
@@ -80,24 +90,37 @@ def track_description(name: str) -> str:
     return DESCRIPTIONS[prefix].format(base=base)
 
 
+def piece_spans(regions: Sequence[Span], piece: int = PIECE) -> Iterator[Span]:
+    """The pieces of the regions, in order: each region cut at the multiples of `piece` of its contig."""
+    for contig, start, end in regions:
+        for cell in range(start - start % piece, end, piece):
+            yield contig, max(cell, start), min(cell + piece, end)
+
+
+def track_piece(
+    model: Transformer, tokenizer: KmerTokenizer, genome: Genome, span: Span, method: TrackMethod, plan: ScoringPlan
+) -> np.ndarray:
+    """(bases, tracks) float32 values of the bases of `span` (contig, start, end), NaN where absent."""
+    check_choice("method", method, TrackMethod)
+    compute = _logprob_piece if method == "logprob" else _llr_piece
+    return compute(model, tokenizer, genome, *span, plan)
+
+
 def track_pieces(
     model: Transformer,
     tokenizer: KmerTokenizer,
     genome: Genome,
-    regions: Sequence[tuple[str, int, int]],
+    regions: Sequence[Span],
     method: TrackMethod,
     plan: ScoringPlan,
+    piece: int = PIECE,
 ) -> Iterator[TrackPiece]:
     """The tracks of `method` ("logprob" or "llr") over regions (contig, 0-based start, end), piece by piece.
 
     Regions are visited as given (sort and merge them first for a bigWig: `sorted_regions`).
     """
-    check_choice("method", method, TrackMethod)
-    compute = _logprob_piece if method == "logprob" else _llr_piece
-    for contig, start, end in regions:
-        for cell in range(start - start % PIECE, end, PIECE):
-            first, last = max(cell, start), min(cell + PIECE, end)
-            yield TrackPiece(contig, first, compute(model, tokenizer, genome, contig, first, last, plan))
+    for span in piece_spans(regions, piece):
+        yield TrackPiece(span[0], span[1], track_piece(model, tokenizer, genome, span, method, plan))
 
 
 @dataclass
@@ -125,39 +148,82 @@ def write_tracks(
     model: Transformer,
     tokenizer: KmerTokenizer,
     genome: Genome,
-    regions: Sequence[tuple[str, int, int]],
+    regions: Sequence[Span],
     out: str,
     method: TrackMethod,
     plan: ScoringPlan,
     model_name: str,
-) -> TrackReport:
+    *,
+    ranks: Ranks = ONE_PROCESS,
+    resume: bool = False,
+    piece: int = PIECE,
+) -> TrackReport | None:
     """Compute the tracks of `method` over the regions and write them (bigWig or bedGraph by out's suffix).
 
     One file per track (glm.io.tracks.track_paths); model_name goes into each track's description.
+    `ranks`: the processes sharing the pieces (glm.training.processes; this one alone by default);
+    `resume`: keep the pieces an interrupted run finished in OUT.parts/. Rank 0 writes the files
+    and returns the report; the other ranks return None.
     """
     check_choice("method", method, TrackMethod)
     names = TRACK_NAMES[method]
     strands = "mean of both strands" if plan.n_strands == 2 else "forward strand"
     descriptions = {name: f"glm {track_description(name)}, {strands}; model {model_name}" for name in names}
     regions = sorted_regions(regions, genome)
-    total = sum(end - start for _, start, end in regions)
-    bar = progress_bar(total, "track", "bases", enabled=plan.progress, scale=True)
+    # Every rank makes the writer (pyBigWig and the outputs checked) before the work, so all stop alike.
+    writer = TrackWriter(out, names, descriptions, genome.lengths)
+    identity = {
+        "genome": file_identity(genome.path),
+        "model": model_fingerprint(model),
+        "options": {**plan.identity(), "method": method, "piece": piece},
+        "regions": [list(region) for region in regions],
+        "output kind": track_format(out),
+        "glm version": __version__,
+    }
+    folder = PartsFolder(Path(out), identity, ranks, resume)
+    spans = list(piece_spans(regions, piece))
+
+    def compute(_: int, span: Span, path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.save(handle, track_piece(model, tokenizer, genome, span, method, plan))
+
+    with folder.removed_on_bad_input():
+        folder.compute(_followed(spans, plan.progress and ranks.rank == 0), PART, compute)
+        if ranks.rank != 0:
+            return None
+        report = _join(folder, spans, writer, regions)
+    folder.remove()
+    return report
+
+
+def _followed(spans: Sequence[Span], enabled: bool) -> Iterator[Span]:
+    """The spans, a progress bar of their bases advancing as each is done (or found done)."""
+    total = sum(end - start for _, start, end in spans)
+    with progress_bar(total, "track", "bases", enabled=enabled, scale=True) as bar:
+        for span in spans:
+            yield span
+            bar.update(span[2] - span[1])
+
+
+def _join(folder: PartsFolder, spans: Iterable[Span], writer: TrackWriter, regions: list[Span]) -> TrackReport:
+    """The parts, in order, into the track files; the report keeps the first region's values (up to KEPT bases)."""
     first_length = regions[0][2] - regions[0][1] if regions else 0
     kept: list[np.ndarray] = []
-    with TrackWriter(out, names, descriptions, genome.lengths) as writer, bar:
-        for piece in track_pieces(model, tokenizer, genome, regions, method, plan):
-            writer.add(piece.contig, piece.start, piece.values)
-            bar.update(len(piece.values))
+    with writer:
+        for number, (contig, start, _) in enumerate(spans):
+            values = np.load(folder.part(number, PART))
+            writer.add(contig, start, values)
             if first_length <= KEPT and sum(map(len, kept)) < first_length:
-                kept.append(piece.values)
+                kept.append(values)
     first = np.concatenate(kept) if kept else None
+    total = sum(end - start for _, start, end in regions)
     return TrackReport([str(path) for path in writer.written], regions, total, writer.intervals, first)
 
 
-def sorted_regions(regions: Sequence[tuple[str, int, int]], genome: Genome) -> list[tuple[str, int, int]]:
+def sorted_regions(regions: Sequence[Span], genome: Genome) -> list[Span]:
     """Regions in the genome's contig order and by start, overlapping or touching ones merged."""
     order = {name: index for index, name in enumerate(genome.names)}
-    merged: list[tuple[str, int, int]] = []
+    merged: list[Span] = []
     for contig, start, end in sorted(regions, key=lambda region: (order[region[0]], region[1])):
         if merged and merged[-1][0] == contig and start <= merged[-1][2]:
             merged[-1] = (contig, merged[-1][1], max(merged[-1][2], end))
