@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from glm.arguments import Help, setting
-from glm.config import InferencePrecision, Pooling, Strands, check_fields, option
+from glm.config import InferencePrecision, Pooling, Strands
+from glm.fields import check_fields, option
 from glm.errors import InputError
 from glm.io.paths import OutputFile
 from glm.io.tabix import INDEX_SUFFIXES

@@ -18,7 +18,8 @@ from glm.commands.options import (
     StrandChoice,
     Window,
 )
-from glm.config import TrackMethod, check_fields, option
+from glm.config import TrackMethod
+from glm.fields import check_fields, option
 from glm.io.paths import OutputFile
 from glm.io.tracks import track_outputs
 
