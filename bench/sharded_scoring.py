@@ -41,17 +41,25 @@ from glm.scoring import mutagenesis_variants  # noqa: E402
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 
-def timed_score(model: Path, genome: str, variants: Path, out: Path, processes: int, chunk_size: int) -> float:
-    """Seconds of one `glm score` run on `processes` processes."""
+def score_command(model: Path, genome: str, variants: Path, out: Path, processes: int, chunk_size: int) -> list[str]:
+    """The `glm score` command line on `processes` processes, 1 thread each."""
     command = [sys.executable, str(ROOT / "cli.py"), "score", str(model), "--genome", genome, "--variants"]
     command += [str(variants), "--out", str(out), "--chunk-size", str(chunk_size), "--devices", str(processes)]
-    command += ["--device", "cpu", "--threads", "1", "--quiet"]
+    return [*command, "--device", "cpu", "--threads", "1", "--quiet"]
+
+
+def timed_runs(*commands: list[str]) -> float:
+    """Seconds until every command, all started at once, has finished."""
     start = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, env=ENV)
-    seconds = time.perf_counter() - start
-    if finished.returncode:
-        sys.exit(f"FAIL: {' '.join(command)}\n{finished.stderr[-3000:]}")
-    return seconds
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        for command in commands
+    ]
+    for command, process in zip(commands, running):
+        _, stderr = process.communicate()
+        if process.returncode:
+            sys.exit(f"FAIL: {' '.join(command)}\n{stderr[-3000:]}")
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -61,6 +69,7 @@ def main() -> None:
     parser.add_argument("--region", default="MT_human:1-12000")
     parser.add_argument("--chunk-size", type=int, default=1000, help="variants per chunk (shard)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of 1 and 2 processes, alternating order")
+    parser.add_argument("--ceiling", action="store_true", help="also time two independent 1-process runs at once")
     parser.add_argument("--json", default="bench/out/sharded_scoring.json")
     args = parser.parse_args()
 
@@ -80,10 +89,16 @@ def main() -> None:
         for round_number in range(args.repeats):
             for processes in (1, 2) if round_number % 2 == 0 else (2, 1):
                 out = work / f"out{processes}.tsv"
-                seconds[processes].append(timed_score(model, args.genome, table, out, processes, args.chunk_size))
+                command = score_command(model, args.genome, table, out, processes, args.chunk_size)
+                seconds[processes].append(timed_runs(command))
                 print(f"  round {round_number + 1}, {processes} process(es): {seconds[processes][-1]:.1f} s")
         for processes in (1, 2):
-            start_up[processes] = timed_score(model, args.genome, first, work / "start.tsv", processes, 1)
+            start_up[processes] = timed_runs(score_command(model, args.genome, first, work / "start.tsv", processes, 1))
+        if args.ceiling:  # two independent one-process runs at once: what this machine gives two processes
+            pair = [
+                score_command(model, args.genome, table, work / f"alone{n}.tsv", 1, args.chunk_size) for n in (1, 2)
+            ]
+            ceiling_seconds = timed_runs(*pair)
         identical = (work / "out1.tsv").read_bytes() == (work / "out2.tsv").read_bytes()
 
     rate = {processes: len(variants) * len(times) / sum(times) for processes, times in seconds.items()}
@@ -108,6 +123,8 @@ def main() -> None:
         "speedup_after_start_up": net[2] / net[1],
         "byte_identical": identical,
     }
+    if args.ceiling:  # the machine's own limit for two processes (shared caches, memory bandwidth, clocks)
+        result["ceiling_speedup_two_independent_runs"] = 2 * len(variants) / ceiling_seconds / rate[1]
     print(json.dumps(result, indent=2))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     with open(args.json, "a") as handle:
