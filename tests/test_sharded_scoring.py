@@ -167,6 +167,24 @@ def test_mutagenesis_table_on_two_processes_equals_one(model_dir, tmp_path, caps
     assert (tmp_path / "memory.tsv").read_bytes() == (tmp_path / "one.tsv").read_bytes()
 
 
+def killed_after_four_parts(script: Path, args: list[str], cwd: Path, parts: Path, suffix: str) -> None:
+    """Run `script args --devices 2` (each rank does 2 shards, then waits: GLM_TEST_HANG) and kill -9
+    both ranks at once once 4 parts ending in `suffix` are finished."""
+    victim = subprocess.Popen(
+        [sys.executable, str(script), *args, "--devices", "2"],
+        cwd=cwd,
+        env=dict(ENV, GLM_TEST_HANG="2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: both ranks are killed at once
+    )
+    deadline = time.monotonic() + 300
+    while len(list(parts.glob(f"shard-*.{suffix}"))) < 4 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+
 def test_a_run_killed_mid_way_resumes_to_the_same_bytes(model_dir, tmp_path, capsys) -> None:
     straight = tmp_path / "straight.vcf.gz"
     assert cli.main(score_args(model_dir, straight)) == 0
@@ -174,19 +192,7 @@ def test_a_run_killed_mid_way_resumes_to_the_same_bytes(model_dir, tmp_path, cap
     script, log = wrapper(tmp_path)
     out = tmp_path / "killed.vcf.gz"
     parts = Path(f"{out}.parts")
-    victim = subprocess.Popen(
-        [sys.executable, str(script), *score_args(model_dir, out), "--devices", "2"],
-        cwd=tmp_path,
-        env=dict(ENV, GLM_TEST_HANG="2"),  # each rank scores 2 chunks, then waits to be killed
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: both ranks are killed at once
-    )
-    deadline = time.monotonic() + 300
-    while len(list(parts.glob("shard-*.rows.jsonl"))) < 4 and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
+    killed_after_four_parts(script, score_args(model_dir, out), tmp_path, parts, "rows.jsonl")
     assert sorted(path.name for path in parts.glob("shard-*.rows.jsonl")) == [
         f"shard-{number:07d}.rows.jsonl" for number in range(4)
     ]
@@ -286,19 +292,7 @@ def test_a_track_killed_mid_way_resumes_to_the_same_bytes(model_dir, tmp_path, c
     script, log = wrapper(tmp_path, TRACK_WRAPPER)
     out = tmp_path / "killed" / "mt.bw"
     parts = Path(f"{out}.parts")
-    victim = subprocess.Popen(
-        [sys.executable, str(script), *track_args(model_dir, out), "--devices", "2"],
-        cwd=tmp_path,
-        env=dict(ENV, GLM_TEST_HANG="2"),  # each rank computes 2 pieces, then waits to be killed
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while len(list(parts.glob("shard-*.npy"))) < 4 and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
+    killed_after_four_parts(script, track_args(model_dir, out), tmp_path, parts, "npy")
     assert sorted(path.name for path in parts.glob("shard-*.npy")) == [f"shard-{n:07d}.npy" for n in range(4)]
     assert not list(out.parent.glob("mt.*.bw"))
 
