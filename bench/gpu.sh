@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One prepared GPU benchmark: training throughput, MFU and peak memory of the small and base
 # presets, bf16-mixed, torch.compile off and on, 1k and 8k tokens of context (and base at 2k,
-# the context of the MFU goal). Made to finish in under 5 minutes on one H100 or H200.
+# the context of the MFU goal); then variant scoring (bench/scoring.py: 3,000 SNVs, shared windows
+# against the naive path) in float32 and in bf16 autocast. Made to finish in under 6 minutes on one
+# H100 or H200.
 #
 #   bash bench/gpu.sh                       # results in ./gpu-bench (or in $OUT when set)
-#   PRESETS=tiny CONTEXTS="64 128" COMPILES=off STEPS=2 EXTRA="--workers 0" bash bench/gpu.sh   # CPU smoke test
+#   PRESETS=tiny CONTEXTS="64 128" COMPILES=off STEPS=2 EXTRA="--workers 0" EXTRA_CONFIGS= \
+#       SCORING_DEVICE=cpu SCORING_REGION=MT_human:3001-3020 bash bench/gpu.sh   # CPU smoke test
 #
 # Each configuration runs in its own process under `timeout`, so an out-of-memory error or a hang
 # costs one row of the table, not the table. A time budget (BUDGET_S) skips what would not fit.
@@ -16,13 +19,16 @@ OUT_DIR="${OUT:-gpu-bench}"
 PRESETS="${PRESETS:-small base}"
 CONTEXTS="${CONTEXTS:-1024 8192}"
 COMPILES="${COMPILES:-off on}"
-EXTRA_CONFIGS="${EXTRA_CONFIGS:-base:2048:on}"  # preset:context:compile, run after the grid
+EXTRA_CONFIGS="${EXTRA_CONFIGS-base:2048:on}"  # preset:context:compile, run after the grid
 BATCH_TOKENS="${BATCH_TOKENS:-32768}"
 STEPS="${STEPS:-10}"
 WARMUP="${WARMUP:-3}"
 PER_CONFIG_S="${PER_CONFIG_S:-100}"
 BUDGET_S="${BUDGET_S:-270}"
 EXTRA="${EXTRA:-}"
+SCORING_DEVICE="${SCORING_DEVICE:-cuda}"
+SCORING_REGION="${SCORING_REGION:-MT_human:3001-4000}"
+SCORING_BATCH="${SCORING_BATCH:-256}"
 
 mkdir -p "$OUT_DIR/logs"
 RESULTS="$OUT_DIR/throughput.jsonl"
@@ -102,4 +108,13 @@ for row in rows:
 peaks = {row["peak"] for row in rows if "peak" in row}
 print("\npeak (MFU is against it): " + "; ".join(sorted(peaks)))
 EOF
+# Variant scoring on the device: float32 (the default) and bf16 autocast, each in its own process.
+for precision in float32 bf16; do
+    echo "== scoring, $precision"
+    timeout --kill-after=10 "$PER_CONFIG_S" python bench/scoring.py --device "$SCORING_DEVICE" \
+        --precision "$precision" --region "$SCORING_REGION" --batch-size "$SCORING_BATCH" --slices 1 \
+        --json "$OUT_DIR/scoring.jsonl" > "$OUT_DIR/logs/scoring-$precision.log" 2>&1 \
+        || echo "   failed: exit $? (log: $OUT_DIR/logs/scoring-$precision.log)"
+    tail -n 12 "$OUT_DIR/logs/scoring-$precision.log"
+done
 echo "total: $((SECONDS - started)) s; results in $OUT_DIR"
