@@ -29,6 +29,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
 
 from glm.arguments import build_parser
 from glm.commands import models, sequences, tracks, variants
@@ -70,7 +74,8 @@ def main(argv: list[str] | None = None, prog: str = "glm") -> int:
         return int(exit_.code or 0)
     try:
         use_threads(args.threads)  # before the command, so that its first torch op runs with them
-        with signal_handlers({signal.SIGTERM: raise_stopped}):
+        with signal_handlers({signal.SIGTERM: raise_stopped}), warnings.catch_warnings():
+            warnings.showwarning = _one_line_notes(warnings.showwarning)
             args.run(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -82,3 +87,24 @@ def main(argv: list[str] | None = None, prog: str = "glm") -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line_notes(show: Callable[..., None]) -> Callable[..., None]:
+    """`warnings.showwarning` for a command: glm's own notes (a skipped record, a rebuilt cache) as one
+    line, `note: MESSAGE`, not Python's two (the message, then the source line); others as `show` does."""
+    package = Path(__file__).resolve().parent.parent
+
+    def note(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not Path(filename).resolve().is_relative_to(package):
+            show(message, category, filename, lineno, file, line)
+            return
+        print(f"note: {message}", file=sys.stderr if file is None else file)
+
+    return note
