@@ -14,6 +14,8 @@ DNA into non-overlapping k-mers by encoding every k-mer and comparing.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,9 @@ import numpy as np
 from glm.errors import InputError
 from glm.hf import transformers_module
 from glm.io.files import read_json, write_json
-from glm.model.tokenizers import N_SPECIAL, PAD, SEP, SPECIAL_TOKENS, UNK, KmerTokenizer
+from glm.model.tokenizers import MAX_K, N_SPECIAL, PAD, SEP, SPECIAL_TOKENS, UNK, KmerTokenizer
 
 PAD_TOKEN, UNK_TOKEN, SEP_TOKEN = SPECIAL_TOKENS
-MAX_K = 8  # glm's k-mer tokenizer's largest k
 
 
 def glm_vocabulary(tokenizer: KmerTokenizer) -> dict[str, int]:
@@ -118,11 +119,8 @@ def _k_of(vocabulary: dict[str, int], source: str | Path) -> int:
     return max(whole)
 
 
-def _all_kmers(k: int) -> list[str]:
-    kmers = [""]
-    for _ in range(k):
-        kmers = [kmer + base for kmer in kmers for base in "ACGT"]
-    return kmers
+def _all_kmers(k: int) -> Iterator[str]:
+    return ("".join(bases) for bases in itertools.product("ACGT", repeat=k))
 
 
 def _special_id(hub_tokenizer: Any, names: tuple[str, ...]) -> int | None:

@@ -70,7 +70,7 @@ class Fields:
         if key not in self.values:
             return self._missing(key, default)
         value = self.values[key]
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not _is_int(value):
             self._expected(key, "an integer", value)
         if minimum is not None and value < minimum:
             self.problem(key, f"must be at least {minimum}, got {value}")

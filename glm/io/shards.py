@@ -57,7 +57,7 @@ class SingleProcess:
     world_size: int = 1
 
     def barrier(self) -> None:
-        pass
+        """Nothing to wait for: no other process."""
 
 
 ONE_PROCESS = SingleProcess()

@@ -234,7 +234,7 @@ class _TextWriter:
         self._file.write(line.encode() + b"\n")
 
     def end_block(self) -> None:
-        pass
+        """Nothing to end: plain text has no blocks."""
 
     def append(self, part: Path, records: object) -> None:
         self._file.write(part.read_bytes())

@@ -87,6 +87,9 @@ def encode_in_chunks(tokenizer: Tokenizer, sequence: str, chunk: int = 1 << 20) 
         start += chunk
 
 
+MAX_K = 8  # the longest k-mer a token may be
+
+
 class KmerTokenizer:
     """DNA k-mers of length k taken every `stride` bases (stride = k: non-overlapping).
 
@@ -100,8 +103,8 @@ class KmerTokenizer:
     unit = "base"  # metrics are bits per base
 
     def __init__(self, k: int = 1, stride: int | None = None):
-        if not 1 <= k <= 8:
-            raise InputError(f"k must be between 1 and 8, got {k}")
+        if not 1 <= k <= MAX_K:
+            raise InputError(f"k must be between 1 and {MAX_K}, got {k}")
         stride = k if stride is None else stride
         if not 1 <= stride <= k:
             raise InputError(f"stride must be between 1 and k={k}, got {stride}")
